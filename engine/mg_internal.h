@@ -1,0 +1,148 @@
+/*
+** mg_internal.h: engine-private structures shared by graph.c, plan.c, param.c and render.c.
+** Not installed; nodes and Lua bindings use mixgraph.h and mg_node.h only.
+**
+** Thread contract per field: [control] written only by the control thread; [rt] owned by the
+** thread running the plan; [immutable] fixed after creation.
+*/
+#ifndef MG_INTERNAL_H
+#define MG_INTERNAL_H
+
+#include "mg_node.h"
+#include "mixgraph.h"
+
+/* A parameter's live state: a target and a linear ramp toward it. */
+typedef struct mg_param {
+    const mg_param_desc *d; /* [immutable] */
+    char name[40];          /* [immutable] expanded name ("gain3" for MULTI params) */
+    float value;            /* [rt] value reached at the end of the last block */
+    float start, target;    /* [rt] ramp endpoints */
+    uint64_t t0;            /* [rt] graph sample where the ramp starts */
+    uint32_t len;           /* [rt] ramp length in samples */
+    int ramping;            /* [rt] */
+} mg_param;
+
+typedef struct mg_port {
+    const mg_port_desc *d; /* [immutable] */
+    char name[40];         /* [immutable] expanded name ("in3") */
+    int channels;          /* [control] resolved by the last compile */
+} mg_port;
+
+struct mg_node {
+    mg_graph *g;
+    const mg_node_desc *d; /* [immutable] */
+    char *name;            /* [immutable] unique in the graph */
+    char *origin;          /* [control] "patch.lua:12" or NULL */
+    int id;                /* [immutable] creation order, ties broken by it everywhere */
+    void *state;           /* [rt] during processing; created/prepared on control */
+    int created;           /* create succeeded: destroy may run, process may run */
+    mg_optval *opt;        /* [immutable] one per desc option */
+    int multi;             /* value of desc->multi_option (0 if none) */
+    int n_in, n_out, n_params;
+    mg_port *in, *out;
+    mg_param *params;
+    /* what prepare last saw; a change triggers a new prepare at compile */
+    int prepared;
+    double prep_rate;
+    int prep_block;
+    int *prep_ch;  /* n_in + n_out channel counts */
+    int64_t length, tail, latency; /* from prepare */
+    /* results of the last compile [control] */
+    int64_t path_latency, end;
+    mg_node *endless;              /* the never-ending source behind `end` */
+    int mark;                      /* scratch for graph walks */
+};
+
+typedef struct mg_edge {
+    mg_node *src, *dst;
+    int out, in;
+} mg_edge;
+
+/* An up/down-mix or fan-in step into an input's scratch buffers. */
+typedef struct mg_mixop {
+    const mg_buf *src; /* the producer's output port */
+    mg_buf *dst;       /* the consumer's input port (scratch buffers) */
+    int add;           /* 0: first contribution overwrites, 1: accumulates */
+    int identity;      /* same channel count: plain copy/add */
+    float m[MG_MAX_CHANNELS][MG_MAX_CHANNELS]; /* dst[c] = sum_s m[c][s] * src[s] */
+} mg_mixop;
+
+typedef struct mg_step {
+    mg_node *node;
+    void (*fn)(void *state, const mg_block *b);
+    void *state;
+    mg_block blk;   /* in/out point into the plan's port arrays */
+    int mix0, nmix; /* plan->mixops[mix0 .. mix0+nmix) run before fn */
+    mg_pval *pv;    /* one per node param */
+    int kind;       /* 0 normal, 1 feedback read, 2 feedback write */
+} mg_step;
+
+/*
+** A compiled plan: a flat list of steps over a fixed set of buffers. Built on the control
+** thread (allocates); run block by block without allocating. It references node state but does
+** not own it, so a new plan can replace an old one while node memory (filter states, reverb
+** tails) carries over.
+*/
+typedef struct mg_plan {
+    int block;
+    double rate;
+    int n_steps;
+    mg_step *steps;
+    int n_mixops;
+    mg_mixop *mixops;
+    mg_buf *ports;   /* every port buffer of every step */
+    mg_pval *pvals;
+    float *pscratch; /* per-sample parameter values: max params per node x block */
+    float *mem;      /* pool + zero + discard buffers, one allocation */
+    int n_pool;      /* pooled channel buffers */
+    size_t bytes;
+    const mg_buf *final; /* the output node's out port */
+    mg_node **order;     /* nodes in compiled order */
+    int n_order;
+} mg_plan;
+
+struct mg_graph {
+    double rate;   /* [control] */
+    int block;     /* [control] */
+    int channels;  /* [immutable] output channels */
+    mg_node **nodes;
+    int n_nodes, cap_nodes;
+    mg_edge *edges;
+    int n_edges, cap_edges;
+    mg_node *output;
+    int next_id;
+    int dirty;       /* topology or settings changed since the last compile */
+    mg_plan *plan;   /* current plan */
+    uint64_t pos;    /* [rt] frames processed since the last reset */
+    int started;     /* [rt] something was processed: parameter changes now ramp */
+    char err[1024];
+    mg_node *err_node; /* node the last error is about, or NULL */
+};
+
+/* graph.c */
+mg_status mg_graph_errorf(mg_graph *g, mg_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* param.c */
+void mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);
+void mg_param_set(mg_param *p, float v, uint64_t now, int smooth, double rate);
+void mg_param_settle(mg_param *p);
+/* [rt] Fill pv for frames [pos, pos+n); scratch holds n floats. */
+void mg_param_render(mg_param *p, uint64_t pos, uint32_t n, float *scratch, mg_pval *pv);
+/* "[min, max] unit" into buf */
+void mg_param_range_str(const mg_param_desc *d, char *buf, size_t sz);
+
+/* plan.c */
+mg_status mg_plan_build(mg_graph *g, mg_plan **out);
+void mg_plan_free(mg_plan *p);
+/* [rt] */
+void mg_plan_run(mg_plan *p, mg_graph *g, uint64_t pos, uint32_t n);
+
+/* chanmix.c */
+/* Speaker-aware up/down-mix matrix from `from` channels to `to` channels. */
+void mg_chanmix_matrix(int from, int to, float m[MG_MAX_CHANNELS][MG_MAX_CHANNELS]);
+
+#endif

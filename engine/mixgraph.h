@@ -1,0 +1,211 @@
+/*
+** mixgraph.h: the engine's public surface: graphs of DSP nodes, parameters, compilation into
+** a flat per-block plan, block processing and offline rendering to a file.
+**
+** Threads: everything here is [control] (may allocate, may do I/O) unless tagged [rt].
+** A graph is used by one control thread at a time. mg_graph_process runs the compiled plan;
+** offline, the control thread calls it from the render loop; in real time the audio driver
+** runs the same plan.
+**
+** Errors: functions return an mg_status; mg_graph_error() holds a message naming the object
+** ("node 'comp': ratio 0.5 out of range [1, 20]").
+*/
+#ifndef MIXGRAPH_H
+#define MIXGRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MG_VERSION "0.1.0"
+
+typedef enum mg_status {
+    MG_OK = 0,
+    MG_ERR_NOMEM,       /* out of memory */
+    MG_ERR_INVALID,     /* invalid argument or state */
+    MG_ERR_RANGE,       /* value out of range */
+    MG_ERR_TYPE,        /* wrong type of value */
+    MG_ERR_NOT_FOUND,   /* no such node type, node, port, parameter or option */
+    MG_ERR_CYCLE,       /* connection would close a cycle without a delay */
+    MG_ERR_IO,          /* file could not be read or written */
+    MG_ERR_FORMAT,      /* unsupported or unknown file format */
+    MG_ERR_INTERRUPTED, /* render interrupted */
+    MG_ERR_UNBOUNDED    /* render length unknown: a source never ends */
+} mg_status;
+
+const char *mg_strerror(mg_status st);
+
+typedef struct mg_graph mg_graph;
+typedef struct mg_node mg_node;
+typedef struct mg_node_desc mg_node_desc;
+
+typedef struct mg_graph_config {
+    double rate;   /* Hz, 22050..192000 (default 48000) */
+    int block;     /* frames per block, 1..8192 (default 256) */
+    int channels;  /* channels of the output node, 1..8 (default 2) */
+} mg_graph_config;
+
+#define MG_RATE_MIN 22050.0
+#define MG_RATE_MAX 192000.0
+#define MG_BLOCK_MAX 8192
+
+mg_graph_config mg_graph_config_default(void);
+/* NULL on bad config or no memory; *err (if given) receives the reason. */
+mg_graph *mg_graph_new(const mg_graph_config *cfg, mg_status *err);
+void mg_graph_free(mg_graph *g); /* accepts NULL */
+const char *mg_graph_error(const mg_graph *g);
+/* The node the last error is about (to prefix its origin, "patch.lua:12: "), or NULL. */
+mg_node *mg_graph_error_node(const mg_graph *g);
+double mg_graph_rate(const mg_graph *g);
+int mg_graph_block(const mg_graph *g);
+mg_status mg_graph_set_rate(mg_graph *g, double rate);
+mg_status mg_graph_set_block(mg_graph *g, int block);
+mg_node *mg_graph_output(mg_graph *g);
+int mg_graph_node_count(const mg_graph *g);
+mg_node *mg_graph_node(mg_graph *g, int i); /* in creation order */
+mg_node *mg_graph_find(mg_graph *g, const char *name);
+
+/* ---- nodes ---- */
+
+/* Options are name/value pairs; values are strings or numbers. */
+typedef struct mg_opt {
+    const char *name;
+    const char *str; /* used when non-NULL */
+    double num;
+} mg_opt;
+
+/*
+** Create a node of type `type`. `name` may be NULL (an unused "<type><n>" is chosen).
+** Options not given take their defaults.
+*/
+mg_node *mg_node_new(mg_graph *g, const char *type, const char *name, const mg_opt *opts,
+                     int n_opts);
+/* Remove a node and its connections. The output node cannot be removed. */
+mg_status mg_node_remove(mg_node *node);
+const char *mg_node_name(const mg_node *node);
+const mg_node_desc *mg_node_desc_of(const mg_node *node);
+mg_graph *mg_node_graph(const mg_node *node);
+/* Where the node was made ("patch.lua:12"), used to prefix compile-time errors. */
+void mg_node_set_origin(mg_node *node, const char *origin);
+const char *mg_node_origin(const mg_node *node);
+
+int mg_node_param_count(const mg_node *node);
+const char *mg_node_param_name(const mg_node *node, int i);
+int mg_node_param_index(const mg_node *node, const char *name); /* -1 if none */
+/* Set a parameter now; range-checked; smoothed once rendering has started. */
+mg_status mg_node_set(mg_node *node, const char *param, double value);
+mg_status mg_node_set_index(mg_node *node, int i, double value);
+double mg_node_get_index(const mg_node *node, int i); /* current target value */
+/* Value of option `name` as given at creation (numbers) */
+int mg_node_option_index(const mg_node *node, const char *name); /* -1 if none */
+
+int mg_node_input_count(const mg_node *node);
+int mg_node_output_count(const mg_node *node);
+const char *mg_node_input_name(const mg_node *node, int port);
+const char *mg_node_output_name(const mg_node *node, int port);
+int mg_node_input_index(const mg_node *node, const char *name); /* -1 if none */
+int mg_node_output_index(const mg_node *node, const char *name);
+/* Channel counts resolved by the last compile. */
+int mg_node_input_channels(const mg_node *node, int port);
+int mg_node_output_channels(const mg_node *node, int port);
+/* Accumulated latency (frames) at the node's output after the last compile. */
+int64_t mg_node_path_latency(const mg_node *node);
+/* Number of connections into input `port`. */
+int mg_node_input_connections(const mg_node *node, int port);
+
+/* ---- connections ---- */
+
+/* Connect src's output port to dst's input port. Several connections into one input are
+   summed; fan-out is free. Rejects cycles that do not pass through a delay node. */
+mg_status mg_connect(mg_node *src, int out_port, mg_node *dst, int in_port);
+mg_status mg_disconnect(mg_node *src, int out_port, mg_node *dst, int in_port);
+
+typedef struct mg_edge_info {
+    mg_node *src, *dst;
+    int out_port, in_port;
+} mg_edge_info;
+int mg_graph_edge_count(const mg_graph *g);
+mg_edge_info mg_graph_edge(const mg_graph *g, int i);
+
+/* ---- compile and process ---- */
+
+/* Compile the graph into a plan (topological order, buffers, latency). Called implicitly by
+   mg_graph_process and the renderer when the graph changed. */
+mg_status mg_graph_compile(mg_graph *g);
+/* Nodes in compiled order (a split feedback node appears once, at its write step). */
+int mg_graph_order_count(const mg_graph *g);
+mg_node *mg_graph_order(const mg_graph *g, int i);
+
+typedef struct mg_plan_stats {
+    int steps;        /* process calls per block */
+    int buffers;      /* pooled channel buffers (each one block long) */
+    size_t bytes;     /* memory of the buffer pool */
+} mg_plan_stats;
+mg_plan_stats mg_graph_plan_stats(const mg_graph *g);
+
+/* Frames the render lasts by default: the end of the last finite source plus tails, or
+   MG_FOREVER_FRAMES when some source feeding the output never ends. */
+#define MG_FOREVER_FRAMES INT64_MAX
+int64_t mg_graph_length(mg_graph *g);
+/* The source that never ends, for error messages (after mg_graph_length said forever). */
+mg_node *mg_graph_endless_source(mg_graph *g);
+
+/*
+** [rt once compiled] Process `n` frames (1..block). Returns the output node's channels
+** (n frames each, valid until the next call). Compiles first when the graph changed (which
+** is control-side work). Non-finite output samples are replaced by 0 and counted.
+*/
+const float *const *mg_graph_process(mg_graph *g, int n);
+uint64_t mg_graph_position(const mg_graph *g);  /* frames processed so far */
+uint64_t mg_graph_nonfinite(const mg_graph *g); /* non-finite samples caught at the output */
+/* Reset every node's DSP state and the position to 0. */
+void mg_graph_reset(mg_graph *g);
+/* [stream] Let file sources refill their prefetch rings (offline: before every block). */
+void mg_graph_service(mg_graph *g);
+
+/* [rt] Flush denormals to zero on the calling thread (FTZ/DAZ). Call once per processing
+   thread; mg_graph_process does it on every call. */
+void mg_fpu_denormals_off(void);
+
+/* ---- offline rendering ---- */
+
+typedef enum mg_sample_format {
+    MG_BITS_DEFAULT = 0, /* 24 for PCM containers, float where the codec chooses */
+    MG_BITS_16 = 16,
+    MG_BITS_24 = 24,
+    MG_BITS_32F = 32
+} mg_sample_format;
+
+typedef struct mg_render_progress {
+    uint64_t done, total; /* frames */
+    double elapsed;       /* seconds of wall-clock time */
+} mg_render_progress;
+
+typedef struct mg_render_opts {
+    const char *path;          /* output file; format from its extension */
+    mg_sample_format bits;
+    int64_t frames;            /* 0: mg_graph_length() */
+    /* called about ten times a second; return non-zero to cancel */
+    int (*progress)(const mg_render_progress *p, void *ud);
+    void *ud;
+    volatile int *interrupt;   /* set non-zero (e.g. from SIGINT) to stop and discard */
+} mg_render_opts;
+
+typedef struct mg_render_result {
+    uint64_t frames;
+    uint64_t clipped;   /* samples beyond full scale (integer formats) */
+    uint64_t nonfinite; /* NaN/Inf samples replaced by silence */
+    double seconds;     /* wall-clock time */
+} mg_render_result;
+
+/*
+** Render the graph to opts->path. Audio goes to a temporary file in the same directory that
+** is renamed over the target only on success; on any failure or interruption the temporary
+** is removed and an existing target is left untouched.
+*/
+mg_status mg_render(mg_graph *g, const mg_render_opts *opts, mg_render_result *res);
+
+/* Format for a file name's extension; MG_ERR_FORMAT with a message listing what is known. */
+mg_status mg_format_for_path(const char *path, mg_sample_format bits, int *sf_format,
+                             char *msg, size_t msgsz);
+
+#endif

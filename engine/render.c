@@ -1,0 +1,279 @@
+/*
+** render.c: offline rendering of a graph to a sound file through libsndfile. [control]
+**
+** The render loop runs the same plan a real-time driver would, block after block, and calls
+** the stream service (file prefetch) before each block so nothing is ever waited on inside the
+** plan. Audio goes to a temporary file beside the target, renamed over it only when everything
+** succeeded: a failed or interrupted render leaves no file at the target and never clobbers an
+** existing one.
+**
+** Integer formats are quantized here (round to nearest, clamp, count clipped samples) instead
+** of by libsndfile, so a 24-bit file read and written again is bit-exact. No dither yet.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sndfile.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "mg_internal.h"
+
+typedef struct fmt_entry {
+    const char *ext;
+    int major;
+    int pcm; /* 1: subtype chosen from bits (16/24/32f); 0: the codec's own subtype */
+    int subtype;
+} fmt_entry;
+
+static const fmt_entry formats[] = {
+    {"wav", SF_FORMAT_WAV, 1, 0},     {"wave", SF_FORMAT_WAV, 1, 0},
+    {"w64", SF_FORMAT_W64, 1, 0},     {"rf64", SF_FORMAT_RF64, 1, 0},
+    {"aiff", SF_FORMAT_AIFF, 1, 0},   {"aif", SF_FORMAT_AIFF, 1, 0},
+    {"aifc", SF_FORMAT_AIFF, 1, 0},   {"caf", SF_FORMAT_CAF, 1, 0},
+    {"flac", SF_FORMAT_FLAC, 1, 0},   {"ogg", SF_FORMAT_OGG, 0, SF_FORMAT_VORBIS},
+    {"oga", SF_FORMAT_OGG, 0, SF_FORMAT_VORBIS}, {"opus", SF_FORMAT_OGG, 0, SF_FORMAT_OPUS},
+    {"mp3", SF_FORMAT_MPEG, 0, SF_FORMAT_MPEG_LAYER_III},
+};
+
+mg_status mg_format_for_path(const char *path, mg_sample_format bits, int *sf_format, char *msg,
+                             size_t msgsz)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    const fmt_entry *f = NULL;
+    for (size_t i = 0; dot && (!slash || dot > slash) && i < sizeof formats / sizeof *formats; i++)
+        if (strcasecmp(dot + 1, formats[i].ext) == 0)
+            f = &formats[i];
+    if (!f) {
+        snprintf(msg, msgsz,
+                 "%s: unknown output format (use .wav, .flac, .aiff, .caf, .w64, .rf64, .ogg, "
+                 ".opus or .mp3)",
+                 path);
+        return MG_ERR_FORMAT;
+    }
+    int sub = f->subtype;
+    if (f->pcm) {
+        switch (bits) {
+        case MG_BITS_16: sub = SF_FORMAT_PCM_16; break;
+        case MG_BITS_DEFAULT:
+        case MG_BITS_24: sub = SF_FORMAT_PCM_24; break;
+        case MG_BITS_32F: sub = SF_FORMAT_FLOAT; break;
+        default:
+            snprintf(msg, msgsz, "%s: bits must be 16, 24 or 32f", path);
+            return MG_ERR_FORMAT;
+        }
+        if (f->major == SF_FORMAT_FLAC && sub == SF_FORMAT_FLOAT) {
+            snprintf(msg, msgsz, "%s: FLAC stores 16 or 24 bit, not 32-bit float", path);
+            return MG_ERR_FORMAT;
+        }
+    } else if (bits != MG_BITS_DEFAULT) {
+        snprintf(msg, msgsz, "%s: --bits applies to PCM formats, not %s", path, f->ext);
+        return MG_ERR_FORMAT;
+    }
+    *sf_format = f->major | sub;
+    return MG_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Temporary file beside `path`: DIR/.BASE.XXXXXX.part */
+static int make_temp(const char *path, char *tmp, size_t sz)
+{
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path + 1) : 0;
+    const char *base = slash ? slash + 1 : path;
+    if ((size_t)snprintf(tmp, sz, "%.*s.%s.XXXXXX", dirlen, path, base) >= sz)
+        return -1;
+    return mkstemp(tmp);
+}
+
+/*
+** Quantize one channel to left-justified 32-bit ints (what libsndfile's int path takes; it
+** truncates, so rounding happens here). lrintf(v) leaves [qmin, qmax] exactly when
+** v >= qmax + 0.5 or v < qmin - 0.5 (ties go to even), so clamping before converting is exact.
+** Returns the clipped count.
+*/
+static uint32_t quantize(const float *x, uint32_t n, float scale, int shift, int32_t *q)
+{
+    float qmax = scale - 1, qmin = -scale;
+    uint32_t clip = 0, i = 0;
+#if defined(__SSE2__)
+    /* cvtps2dq rounds to nearest even like lrintf; compilers do not vectorize lrintf */
+    const __m128 vs = _mm_set1_ps(scale), vmax = _mm_set1_ps(qmax), vmin = _mm_set1_ps(qmin);
+    const __m128 vhi = _mm_set1_ps(qmax + 0.5f), vlo = _mm_set1_ps(qmin - 0.5f);
+    const __m128i sh = _mm_cvtsi32_si128(shift);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_mul_ps(_mm_loadu_ps(x + i), vs);
+        int out = _mm_movemask_ps(_mm_or_ps(_mm_cmpge_ps(v, vhi), _mm_cmplt_ps(v, vlo)));
+        clip += (uint32_t)((out & 1) + (out >> 1 & 1) + (out >> 2 & 1) + (out >> 3 & 1));
+        v = _mm_min_ps(_mm_max_ps(v, vmin), vmax);
+        _mm_storeu_si128((__m128i *)(q + i), _mm_sll_epi32(_mm_cvtps_epi32(v), sh));
+    }
+#endif
+    for (; i < n; i++) {
+        float v = x[i] * scale;
+        clip += (v >= qmax + 0.5f) | (v < qmin - 0.5f);
+        v = v > qmax ? qmax : v;
+        v = v < qmin ? qmin : v;
+        q[i] = (int32_t)((uint32_t)(int32_t)lrintf(v) << shift);
+    }
+    return clip;
+}
+
+/* Interleave (and quantize for PCM) one block into out. Returns the clipped sample count. */
+static uint64_t interleave(const float *const *y, int ch, uint32_t n, int sub, void *out,
+                           int32_t *scratch)
+{
+    uint64_t clipped = 0;
+    if (sub == SF_FORMAT_PCM_16 || sub == SF_FORMAT_PCM_24) {
+        float scale = sub == SF_FORMAT_PCM_16 ? 32768.0f : 8388608.0f;
+        int shift = sub == SF_FORMAT_PCM_16 ? 16 : 8;
+        int32_t *o = out;
+        for (int c = 0; c < ch; c++) {
+            clipped += quantize(y[c], n, scale, shift, scratch);
+            for (uint32_t i = 0; i < n; i++)
+                o[i * (uint32_t)ch + (uint32_t)c] = scratch[i];
+        }
+    } else {
+        float *o = out;
+        int count = sub != SF_FORMAT_FLOAT; /* lossy codecs clip above full scale */
+        for (int c = 0; c < ch; c++)
+            for (uint32_t i = 0; i < n; i++) {
+                float v = y[c][i];
+                clipped += count && (v > 1.0f || v < -1.0f);
+                o[i * (uint32_t)ch + (uint32_t)c] = v;
+            }
+    }
+    return clipped;
+}
+
+mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
+{
+    mg_render_result r = {0};
+    char msg[512];
+    int fmt;
+    mg_status st = mg_format_for_path(o->path, o->bits, &fmt, msg, sizeof msg);
+    if (st)
+        return mg_graph_errorf(g, st, "%s", msg);
+    if ((st = mg_graph_compile(g)))
+        return st;
+    int64_t total = o->frames > 0 ? o->frames : mg_graph_length(g);
+    if (total == MG_FOREVER) {
+        mg_node *src = mg_graph_endless_source(g);
+        return mg_graph_errorf(g, MG_ERR_UNBOUNDED,
+                               "the render would never end: node '%s' (%s) plays forever; give "
+                               "a duration (--duration, or duration= on the source)",
+                               src ? mg_node_name(src) : "?", src ? src->d->name : "?");
+    }
+    if (total <= 0)
+        return mg_graph_errorf(g, MG_ERR_UNBOUNDED,
+                               "nothing to render: no sound source reaches the output (give a "
+                               "duration to render silence)");
+    int ch = g->output->in[0].channels;
+    SF_INFO info = {.samplerate = (int)lrint(g->rate), .channels = ch, .format = fmt};
+    if (!sf_format_check(&info))
+        return mg_graph_errorf(g, MG_ERR_FORMAT, "%s: this format cannot hold %d channels at %g Hz",
+                               o->path, ch, g->rate);
+    char tmp[4096];
+    int fd = make_temp(o->path, tmp, sizeof tmp);
+    if (fd < 0)
+        return mg_graph_errorf(g, MG_ERR_IO, "%s: cannot create a file there: %s", o->path,
+                               strerror(errno));
+    mode_t um = umask(0);
+    umask(um);
+    fchmod(fd, 0666 & ~um);
+    SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, 0);
+    if (!sf) {
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, sf_strerror(NULL));
+        close(fd);
+        unlink(tmp);
+        return st;
+    }
+    if ((fmt & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV)
+        sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE); /* deterministic bytes */
+    int sub = fmt & SF_FORMAT_SUBMASK;
+    int use_int = sub == SF_FORMAT_PCM_16 || sub == SF_FORMAT_PCM_24;
+    /* blocks are gathered into chunks of at least 8192 frames per write */
+    uint32_t chunk = g->block > 8192 ? (uint32_t)g->block : 8192u / (uint32_t)g->block * (uint32_t)g->block;
+    char *ibuf = malloc((size_t)chunk * (size_t)ch * 4);
+    int32_t *qbuf = malloc((size_t)g->block * sizeof *qbuf);
+    uint32_t fill = 0;
+    if (!ibuf || !qbuf)
+        st = mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory");
+    if (g->pos != 0)
+        mg_graph_reset(g);
+    uint64_t nonfinite0 = mg_graph_nonfinite(g);
+    double t0 = now_s(), last = t0;
+    uint64_t done = 0;
+    while (!st && done < (uint64_t)total) {
+        if (o->interrupt && *o->interrupt) {
+            st = mg_graph_errorf(g, MG_ERR_INTERRUPTED, "render interrupted");
+            break;
+        }
+        uint32_t n = (uint32_t)((uint64_t)total - done < (uint64_t)g->block
+                                    ? (uint64_t)total - done : (uint64_t)g->block);
+        mg_graph_service(g);
+        const float *const *y = mg_graph_process(g, (int)n);
+        if (!y) {
+            st = MG_ERR_INVALID;
+            break;
+        }
+        r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf);
+        fill += n;
+        done += n;
+        if (fill + (uint32_t)g->block > chunk || done == (uint64_t)total) {
+            sf_count_t w = use_int ? sf_writef_int(sf, (int *)ibuf, fill)
+                                   : sf_writef_float(sf, (float *)ibuf, fill);
+            if (w != (sf_count_t)fill) {
+                st = mg_graph_errorf(g, MG_ERR_IO, "%s: write failed: %s", o->path,
+                                     sf_strerror(sf));
+                break;
+            }
+            fill = 0;
+        }
+        if (o->progress) {
+            double t = now_s();
+            if (t - last >= 0.1 || done == (uint64_t)total) {
+                last = t;
+                mg_render_progress p = {done, (uint64_t)total, t - t0};
+                if (o->progress(&p, o->ud))
+                    st = mg_graph_errorf(g, MG_ERR_INTERRUPTED, "render cancelled");
+            }
+        }
+    }
+    free(ibuf);
+    free(qbuf);
+    int cerr = sf_close(sf);
+    if (!st && cerr)
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, sf_error_number(cerr));
+    if (!st && fsync(fd) != 0)
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
+    if (close(fd) != 0 && !st)
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
+    if (!st && rename(tmp, o->path) != 0)
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: cannot move the result into place: %s", o->path,
+                             strerror(errno));
+    if (st)
+        unlink(tmp);
+    r.frames = done;
+    r.nonfinite = mg_graph_nonfinite(g) - nonfinite0;
+    r.seconds = now_s() - t0;
+    if (res)
+        *res = r;
+    return st;
+}

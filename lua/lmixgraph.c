@@ -1,0 +1,855 @@
+/*
+** lmixgraph.c: the Lua 5.4 binding, `require "mixgraph"`. [control]: Lua runs on the control
+** thread only; nothing here is called from the processing thread.
+**
+** Three userdata types, shaped after liolib.c (a method table plus metamethods, __gc safe to
+** call twice):
+**   mixgraph.graph  owns an mg_graph; g:osc{...} makes nodes, g.output is the sink
+**   mixgraph.node   a node: parameters read and write as fields, ports as fields or methods
+**   mixgraph.port   one named input or output of a node, for `src >> comp.sidechain`
+** Node userdata are cached per graph (in the graph's user value) so a node has one identity.
+** Errors raise with the patch position (luaL_error at level 1 is the patch line).
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lauxlib.h"
+#include "lua.h"
+#include "lualib.h"
+
+#include "lmixgraph.h"
+#include "mg_node.h"
+#include "mixgraph.h"
+
+#define GRAPH_MT "mixgraph.graph"
+#define NODE_MT "mixgraph.node"
+#define PORT_MT "mixgraph.port"
+
+typedef struct lgraph {
+    mg_graph *g;
+    double duration; /* seconds; < 0 unset */
+} lgraph;
+
+typedef struct lnode {
+    mg_node *n; /* NULL once removed */
+} lnode;
+
+typedef struct lport {
+    int input; /* 1 input, 0 output */
+    int index;
+} lport; /* user value 1: the node userdata */
+
+/* ---- helpers ---- */
+
+static lgraph *mg_lua_checkgraph(lua_State *L, int i)
+{
+    lgraph *lg = luaL_checkudata(L, i, GRAPH_MT);
+    if (!lg->g)
+        luaL_error(L, "graph is closed");
+    return lg;
+}
+
+static mg_node *checknode(lua_State *L, int i)
+{
+    lnode *ln = luaL_checkudata(L, i, NODE_MT);
+    if (!ln->n)
+        luaL_error(L, "node was removed");
+    return ln->n;
+}
+
+/* Push the cached userdata of node n of the graph at stack index gi (created on demand). */
+static void pushnode(lua_State *L, int gi, mg_node *n)
+{
+    gi = lua_absindex(L, gi);
+    lua_getiuservalue(L, gi, 1); /* cache table */
+    if (lua_rawgetp(L, -1, n) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lnode *ln = lua_newuserdatauv(L, sizeof *ln, 1);
+        ln->n = n;
+        luaL_setmetatable(L, NODE_MT);
+        lua_pushvalue(L, gi);
+        lua_setiuservalue(L, -2, 1); /* node keeps its graph alive */
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, -3, n);
+    }
+    lua_remove(L, -2);
+}
+
+/* Push the graph userdata of the node at stack index i. */
+static void pushgraph_of(lua_State *L, int i) { lua_getiuservalue(L, i, 1); }
+
+static int raise_graph(lua_State *L, mg_graph *g)
+{
+    return luaL_error(L, "%s", mg_graph_error(g));
+}
+
+/* Levenshtein distance, for "did you mean" hints. */
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 31 || lb > 31)
+        return 99;
+    int d[32][32];
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = c < del ? (c < ins ? c : ins) : (del < ins ? del : ins);
+        }
+    return d[la][lb];
+}
+
+/* " (did you mean 'freq'?)" or "" for the closest parameter or option name. */
+static const char *suggest(const mg_node_desc *d, const mg_node *n, const char *key, char *buf,
+                           size_t sz)
+{
+    const char *best = NULL;
+    int bd = 3;
+    buf[0] = 0;
+    for (int i = 0; n && i < mg_node_param_count(n); i++) {
+        int e = edit_distance(key, mg_node_param_name(n, i));
+        if (e < bd)
+            bd = e, best = mg_node_param_name(n, i);
+    }
+    for (int i = 0; i < d->n_params && !n; i++) {
+        int e = edit_distance(key, d->params[i].name);
+        if (e < bd)
+            bd = e, best = d->params[i].name;
+    }
+    for (int i = 0; i < d->n_options; i++) {
+        int e = edit_distance(key, d->options[i].name);
+        if (e < bd)
+            bd = e, best = d->options[i].name;
+    }
+    if (!best)
+        return "";
+    snprintf(buf, sz, " (did you mean '%s'?)", best);
+    return buf;
+}
+
+static int is_param_name(const mg_node_desc *d, const char *key)
+{
+    for (int i = 0; i < d->n_params; i++) {
+        size_t len = strlen(d->params[i].name);
+        if (strcmp(d->params[i].name, key) == 0)
+            return 1;
+        if ((d->params[i].flags & MG_PARAM_MULTI) && strncmp(d->params[i].name, key, len) == 0 &&
+            key[len] >= '1' && key[len] <= '9')
+            return 1;
+    }
+    return 0;
+}
+
+static int option_index(const mg_node_desc *d, const char *key)
+{
+    for (int i = 0; i < d->n_options; i++)
+        if (strcmp(d->options[i].name, key) == 0)
+            return i;
+    return -1;
+}
+
+/* "patch.lua:12" for the Lua code at `level`, or NULL when it is not Lua code. */
+static void where(lua_State *L, int level, char *buf, size_t sz)
+{
+    lua_Debug ar;
+    buf[0] = 0;
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        snprintf(buf, sz, "%s:%d", ar.short_src, ar.currentline);
+}
+
+/* ---- node construction ---- */
+
+#define MAX_OPTS 32
+
+/*
+** g:TYPE{ name = ..., <options>, <parameters> }. Options (fixed at creation) and parameters
+** may be mixed in the table; anything else is an error naming the key.
+*/
+static int graph_make(lua_State *L, const char *type, int gi, int ti)
+{
+    lgraph *lg = mg_lua_checkgraph(L, gi);
+    const mg_node_desc *d = mg_node_type_find(type);
+    if (!d)
+        return luaL_error(L, "unknown node type '%s'", type);
+    if (!lua_isnoneornil(L, ti))
+        luaL_checktype(L, ti, LUA_TTABLE);
+    mg_opt opts[MAX_OPTS];
+    int n_opts = 0;
+    const char *name = NULL;
+    char hint[64];
+    /* first pass: name and options, type-checked */
+    if (lua_istable(L, ti)) {
+        lua_pushnil(L);
+        while (lua_next(L, ti)) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                return luaL_error(L, "%s: table keys must be parameter or option names", type);
+            const char *key = lua_tostring(L, -2);
+            int vt = lua_type(L, -1);
+            int oi = option_index(d, key);
+            if (strcmp(key, "name") == 0) {
+                if (vt != LUA_TSTRING)
+                    return luaL_error(L, "%s: 'name' expects a string, got %s", type,
+                                      luaL_typename(L, -1));
+                name = lua_tostring(L, -1);
+            } else if (oi >= 0) {
+                const mg_option_desc *od = &d->options[oi];
+                int want_str = od->type == MG_OPT_STRING || od->type == MG_OPT_ENUM;
+                if (n_opts == MAX_OPTS)
+                    return luaL_error(L, "%s: too many options", type);
+                opts[n_opts].name = od->name;
+                opts[n_opts].str = NULL;
+                opts[n_opts].num = 0;
+                if (od->type == MG_OPT_BOOL && vt == LUA_TBOOLEAN)
+                    opts[n_opts].num = lua_toboolean(L, -1);
+                else if (want_str && vt == LUA_TSTRING)
+                    opts[n_opts].str = lua_tostring(L, -1);
+                else if (!want_str && vt == LUA_TNUMBER)
+                    opts[n_opts].num = lua_tonumber(L, -1);
+                else
+                    return luaL_error(L, "%s: option '%s' expects %s, got %s", type, key,
+                                      od->type == MG_OPT_BOOL ? "a boolean"
+                                      : want_str               ? "a string"
+                                                               : "a number",
+                                      luaL_typename(L, -1));
+                n_opts++;
+            } else if (is_param_name(d, key)) {
+                if (vt != LUA_TNUMBER)
+                    return luaL_error(L, "%s: parameter '%s' expects a number, got %s", type, key,
+                                      luaL_typename(L, -1));
+            } else {
+                return luaL_error(L, "%s has no parameter or option '%s'%s", type, key,
+                                  suggest(d, NULL, key, hint, sizeof hint));
+            }
+            lua_pop(L, 1);
+        }
+    }
+    mg_node *n = mg_node_new(lg->g, type, name, opts, n_opts);
+    if (!n)
+        return raise_graph(L, lg->g);
+    char origin[256];
+    where(L, 1, origin, sizeof origin);
+    if (origin[0])
+        mg_node_set_origin(n, origin);
+    /* second pass: parameters (MULTI names exist only now) */
+    if (lua_istable(L, ti)) {
+        lua_pushnil(L);
+        while (lua_next(L, ti)) {
+            const char *key = lua_tostring(L, -2);
+            if (is_param_name(d, key)) {
+                int pi = mg_node_param_index(n, key);
+                if (pi < 0) {
+                    suggest(d, n, key, hint, sizeof hint);
+                    lua_pushfstring(L, "%s has no parameter '%s'%s", type, key, hint);
+                } else if (mg_node_set_index(n, pi, lua_tonumber(L, -1))) {
+                    lua_pushstring(L, mg_graph_error(lg->g));
+                } else {
+                    lua_pop(L, 1);
+                    continue;
+                }
+                mg_node_remove(n); /* not yet visible to Lua */
+                luaL_where(L, 1);
+                lua_insert(L, -2);
+                lua_concat(L, 2);
+                return lua_error(L);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    pushnode(L, gi, n);
+    return 1;
+}
+
+static int graph_ctor(lua_State *L)
+{
+    return graph_make(L, lua_tostring(L, lua_upvalueindex(1)), 1, 2);
+}
+
+/* g:node("type", {...}) */
+static int graph_node(lua_State *L)
+{
+    return graph_make(L, luaL_checkstring(L, 2), 1, 3);
+}
+
+/* ---- graph ---- */
+
+static int graph_new_with(lua_State *L, const mg_graph_config *cfg)
+{
+    lgraph *lg = lua_newuserdatauv(L, sizeof *lg, 1);
+    lg->g = NULL;
+    lg->duration = -1;
+    luaL_setmetatable(L, GRAPH_MT);
+    lua_newtable(L); /* node cache, weak values are not needed: nodes die with the graph */
+    lua_setiuservalue(L, -2, 1);
+    mg_status st;
+    lg->g = mg_graph_new(cfg, &st);
+    if (!lg->g)
+        return luaL_error(L, "cannot create graph (rate %g Hz, block %d, %d channels): %s",
+                          cfg->rate, cfg->block, cfg->channels, mg_strerror(st));
+    return 1;
+}
+
+void mg_lua_pushgraph(lua_State *L, const mg_graph_config *cfg) { graph_new_with(L, cfg); }
+
+/* mixgraph.graph{ rate = 48000, block = 256, channels = 2 } */
+static int l_graph(lua_State *L)
+{
+    mg_graph_config cfg = mg_graph_config_default();
+    if (!lua_isnoneornil(L, 1)) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            if (!lua_isnumber(L, -1))
+                return luaL_error(L, "graph: '%s' expects a number", k);
+            double v = lua_tonumber(L, -1);
+            if (strcmp(k, "rate") == 0)
+                cfg.rate = v;
+            else if (strcmp(k, "block") == 0)
+                cfg.block = (int)v;
+            else if (strcmp(k, "channels") == 0)
+                cfg.channels = (int)v;
+            else
+                return luaL_error(L, "graph: unknown setting '%s' (rate, block, channels)", k);
+            lua_pop(L, 1);
+        }
+    }
+    if (!(cfg.rate >= MG_RATE_MIN && cfg.rate <= MG_RATE_MAX))
+        return luaL_error(L, "graph: rate %g Hz out of range [%g, %g]", cfg.rate, MG_RATE_MIN,
+                          MG_RATE_MAX);
+    if (cfg.block < 1 || cfg.block > MG_BLOCK_MAX)
+        return luaL_error(L, "graph: block %d out of range [1, %d]", cfg.block, MG_BLOCK_MAX);
+    if (cfg.channels < 1 || cfg.channels > MG_MAX_CHANNELS)
+        return luaL_error(L, "graph: channels %d out of range [1, %d]", cfg.channels,
+                          MG_MAX_CHANNELS);
+    return graph_new_with(L, &cfg);
+}
+
+static int graph_gc(lua_State *L)
+{
+    lgraph *lg = luaL_checkudata(L, 1, GRAPH_MT);
+    if (lg->g) {
+        /* invalidate cached node handles first */
+        lua_getiuservalue(L, 1, 1);
+        if (lua_istable(L, -1)) {
+            lua_pushnil(L);
+            while (lua_next(L, -2)) {
+                lnode *ln = lua_touserdata(L, -1);
+                if (ln)
+                    ln->n = NULL;
+                lua_pop(L, 1);
+            }
+        }
+        lua_pop(L, 1);
+        mg_graph_free(lg->g);
+        lg->g = NULL;
+    }
+    return 0;
+}
+
+/* Resolve a connection source: a node (its first output) or an output port. */
+static mg_node *conn_src(lua_State *L, int i, int *port)
+{
+    lport *p = luaL_testudata(L, i, PORT_MT);
+    if (p) {
+        lua_getiuservalue(L, i, 1);
+        mg_node *n = checknode(L, -1);
+        lua_pop(L, 1);
+        if (p->input)
+            return luaL_error(L, "'%s.%s' is an input: connect into it, not from it",
+                              mg_node_name(n), mg_node_input_name(n, p->index)),
+                   NULL;
+        *port = p->index;
+        return n;
+    }
+    if (!luaL_testudata(L, i, NODE_MT))
+        return luaL_error(L, "cannot connect from a %s (expected a node or an output port)",
+                          luaL_typename(L, i)),
+               NULL;
+    mg_node *n = checknode(L, i);
+    if (mg_node_output_count(n) == 0)
+        return luaL_error(L, "node '%s' has no output", mg_node_name(n)), NULL;
+    *port = 0;
+    return n;
+}
+
+/*
+** Resolve a destination: an input port, or a node. For a node, the first input with nothing
+** connected among its MULTI inputs (mix), else its first input (several sources then sum).
+*/
+static mg_node *conn_dst(lua_State *L, int i, int *port, int *node_index)
+{
+    lport *p = luaL_testudata(L, i, PORT_MT);
+    if (p) {
+        lua_getiuservalue(L, i, 1);
+        mg_node *n = checknode(L, -1);
+        *node_index = lua_gettop(L);
+        if (!p->input)
+            return luaL_error(L, "'%s.%s' is an output: connect from it, not into it",
+                              mg_node_name(n), mg_node_output_name(n, p->index)),
+                   NULL;
+        *port = p->index;
+        return n;
+    }
+    if (!luaL_testudata(L, i, NODE_MT))
+        return luaL_error(L, "cannot connect to a %s (expected a node or an input port)",
+                          luaL_typename(L, i)),
+               NULL;
+    mg_node *n = checknode(L, i);
+    *node_index = i;
+    if (mg_node_input_count(n) == 0)
+        return luaL_error(L, "node '%s' (%s) has no input", mg_node_name(n),
+                          mg_node_desc_of(n)->name),
+               NULL;
+    *port = 0;
+    if (mg_node_multi_count(n) > 0) {
+        for (int k = 0; k < mg_node_input_count(n); k++)
+            if (mg_node_input_connections(n, k) == 0) {
+                *port = k;
+                return n;
+            }
+        return luaL_error(L, "all %d inputs of '%s' are in use (make it with inputs = %d, or "
+                             "connect to an input by name)",
+                          mg_node_input_count(n), mg_node_name(n), mg_node_input_count(n) + 1),
+               NULL;
+    }
+    return n;
+}
+
+/* a >> b, a:to(b), g:connect(a, b): returns b's node so chains read left to right */
+static int connect2(lua_State *L, int a, int b)
+{
+    int op, ip, di;
+    mg_node *src = conn_src(L, a, &op);
+    mg_node *dst = conn_dst(L, b, &ip, &di);
+    if (mg_connect(src, op, dst, ip))
+        return raise_graph(L, mg_node_graph(src));
+    lua_pushvalue(L, di);
+    return 1;
+}
+
+static int l_shr(lua_State *L) { return connect2(L, 1, 2); }
+static int graph_connect(lua_State *L)
+{
+    mg_lua_checkgraph(L, 1);
+    return connect2(L, 2, 3);
+}
+
+static int node_disconnect(lua_State *L)
+{
+    int op, ip, di;
+    mg_node *src = conn_src(L, 1, &op);
+    if (lua_isnoneornil(L, 2)) { /* all outgoing connections */
+        mg_graph *g = mg_node_graph(src);
+        for (int i = mg_graph_edge_count(g) - 1; i >= 0; i--) {
+            mg_edge_info e = mg_graph_edge(g, i);
+            if (e.src == src)
+                mg_disconnect(e.src, e.out_port, e.dst, e.in_port);
+        }
+        return 0;
+    }
+    lport *p = luaL_testudata(L, 2, PORT_MT);
+    mg_node *dst;
+    if (p) {
+        dst = conn_dst(L, 2, &ip, &di);
+    } else {
+        dst = checknode(L, 2);
+        mg_graph *g = mg_node_graph(src);
+        ip = -1;
+        for (int i = 0; i < mg_graph_edge_count(g); i++) {
+            mg_edge_info e = mg_graph_edge(g, i);
+            if (e.src == src && e.dst == dst && e.out_port == op)
+                ip = e.in_port;
+        }
+        if (ip < 0)
+            return luaL_error(L, "'%s' is not connected to '%s'", mg_node_name(src),
+                              mg_node_name(dst));
+    }
+    if (mg_disconnect(src, op, dst, ip))
+        return raise_graph(L, mg_node_graph(src));
+    return 0;
+}
+
+static int graph_find(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    mg_node *n = mg_graph_find(lg->g, luaL_checkstring(L, 2));
+    if (!n)
+        return luaL_pushfail(L), 1;
+    pushnode(L, 1, n);
+    return 1;
+}
+
+/* g:nodes(): nodes in compiled (processing) order */
+static int graph_nodes(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    if (mg_graph_compile(lg->g))
+        return raise_graph(L, lg->g);
+    lua_createtable(L, mg_graph_order_count(lg->g), 0);
+    for (int i = 0; i < mg_graph_order_count(lg->g); i++) {
+        pushnode(L, 1, mg_graph_order(lg->g, i));
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* g:length(): default render length in seconds (math.huge when a source never ends) */
+static int graph_length(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    int64_t n = mg_graph_length(lg->g);
+    if (n < 0)
+        return raise_graph(L, lg->g);
+    lua_pushnumber(L, n == MG_FOREVER ? HUGE_VAL : (double)n / mg_graph_rate(lg->g));
+    return 1;
+}
+
+/*
+** g:render(path [, { bits = 16|24|"32f", duration = seconds }]) -> true | nil, message
+** For use from the stock lua5.4 interpreter; `mixgraph render` is the command-line way.
+*/
+static int graph_render(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    mg_render_opts o = {.path = luaL_checkstring(L, 2)};
+    double dur = lg->duration;
+    if (lua_istable(L, 3)) {
+        if (lua_getfield(L, 3, "duration") != LUA_TNIL)
+            dur = luaL_checknumber(L, -1);
+        lua_pop(L, 1);
+        int t = lua_getfield(L, 3, "bits");
+        if (t == LUA_TNUMBER)
+            o.bits = (mg_sample_format)lua_tointeger(L, -1);
+        else if (t == LUA_TSTRING)
+            o.bits = strcmp(lua_tostring(L, -1), "32f") == 0 ? MG_BITS_32F : (mg_sample_format)-1;
+        lua_pop(L, 1);
+    }
+    if (dur >= 0)
+        o.frames = (int64_t)llround(dur * mg_graph_rate(lg->g));
+    mg_render_result r;
+    if (mg_render(lg->g, &o, &r)) {
+        luaL_pushfail(L);
+        lua_pushstring(L, mg_graph_error(lg->g));
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int graph_index(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "output") == 0) {
+        pushnode(L, 1, mg_graph_output(lg->g));
+        return 1;
+    }
+    if (strcmp(k, "rate") == 0)
+        return lua_pushnumber(L, mg_graph_rate(lg->g)), 1;
+    if (strcmp(k, "block") == 0)
+        return lua_pushinteger(L, mg_graph_block(lg->g)), 1;
+    if (strcmp(k, "channels") == 0)
+        return lua_pushinteger(L, mg_node_input_channels(mg_graph_output(lg->g), 0)), 1;
+    if (strcmp(k, "duration") == 0) {
+        if (lg->duration < 0)
+            return luaL_pushfail(L), 1;
+        return lua_pushnumber(L, lg->duration), 1;
+    }
+    luaL_getmetafield(L, 1, "methods");
+    if (lua_getfield(L, -1, k) != LUA_TNIL)
+        return 1;
+    if (mg_node_type_find(k)) { /* g:osc{...} */
+        lua_pushstring(L, k);
+        lua_pushcclosure(L, graph_ctor, 1);
+        return 1;
+    }
+    return luaL_error(L, "graph has no field '%s' (node types: see `mixgraph nodes`)", k);
+}
+
+static int graph_newindex(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "duration") == 0) {
+        double d = luaL_checknumber(L, 3);
+        if (!(d > 0 && d < 1e7))
+            return luaL_error(L, "duration %g s out of range (0, 1e7)", d);
+        lg->duration = d;
+        return 0;
+    }
+    return luaL_error(L, "graph field '%s' cannot be set (settable: duration)", k);
+}
+
+static int graph_tostring(lua_State *L)
+{
+    lgraph *lg = luaL_checkudata(L, 1, GRAPH_MT);
+    if (!lg->g)
+        lua_pushliteral(L, "graph (closed)");
+    else
+        lua_pushfstring(L, "graph (%d nodes, %f Hz)", mg_graph_node_count(lg->g),
+                        mg_graph_rate(lg->g));
+    return 1;
+}
+
+double mg_lua_graph_duration(lua_State *L, int i)
+{
+    return mg_lua_checkgraph(L, i)->duration;
+}
+
+mg_graph *mg_lua_graph(lua_State *L, int i) { return mg_lua_checkgraph(L, i)->g; }
+
+/* ---- nodes ---- */
+
+static void pushport(lua_State *L, int ni, int input, int index)
+{
+    ni = lua_absindex(L, ni);
+    lport *p = lua_newuserdatauv(L, sizeof *p, 1);
+    p->input = input;
+    p->index = index;
+    luaL_setmetatable(L, PORT_MT);
+    lua_pushvalue(L, ni);
+    lua_setiuservalue(L, -2, 1);
+}
+
+/* node:input(name | index), node:output(name | index) */
+static int port_lookup(lua_State *L, int input)
+{
+    mg_node *n = checknode(L, 1);
+    int count = input ? mg_node_input_count(n) : mg_node_output_count(n);
+    int ix;
+    if (lua_type(L, 2) == LUA_TNUMBER) {
+        ix = (int)luaL_checkinteger(L, 2) - 1;
+        if (ix < 0 || ix >= count)
+            return luaL_error(L, "node '%s' has %d %s (asked for #%d)", mg_node_name(n), count,
+                              input ? "inputs" : "outputs", ix + 1);
+    } else {
+        const char *name = luaL_checkstring(L, 2);
+        ix = input ? mg_node_input_index(n, name) : mg_node_output_index(n, name);
+        if (ix < 0)
+            return luaL_error(L, "node '%s' (%s) has no %s '%s'", mg_node_name(n),
+                              mg_node_desc_of(n)->name, input ? "input" : "output", name);
+    }
+    pushport(L, 1, input, ix);
+    return 1;
+}
+
+static int node_input(lua_State *L) { return port_lookup(L, 1); }
+static int node_output(lua_State *L) { return port_lookup(L, 0); }
+static int node_to(lua_State *L) { return connect2(L, 1, 2); }
+
+static int node_set(lua_State *L)
+{
+    mg_node *n = checknode(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (mg_node_param_index(n, k) < 0) {
+        char hint[64];
+        return luaL_error(L, "node '%s' (%s) has no parameter '%s'%s", mg_node_name(n),
+                          mg_node_desc_of(n)->name, k,
+                          suggest(mg_node_desc_of(n), n, k, hint, sizeof hint));
+    }
+    if (lua_type(L, 3) != LUA_TNUMBER)
+        return luaL_error(L, "node '%s': parameter '%s' expects a number, got %s",
+                          mg_node_name(n), k, luaL_typename(L, 3));
+    if (mg_node_set(n, k, lua_tonumber(L, 3)))
+        return raise_graph(L, mg_node_graph(n));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* node:params() -> { name = value, ... } */
+static int node_params(lua_State *L)
+{
+    mg_node *n = checknode(L, 1);
+    lua_createtable(L, 0, mg_node_param_count(n));
+    for (int i = 0; i < mg_node_param_count(n); i++) {
+        lua_pushnumber(L, mg_node_get_index(n, i));
+        lua_setfield(L, -2, mg_node_param_name(n, i));
+    }
+    return 1;
+}
+
+static int node_remove(lua_State *L)
+{
+    lnode *ln = luaL_checkudata(L, 1, NODE_MT);
+    mg_node *n = checknode(L, 1);
+    if (mg_node_remove(n))
+        return raise_graph(L, mg_node_graph(n));
+    pushgraph_of(L, 1);
+    lua_getiuservalue(L, -1, 1);
+    lua_pushnil(L);
+    lua_rawsetp(L, -2, n);
+    ln->n = NULL;
+    return 0;
+}
+
+static int node_index(lua_State *L)
+{
+    mg_node *n = checknode(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    int i = mg_node_param_index(n, k);
+    if (i >= 0)
+        return lua_pushnumber(L, mg_node_get_index(n, i)), 1;
+    if (strcmp(k, "name") == 0)
+        return lua_pushstring(L, mg_node_name(n)), 1;
+    if (strcmp(k, "type") == 0)
+        return lua_pushstring(L, mg_node_desc_of(n)->name), 1;
+    if ((i = mg_node_input_index(n, k)) >= 0)
+        return pushport(L, 1, 1, i), 1;
+    if ((i = mg_node_output_index(n, k)) >= 0)
+        return pushport(L, 1, 0, i), 1;
+    luaL_getmetafield(L, 1, "methods");
+    if (lua_getfield(L, -1, k) != LUA_TNIL)
+        return 1;
+    int oi = option_index(mg_node_desc_of(n), k);
+    if (oi >= 0) {
+        const mg_option_desc *od = &mg_node_desc_of(n)->options[oi];
+        if (od->type == MG_OPT_STRING)
+            lua_pushstring(L, mg_node_opt_str(n, oi));
+        else if (od->type == MG_OPT_BOOL)
+            lua_pushboolean(L, mg_node_opt_num(n, oi) != 0);
+        else if (od->type == MG_OPT_ENUM) {
+            const char *c = od->choices;
+            for (int k2 = (int)mg_node_opt_num(n, oi); k2 > 0 && c; k2--)
+                c = strchr(c, '|') ? strchr(c, '|') + 1 : NULL;
+            const char *e = c ? strchr(c, '|') : NULL;
+            lua_pushlstring(L, c ? c : "", c ? (e ? (size_t)(e - c) : strlen(c)) : 0);
+        } else
+            lua_pushnumber(L, mg_node_opt_num(n, oi));
+        return 1;
+    }
+    char hint[64];
+    return luaL_error(L, "node '%s' (%s) has no field '%s'%s", mg_node_name(n),
+                      mg_node_desc_of(n)->name, k,
+                      suggest(mg_node_desc_of(n), n, k, hint, sizeof hint));
+}
+
+static int node_newindex(lua_State *L)
+{
+    mg_node *n = checknode(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (mg_node_param_index(n, k) < 0 && option_index(mg_node_desc_of(n), k) >= 0)
+        return luaL_error(L, "node '%s': option '%s' is fixed when the node is made", mg_node_name(n),
+                          k);
+    lua_remove(L, 2);
+    lua_pushstring(L, k);
+    lua_insert(L, 2);
+    return node_set(L);
+}
+
+static int node_tostring(lua_State *L)
+{
+    lnode *ln = luaL_checkudata(L, 1, NODE_MT);
+    if (!ln->n)
+        lua_pushliteral(L, "node (removed)");
+    else
+        lua_pushfstring(L, "%s '%s'", mg_node_desc_of(ln->n)->name, mg_node_name(ln->n));
+    return 1;
+}
+
+static int port_tostring(lua_State *L)
+{
+    lport *p = luaL_checkudata(L, 1, PORT_MT);
+    lua_getiuservalue(L, 1, 1);
+    mg_node *n = checknode(L, -1);
+    lua_pushfstring(L, "%s port '%s.%s'", p->input ? "input" : "output", mg_node_name(n),
+                    p->input ? mg_node_input_name(n, p->index) : mg_node_output_name(n, p->index));
+    return 1;
+}
+
+/* ---- module ---- */
+
+static void pushdesc(lua_State *L, const mg_node_desc *d)
+{
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, d->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, d->doc ? d->doc : "");
+    lua_setfield(L, -2, "doc");
+    lua_createtable(L, d->n_params, 0);
+    for (int i = 0; i < d->n_params; i++) {
+        const mg_param_desc *p = &d->params[i];
+        lua_createtable(L, 0, 6);
+        lua_pushstring(L, p->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, p->unit ? p->unit : "");
+        lua_setfield(L, -2, "unit");
+        lua_pushnumber(L, p->min);
+        lua_setfield(L, -2, "min");
+        lua_pushnumber(L, p->max);
+        lua_setfield(L, -2, "max");
+        lua_pushnumber(L, p->def);
+        lua_setfield(L, -2, "default");
+        lua_pushnumber(L, p->smooth_ms);
+        lua_setfield(L, -2, "smooth_ms");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "params");
+    lua_createtable(L, d->n_options, 0);
+    for (int i = 0; i < d->n_options; i++) {
+        lua_createtable(L, 0, 2);
+        lua_pushstring(L, d->options[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, d->options[i].doc ? d->options[i].doc : "");
+        lua_setfield(L, -2, "doc");
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "options");
+}
+
+/* mixgraph.types() -> { {name=, doc=, params={...}, options={...}}, ... } */
+static int l_types(lua_State *L)
+{
+    lua_newtable(L);
+    for (int i = 0; mg_node_types[i]; i++) {
+        pushdesc(L, mg_node_types[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static const luaL_Reg graph_methods[] = {
+    {"node", graph_node},     {"connect", graph_connect}, {"find", graph_find},
+    {"nodes", graph_nodes},   {"length", graph_length},   {"render", graph_render},
+    {NULL, NULL}};
+static const luaL_Reg graph_meta[] = {
+    {"__index", graph_index}, {"__newindex", graph_newindex}, {"__gc", graph_gc},
+    {"__close", graph_gc},    {"__tostring", graph_tostring}, {NULL, NULL}};
+static const luaL_Reg node_methods[] = {
+    {"to", node_to},         {"input", node_input},   {"output", node_output},
+    {"set", node_set},       {"params", node_params}, {"remove", node_remove},
+    {"disconnect", node_disconnect}, {NULL, NULL}};
+static const luaL_Reg node_meta[] = {
+    {"__index", node_index}, {"__newindex", node_newindex}, {"__shr", l_shr},
+    {"__tostring", node_tostring}, {NULL, NULL}};
+static const luaL_Reg port_meta[] = {
+    {"__shr", l_shr}, {"__tostring", port_tostring}, {NULL, NULL}};
+static const luaL_Reg module_funcs[] = {
+    {"graph", l_graph}, {"types", l_types}, {NULL, NULL}};
+
+static void newmeta(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
+{
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, meta, 0);
+    if (methods) {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "methods");
+    }
+    lua_pop(L, 1);
+}
+
+int luaopen_mixgraph(lua_State *L)
+{
+    newmeta(L, GRAPH_MT, graph_meta, graph_methods);
+    newmeta(L, NODE_MT, node_meta, node_methods);
+    newmeta(L, PORT_MT, port_meta, NULL);
+    luaL_newlib(L, module_funcs);
+    lua_pushliteral(L, MG_VERSION);
+    lua_setfield(L, -2, "version");
+    return 1;
+}

@@ -1,0 +1,19 @@
+/*
+** lmixgraph.h: the Lua binding's C surface, for the patch runner (lua/patch.c). [control]
+*/
+#ifndef LMIXGRAPH_H
+#define LMIXGRAPH_H
+
+#include "lua.h"
+
+#include "mixgraph.h"
+
+int luaopen_mixgraph(lua_State *L);
+/* Push a new graph userdata (raises on failure). */
+void mg_lua_pushgraph(lua_State *L, const mg_graph_config *cfg);
+/* The graph at stack index i (raises if it is not a graph). */
+mg_graph *mg_lua_graph(lua_State *L, int i);
+/* Seconds set with g.duration, or < 0. */
+double mg_lua_graph_duration(lua_State *L, int i);
+
+#endif

@@ -1,0 +1,2 @@
+# Included from tests/engine/CMakeLists.txt: the BS.1770-5 / EBU R128 meter.
+mg_c_test(test_loudness test_loudness.c)

@@ -1,0 +1,140 @@
+/*
+** test_patch.c: Lua patches: graph building through the binding, and errors that name the
+** patch line (wrong parameter names, out-of-range values, wrong types, cycles, bad ports).
+*/
+#include <unistd.h>
+
+#include "mg_lua.h"
+#include "mg_test.h"
+
+static char dir[] = "/tmp/mg_test_patch_XXXXXX";
+
+static const char *write_patch(const char *name, const char *text)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* Run a patch that must fail; the message must start with "NAME:LINE:" and contain `want`. */
+static void expect_error(const char *text, int line, const char *want)
+{
+    const char *path = write_patch("bad.lua", text);
+    char err[1024], prefix[600];
+    mg_graph_config cfg = mg_graph_config_default();
+    mg_patch *p = mg_patch_run(path, &cfg, NULL, 0, err, sizeof err);
+    CHECK(p == NULL, "patch should fail: %s", text);
+    if (p) {
+        mg_patch_free(p);
+        return;
+    }
+    snprintf(prefix, sizeof prefix, "%s:%d:", path, line);
+    CHECK(strncmp(err, prefix, strlen(prefix)) == 0, "message '%s' should start with '%s'", err,
+          prefix);
+    CHECK(strstr(err, want) != NULL, "message '%s' should contain '%s'", err, want);
+}
+
+static mg_patch *expect_ok(const char *text, const mg_patch_arg *args, int n)
+{
+    const char *path = write_patch("good.lua", text);
+    char err[1024];
+    mg_graph_config cfg = mg_graph_config_default();
+    mg_patch *p = mg_patch_run(path, &cfg, args, n, err, sizeof err);
+    CHECK(p != NULL, "patch should run: %s", p ? "" : err);
+    return p;
+}
+
+static void test_errors(void)
+{
+    expect_error("local g = ...\nlocal o = g:osc{ frq = 440 }\n", 2,
+                 "osc has no parameter or option 'frq' (did you mean 'freq'?)");
+    expect_error("local g = ...\nlocal o = g:osc{}\n\no.frequency = 3\n", 4,
+                 "has no parameter 'frequency'");
+    expect_error("local g = ...\nlocal o = g:osc{ freq = 30000 }\n", 2,
+                 "freq 30000 out of range [0, 24000] Hz");
+    expect_error("local g = ...\nlocal a = g:gain{}\na.gain = 99\n", 3,
+                 "node 'gain1': gain 99 out of range [-144, 24] dB");
+    expect_error("local g = ...\nlocal o = g:osc{ freq = 'high' }\n", 2,
+                 "parameter 'freq' expects a number, got string");
+    expect_error("local g = ...\nlocal o = g:osc{}\no.freq = {}\n", 3,
+                 "parameter 'freq' expects a number, got table");
+    expect_error("local g = ...\nlocal o = g:osc{ shape = 3 }\n", 2,
+                 "option 'shape' expects a string, got number");
+    expect_error("local g = ...\nlocal o = g:osc{ shape = 'sqr' }\n", 2,
+                 "expects one of sine|saw|square|triangle, got 'sqr'");
+    expect_error("local g = ...\nlocal o = g:osc{}\no.shape = 'saw'\n", 3,
+                 "option 'shape' is fixed when the node is made");
+    expect_error("local g = ...\nlocal a, b = g:gain{}, g:gain{}\n_ = a >> b\n_ = b >> a\n", 4,
+                 "cycle: gain1 -> gain2 -> gain1 (route feedback through a delay node)");
+    expect_error("local g = ...\nlocal a = g:gain{}\nlocal p = a.sidechain\n", 3,
+                 "node 'gain1' (gain) has no field 'sidechain'");
+    expect_error("local g = ...\nlocal m = g:mix{ inputs = 1 }\n_ = g:osc{} >> m\n"
+                 "_ = g:osc{} >> m\n", 4, "all 1 inputs of 'mix1' are in use");
+    expect_error("local g = ...\nlocal x = g:reverb9{}\n", 2, "graph has no field 'reverb9'");
+    expect_error("local g = ...\n\nerror('boom')\n", 3, "boom");
+    expect_error("local g = ...\nlocal a = g:gain{}\n_ = a >> 3\n", 3, "cannot connect to a number");
+    expect_error("local g = ...\ng:file{ path = '/nonexistent/x.wav' }\n", 2,
+                 "cannot open '/nonexistent/x.wav'");
+}
+
+static void test_building(void)
+{
+    mg_patch_arg args[] = {{"freq", "220"}, {"name", "lead"}, {"loud", "true"}};
+    mg_patch *p = expect_ok(
+        "local g, args = ...\n"
+        "assert(args.freq == 220 and math.type(args.freq) == 'integer')\n"
+        "assert(args.name == 'lead' and args.loud == true)\n"
+        "local mg = require 'mixgraph'\n"
+        "assert(type(mg.version) == 'string')\n"
+        "local o = g:osc{ freq = args.freq, name = args.name, shape = 'saw' }\n"
+        "assert(o.freq == 220 and o.name == 'lead' and o.type == 'osc' and o.shape == 'saw')\n"
+        "local m = g:mix{ inputs = 2, gain2 = -6 }\n"
+        "assert(m.gain2 == -6)\n"
+        "local n = g:noise{ color = 'pink' }\n"
+        "_ = o >> m\n"
+        "n:to(m)\n"
+        "local out = m >> g:gain{ gain = -3 } >> g:pan{ pan = 0.25 } >> g.output\n"
+        "assert(out == g.output)\n"
+        "assert(tostring(m['in2']):find('input port'))\n"
+        "o.freq = 330\n"
+        "g.duration = 2\n"
+        "local order = g:nodes()\n"
+        "assert(order[#order] == g.output, 'output last')\n",
+        args, 3);
+    if (p) {
+        mg_graph *g = mg_patch_graph(p);
+        CHECK(mg_graph_node_count(g) == 6, "6 nodes, got %d", mg_graph_node_count(g));
+        mg_node *lead = mg_graph_find(g, "lead");
+        CHECK(lead && mg_node_get_index(lead, mg_node_param_index(lead, "freq")) == 330,
+              "osc freq set to 330");
+        CHECK(mg_patch_duration(p) == 2, "duration from the patch");
+        mg_patch_free(p);
+    }
+    /* a patch may return its own graph */
+    p = expect_ok("local mg = require 'mixgraph'\nlocal g = mg.graph{ rate = 44100 }\n"
+                  "g:osc{ duration = 1 }:to(g.output)\nreturn g\n",
+                  NULL, 0);
+    if (p) {
+        CHECK(mg_graph_rate(mg_patch_graph(p)) == 44100, "returned graph used");
+        CHECK(mg_graph_length(mg_patch_graph(p)) == 44100, "length 1 s");
+        mg_patch_free(p);
+    }
+}
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_errors();
+    test_building();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return mg_test_done("test_patch");
+}
