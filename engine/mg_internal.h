@@ -141,8 +141,5 @@ void mg_plan_free(mg_plan *p);
 /* [rt] */
 void mg_plan_run(mg_plan *p, mg_graph *g, uint64_t pos, uint32_t n);
 
-/* chanmix.c */
-/* Speaker-aware up/down-mix matrix from `from` channels to `to` channels. */
-void mg_chanmix_matrix(int from, int to, float m[MG_MAX_CHANNELS][MG_MAX_CHANNELS]);
 
 #endif

@@ -28,7 +28,9 @@ enum {
                        /* inputs may also use MG_CH_OPTION (the "channels" option) */
     MG_CH_FOLLOW = -1, /* output: channel count of input port 0 */
     MG_CH_OPTION = -2, /* output: value of the node's "channels" option */
-    MG_CH_CUSTOM = -3  /* output: asked from desc->out_channels() */
+    MG_CH_CUSTOM = -3, /* output: asked from desc->out_channels() */
+    MG_CH_WIDEST = -4  /* input: as wide as the widest connection into any of the node's
+                          MG_CH_WIDEST inputs; narrower ones are up-mixed by the engine */
 };
 
 /* Port flags. */
@@ -107,7 +109,8 @@ typedef struct mg_block {
     double rate;      /* sample rate in Hz */
     const mg_buf *in; /* in[port]: read only (may alias out[port] for MG_NODE_INPLACE nodes) */
     mg_buf *out;      /* out[port] */
-    const mg_pval *p; /* p[param] */
+    const mg_pval *p; /* p[i]: parameters in descriptor order, a MULTI one expanded in
+                         place (gain1..gainN) */
 } mg_block;
 
 /* What prepare sees and fills. */
@@ -185,8 +188,14 @@ mg_status mg_node_errorf(mg_node *node, mg_status st, const char *fmt, ...)
 /* Number of MULTI ports (value of multi_option), 0 for nodes without one. */
 int mg_node_multi_count(const mg_node *node);
 
-/* [any] dB <-> linear amplitude; mg_db_to_amp(-inf or <= -200) is 0. */
+/* [any] dB to linear amplitude; -144 dB or below (and NaN) is exactly 0, i.e. silence. */
 float mg_db_to_amp(float db);
+
+/*
+** [any] The engine's up/down-mix matrix from `from` to `to` channels (docs/architecture.md):
+** dst[c] = sum over s of m[c][s] * src[s].
+*/
+void mg_chanmix_matrix(int from, int to, float m[MG_MAX_CHANNELS][MG_MAX_CHANNELS]);
 
 /* All node types known to this build, NULL-terminated (nodes/registry.c). */
 extern const mg_node_desc *const mg_node_types[];

@@ -174,6 +174,13 @@ static void resolve_channels(compiler *cc)
         int changed = 0;
         for (int k = 0; k < cc->n_units; k++) {
             mg_node *n = cc->units[cc->order[k]].node;
+            int widest = 0; /* over the node's MG_CH_WIDEST inputs */
+            for (int i = 0; i < g->n_edges; i++) {
+                mg_edge *e = &g->edges[i];
+                if (e->dst == n && n->in[e->in].d->channels == MG_CH_WIDEST &&
+                    e->src->out[e->out].channels > widest)
+                    widest = e->src->out[e->out].channels;
+            }
             for (int p = 0; p < n->n_in; p++) {
                 const mg_port_desc *pd = n->in[p].d;
                 int ch = pd->channels > 0 ? pd->channels : 0;
@@ -181,11 +188,14 @@ static void resolve_channels(compiler *cc)
                     int o = mg_node_option_index(n, "channels");
                     ch = o >= 0 ? (int)n->opt[o].num : 1;
                 } else if (!ch) {
-                    for (int i = 0; i < g->n_edges; i++) {
-                        mg_edge *e = &g->edges[i];
-                        if (e->dst == n && e->in == p && e->src->out[e->out].channels > ch)
-                            ch = e->src->out[e->out].channels;
-                    }
+                    if (pd->channels == MG_CH_WIDEST)
+                        ch = widest;
+                    else
+                        for (int i = 0; i < g->n_edges; i++) {
+                            mg_edge *e = &g->edges[i];
+                            if (e->dst == n && e->in == p && e->src->out[e->out].channels > ch)
+                                ch = e->src->out[e->out].channels;
+                        }
                     int mx = pd->max_channels ? pd->max_channels : MG_MAX_CHANNELS;
                     ch = ch < 1 ? 1 : ch > mx ? mx : ch;
                 }

@@ -1,26 +1,25 @@
 /*
 ** mix.c: the `mix` node, a summing mixer with N inputs (option `inputs`) and one gain per input
-** (gain1..gainN, dB, ramped like `gain`). [control] create/out_channels, [rt] process.
+** (gain1..gainN, dB, ramped like `gain`). [control] create, [rt] process.
 **
-** out = sum_k 10^(gain_k/20) * in_k, with out as wide as the widest input. A narrower input is
-** widened before summing: mono into a stereo output feeds both sides (L = R = M, the speaker
-** rule); otherwise channels are matched one to one (discrete) and the output's extra channels
-** receive nothing from that input. Unconnected inputs are skipped.
+** out = sum_k 10^(gain_k/20) * in_k. The inputs are MG_CH_WIDEST ports: the engine brings
+** every input to the width of the widest with its up/down-mix rules (mono into stereo feeds
+** both sides, L = R = M), so the output is as wide as the widest input and this node only
+** adds. Unconnected inputs are skipped.
 */
 #include <string.h>
 
 #include "mg_node.h"
-
-enum { OPT_INPUTS };
 
 typedef struct mix_state {
     int inputs; /* [immutable] */
 } mix_state;
 
 static const mg_port_desc mix_in[] = {
-    {.name = "in", .channels = MG_CH_MAX, .flags = MG_PORT_MULTI, .doc = "signal to add"}};
+    {.name = "in", .channels = MG_CH_WIDEST, .flags = MG_PORT_MULTI,
+     .doc = "signal to add; widened like the engine's up-mix to the widest input"}};
 static const mg_port_desc mix_out[] = {
-    {.name = "out", .channels = MG_CH_CUSTOM, .doc = "sum, as wide as the widest input"}};
+    {.name = "out", .channels = MG_CH_FOLLOW, .doc = "sum, as wide as the widest input"}};
 static const mg_param_desc mix_params[] = {
     {.name = "gain", .unit = "dB", .min = -144, .max = 24, .def = 0, .smooth_ms = 20,
      .flags = MG_PARAM_MULTI, .doc = "level of the matching input; -144 is silence"},
@@ -36,18 +35,6 @@ static mg_status mix_create(void *state, mg_node *node)
     mix_state *s = state;
     s->inputs = mg_node_multi_count(node);
     return MG_OK;
-}
-
-/* [control] The output is as wide as the widest input. */
-static int mix_out_channels(const void *state, int port, const int *in_ch)
-{
-    const mix_state *s = state;
-    int ch = 1;
-    (void)port;
-    for (int k = 0; k < s->inputs; k++)
-        if (in_ch[k] > ch)
-            ch = in_ch[k];
-    return ch;
 }
 
 /* [rt] y += x * gain over the block (gain constant or one value per frame). */
@@ -72,26 +59,18 @@ static void mix_process(void *state, const mg_block *b)
     mg_buf *out = &b->out[0];
     for (int c = 0; c < out->channels; c++)
         memset(out->ch[c], 0, b->n * sizeof(float));
-    for (int k = 0; k < s->inputs; k++) {
-        const mg_buf *in = &b->in[k];
-        if (!in->connected)
-            continue;
-        if (in->channels == 1 && out->channels == 2) {
-            add_scaled(out->ch[0], in->ch[0], &b->p[k], b->n);
-            add_scaled(out->ch[1], in->ch[0], &b->p[k], b->n);
-            continue;
-        }
-        for (int c = 0; c < in->channels && c < out->channels; c++)
-            add_scaled(out->ch[c], in->ch[c], &b->p[k], b->n);
-    }
+    for (int k = 0; k < s->inputs; k++)
+        if (b->in[k].connected)
+            for (int c = 0; c < out->channels; c++)
+                add_scaled(out->ch[c], b->in[k].ch[c], &b->p[k], b->n);
 }
 
 const mg_node_desc mg_node_mix = {
     .name = "mix",
     .doc = "Sums N inputs (option `inputs`, ports in1..inN), each scaled by its own gain in dB "
            "(gain1..gainN, ramped over 20 ms; -144 is silence). The output is as wide as the "
-           "widest input. A mono input feeding a stereo output goes to both sides at full "
-           "level (L = R = M); other narrower inputs map channel k to channel k. No latency.",
+           "widest input; narrower inputs are widened by the engine's up-mix rules (mono into "
+           "stereo: L = R = M; see docs/architecture.md). No latency.",
     .inputs = mix_in, .n_inputs = 1,
     .outputs = mix_out, .n_outputs = 1,
     .params = mix_params, .n_params = 1,
@@ -100,5 +79,4 @@ const mg_node_desc mg_node_mix = {
     .state_size = sizeof(mix_state),
     .create = mix_create,
     .process = mix_process,
-    .out_channels = mix_out_channels,
 };

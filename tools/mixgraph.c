@@ -521,6 +521,7 @@ static const char *ch_rule(const mg_port_desc *p, int input)
     case MG_CH_FOLLOW: return "as input";
     case MG_CH_OPTION: return "`channels` option";
     case MG_CH_CUSTOM: return input ? "any" : "see description";
+    case MG_CH_WIDEST: return "widest input";
     default: snprintf(buf, sizeof buf, "%d", p->channels); return buf;
     }
 }
