@@ -192,6 +192,39 @@ static inline double mg_test_sine_fit(const float *x, long n, double freq, doubl
     return sqrt(sol[0] * sol[0] + sol[1] * sol[1]);
 }
 
+/* In-place radix-2 FFT, n a power of two. */
+static inline void mg_test_fft(double *re, double *im, long n)
+{
+    for (long i = 1, j = 0; i < n; i++) {
+        long bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i];
+            re[i] = re[j];
+            re[j] = t;
+            t = im[i];
+            im[i] = im[j];
+            im[j] = t;
+        }
+    }
+    for (long len = 2; len <= n; len <<= 1) {
+        double a = -2 * M_PI / (double)len;
+        for (long k = 0; k < len / 2; k++) {
+            double wr = cos(a * (double)k), wi = sin(a * (double)k);
+            for (long i = k; i < n; i += len) {
+                long j = i + len / 2;
+                double vr = re[j] * wr - im[j] * wi, vi = re[j] * wi + im[j] * wr;
+                re[j] = re[i] - vr;
+                im[j] = im[i] - vi;
+                re[i] += vr;
+                im[i] += vi;
+            }
+        }
+    }
+}
+
 /* Directory of ../shared (extra reference checks), or NULL with a message when absent. */
 static inline const char *mg_test_shared_dir(const char *why)
 {

@@ -50,39 +50,6 @@ static float *render_noise(double rate, const mg_opt *o, int no, long frames, do
     return x;
 }
 
-/* In-place radix-2 FFT, n a power of two. */
-static void fft(double *re, double *im, long n)
-{
-    for (long i = 1, j = 0; i < n; i++) {
-        long bit = n >> 1;
-        for (; j & bit; bit >>= 1)
-            j ^= bit;
-        j ^= bit;
-        if (i < j) {
-            double t = re[i];
-            re[i] = re[j];
-            re[j] = t;
-            t = im[i];
-            im[i] = im[j];
-            im[j] = t;
-        }
-    }
-    for (long len = 2; len <= n; len <<= 1) {
-        double a = -2 * M_PI / (double)len;
-        for (long k = 0; k < len / 2; k++) {
-            double wr = cos(a * (double)k), wi = sin(a * (double)k);
-            for (long i = k; i < n; i += len) {
-                long j = i + len / 2;
-                double vr = re[j] * wr - im[j] * wi, vi = re[j] * wi + im[j] * wr;
-                re[j] = re[i] - vr;
-                im[j] = im[i] - vi;
-                re[i] += vr;
-                im[i] += vi;
-            }
-        }
-    }
-}
-
 #define NBANDS 7
 static const double band_fc[NBANDS] = {125, 250, 500, 1000, 2000, 4000, 8000};
 
@@ -104,7 +71,7 @@ static double octave_slope(const float *x, long n, double rate, double dens_db[N
             re[i] = x[s + i] * w;
             im[i] = 0;
         }
-        fft(re, im, m);
+        mg_test_fft(re, im, m);
         for (long k = 0; k < m / 2; k++)
             psd[k] += re[k] * re[k] + im[k] * im[k];
     }

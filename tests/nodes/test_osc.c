@@ -148,39 +148,6 @@ static void test_shape_fundamentals(void)
         }
 }
 
-/* In-place radix-2 FFT, n a power of two. */
-static void fft(double *re, double *im, long n)
-{
-    for (long i = 1, j = 0; i < n; i++) {
-        long bit = n >> 1;
-        for (; j & bit; bit >>= 1)
-            j ^= bit;
-        j ^= bit;
-        if (i < j) {
-            double t = re[i];
-            re[i] = re[j];
-            re[j] = t;
-            t = im[i];
-            im[i] = im[j];
-            im[j] = t;
-        }
-    }
-    for (long len = 2; len <= n; len <<= 1) {
-        double a = -2 * M_PI / (double)len;
-        for (long k = 0; k < len / 2; k++) {
-            double wr = cos(a * (double)k), wi = sin(a * (double)k);
-            for (long i = k; i < n; i += len) {
-                long j = i + len / 2;
-                double vr = re[j] * wr - im[j] * wi, vi = re[j] * wi + im[j] * wr;
-                re[j] = re[i] - vr;
-                im[j] = im[i] - vi;
-                re[i] += vr;
-                im[i] += vi;
-            }
-        }
-    }
-}
-
 /*
 ** Signal-to-aliasing ratio (DSP_TESTS §8): coherent sampling, rectangular window. With
 ** N = 65536 and f0 = k0 * rate / N (k0 odd) the phase increment k0/N is exact in binary, the
@@ -196,7 +163,7 @@ static double sar_db(const char *shape, double rate, long k0, double *fund_db)
     double *re = malloc((size_t)n * sizeof *re), *im = calloc((size_t)n, sizeof *im);
     for (long i = 0; i < n; i++)
         re[i] = y[n + i];
-    fft(re, im, n);
+    mg_test_fft(re, im, n);
     double harm = 0, other = 0, fund = 0;
     for (long k = 1; k < n / 2; k++) {
         double f = (double)k * rate / (double)n, p = re[k] * re[k] + im[k] * im[k];
