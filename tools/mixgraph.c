@@ -578,6 +578,22 @@ static void print_node_text(const mg_node_desc *d)
     }
 }
 
+/* Markdown table cell text: '|' would end the cell. */
+static const char *md_cell(const char *text)
+{
+    static char buf[4][512];
+    static int k;
+    char *o = buf[k = (k + 1) % 4];
+    size_t j = 0;
+    for (const char *p = text ? text : ""; *p && j < sizeof buf[0] - 2; p++) {
+        if (*p == '|')
+            o[j++] = '\\';
+        o[j++] = *p;
+    }
+    o[j] = 0;
+    return o;
+}
+
 static void print_node_md(const mg_node_desc *d)
 {
     char a[96], b[96];
@@ -590,7 +606,7 @@ static void print_node_md(const mg_node_desc *d)
             for (int i = 0; i < n; i++) {
                 port_name(&ports[i], a, sizeof a);
                 printf("| `%s` | %s | %s | %s |\n", a, io ? "out" : "in", ch_rule(&ports[i], !io),
-                       ports[i].doc ? ports[i].doc : "");
+                       md_cell(ports[i].doc));
             }
         }
         printf("\n");
@@ -603,7 +619,7 @@ static void print_node_md(const mg_node_desc *d)
             param_name(p, a, sizeof a);
             printf("| `%s` | %s | %g | %g | %g | %g ms | %s |\n", a,
                    p->unit && *p->unit ? p->unit : "", p->min, p->max, p->def, p->smooth_ms,
-                   p->doc ? p->doc : "");
+                   md_cell(p->doc));
         }
         printf("\n");
     }
@@ -615,7 +631,7 @@ static void print_node_md(const mg_node_desc *d)
             opt_range(od, a, sizeof a);
             opt_default(od, b, sizeof b);
             printf("| `%s` | %s | %s | %s | %s | %s |\n", od->name, opt_type(od),
-                   od->unit ? od->unit : "", a, b, od->doc ? od->doc : "");
+                   od->unit ? od->unit : "", md_cell(a), md_cell(b), md_cell(od->doc));
         }
         printf("\n");
     }
