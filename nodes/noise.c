@@ -102,7 +102,7 @@ static double unit_uniform(pcg32 *g)
 }
 
 /* [control] Pink cascade for `rate`: poles and zeros, and the normalisation. */
-static void pink_design(noise_state *s, double rate)
+static void pink_compute(noise_state *s, double rate)
 {
     int n = 0;
     double p = PINK_TOP * rate;
@@ -128,6 +128,23 @@ static void pink_design(noise_state *s, double rate)
         energy += x * x;
     }
     s->norm = 1.0 / sqrt(energy);
+}
+
+/* [control] The design for the last rate asked, kept: a patch makes many noise nodes at one
+   rate, and the normalisation above runs the impulse response for tens of thousands of
+   samples. */
+static void pink_design(noise_state *s, double rate)
+{
+    static noise_state cache;
+    static double cache_rate;
+    if (cache_rate != rate) {
+        pink_compute(&cache, rate);
+        cache_rate = rate;
+    }
+    s->n_sec = cache.n_sec;
+    s->norm = cache.norm;
+    memcpy(s->pole, cache.pole, sizeof s->pole);
+    memcpy(s->zero, cache.zero, sizeof s->zero);
 }
 
 /* [control] */

@@ -52,10 +52,16 @@ typedef struct osc_state {
     mg_env env;         /* [control] prepared, [rt] scratch */
     double rate;        /* [control] */
     double phase;       /* [rt] cycles at the next note frame */
-    /* [immutable] residuals for distances d in [0, BLEP_K] samples after an edge:
-       r(d) = H(d) - 1 (step; odd: r(-d) = -r(d)), q(d) = integral of r (ramp; even) */
-    float step[BLEP_N], ramp[BLEP_N];
 } osc_state;
+
+/*
+** Residuals for distances d in [0, BLEP_K] samples after an edge, shared by every oscillator
+** (they are in samples, so they do not depend on the rate): r(d) = H(d) - 1 (step; odd:
+** r(-d) = -r(d)), q(d) = integral of r (ramp; even). Built once by the first non-sine osc on
+** the control thread, read-only afterwards.
+*/
+static float blep_step[BLEP_N], blep_ramp[BLEP_N];
+static int blep_built;
 
 static const mg_port_desc osc_out[] = {
     {.name = "out", .channels = MG_CH_OPTION, .doc = "the same signal on every channel"}};
@@ -104,7 +110,7 @@ static double kernel(double x)
 ** table, from d = K (where both are exactly 0) down to d = 0. The kernel is normalised so
 ** that H(0) = 1/2 exactly.
 */
-static void build_tables(osc_state *s)
+static void build_tables(void)
 {
     const int sub = 16;
     const int fine = BLEP_K * BLEP_OS * sub;
@@ -113,8 +119,8 @@ static void build_tables(osc_state *s)
     for (int i = 0; i < fine; i++)
         half += 0.5 * (kernel(i * h) + kernel((i + 1) * h)) * h;
     double tail = 0, q = 0, r_prev = 0, k_prev = kernel(BLEP_K);
-    s->step[BLEP_N - 1] = 0;
-    s->ramp[BLEP_N - 1] = 0;
+    blep_step[BLEP_N - 1] = 0;
+    blep_ramp[BLEP_N - 1] = 0;
     for (int i = fine - 1; i >= 0; i--) {
         double kx = kernel(i * h);
         tail += 0.5 * (kx + k_prev) * h; /* integral over [x, K] */
@@ -123,10 +129,11 @@ static void build_tables(osc_state *s)
         k_prev = kx;
         r_prev = r;
         if (i % sub == 0) {
-            s->step[i / sub] = (float)r;
-            s->ramp[i / sub] = (float)q;
+            blep_step[i / sub] = (float)r;
+            blep_ramp[i / sub] = (float)q;
         }
     }
+    blep_built = 1;
 }
 
 /* [rt] Table value at distance d in [0, K). */
@@ -167,18 +174,18 @@ static double waveform(const osc_state *s, double ph, double dt)
     switch (s->shape) {
     case SHAPE_SAW: {
         double t = frac(ph - 0.5);
-        return 2 * t - 1 - 2 * residuals(s->step, 1, t, dt);
+        return 2 * t - 1 - 2 * residuals(blep_step, 1, t, dt);
     }
     case SHAPE_SQUARE: {
         double y = ph < 0.5 ? 1 : -1;
-        return y + 2 * residuals(s->step, 1, ph, dt) -
-               2 * residuals(s->step, 1, frac(ph - 0.5), dt);
+        return y + 2 * residuals(blep_step, 1, ph, dt) -
+               2 * residuals(blep_step, 1, frac(ph - 0.5), dt);
     }
     case SHAPE_TRIANGLE: {
         double y = ph < 0.25 ? 4 * ph : ph < 0.75 ? 2 - 4 * ph : 4 * ph - 4;
         return y + 8 * dt *
-                       (residuals(s->ramp, 0, frac(ph - 0.75), dt) -
-                        residuals(s->ramp, 0, frac(ph - 0.25), dt));
+                       (residuals(blep_ramp, 0, frac(ph - 0.75), dt) -
+                        residuals(blep_ramp, 0, frac(ph - 0.25), dt));
     }
     default:
         return sin(2 * M_PI * ph);
@@ -192,8 +199,8 @@ static mg_status osc_create(void *state, mg_node *node)
     s->shape = (int)mg_node_opt_num(node, OPT_SHAPE);
     s->phase0 = frac(mg_node_opt_num(node, OPT_PHASE) / 360.0);
     mg_env_config_read(&s->envc, node, OPT_ENV);
-    if (s->shape != SHAPE_SINE)
-        build_tables(s);
+    if (s->shape != SHAPE_SINE && !blep_built)
+        build_tables();
     return MG_OK;
 }
 
