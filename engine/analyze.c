@@ -2,7 +2,6 @@
 ** analyze.c: measures a sound file with the BS.1770 meter (loudness.c). [control]
 ** Streams the file in blocks, so memory does not grow with its length.
 */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "mg_analyze.h"
 #include "mg_loudness.h"
 #include "mg_node.h"
+#include "mg_sndfile.h"
 
 static double to_db(double v) { return v > 0 ? 20 * log10(v) : -HUGE_VAL; }
 
@@ -28,22 +28,18 @@ static void describe_format(int format, char *buf, size_t sz)
 mg_status mg_analyze_file(const char *path, mg_file_analysis *a, char *err, size_t errsz)
 {
     memset(a, 0, sizeof *a);
-    SF_INFO info = {0};
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
-        snprintf(err, errsz, "%s: %s", path, strerror(errno));
+    mg_sndfile snd;
+    char why[256];
+    if (mg_sndfile_open_read(&snd, path, why, sizeof why)) {
+        snprintf(err, errsz, "%s: %s", path, why);
         return MG_ERR_IO;
     }
-    fclose(probe);
-    SNDFILE *sf = sf_open(path, SFM_READ, &info);
-    if (!sf) {
-        snprintf(err, errsz, "%s: %s", path, sf_strerror(NULL));
-        return MG_ERR_IO;
-    }
+    SNDFILE *sf = snd.sf;
+    SF_INFO info = snd.info;
     if (info.channels < 1 || info.channels > MG_MAX_CHANNELS) {
         snprintf(err, errsz, "%s: %d channels (at most %d supported)", path, info.channels,
                  MG_MAX_CHANNELS);
-        sf_close(sf);
+        mg_sndfile_close(&snd);
         return MG_ERR_FORMAT;
     }
     a->rate = info.samplerate;
@@ -86,6 +82,6 @@ done:
     free(inter);
     free(planar);
     mg_loudness_free(m);
-    sf_close(sf);
+    mg_sndfile_close(&snd);
     return st;
 }

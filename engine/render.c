@@ -27,6 +27,7 @@
 #endif
 
 #include "mg_internal.h"
+#include "mg_sndfile.h"
 
 typedef struct fmt_entry {
     const char *ext;
@@ -117,13 +118,17 @@ static uint32_t quantize(const float *x, uint32_t n, float scale, int shift, int
     const __m128 vs = _mm_set1_ps(scale), vmax = _mm_set1_ps(qmax), vmin = _mm_set1_ps(qmin);
     const __m128 vhi = _mm_set1_ps(qmax + 0.5f), vlo = _mm_set1_ps(qmin - 0.5f);
     const __m128i sh = _mm_cvtsi32_si128(shift);
+    __m128i vclip = _mm_setzero_si128(); /* per lane: minus the count of clipped samples */
     for (; i + 4 <= n; i += 4) {
         __m128 v = _mm_mul_ps(_mm_loadu_ps(x + i), vs);
-        int out = _mm_movemask_ps(_mm_or_ps(_mm_cmpge_ps(v, vhi), _mm_cmplt_ps(v, vlo)));
-        clip += (uint32_t)((out & 1) + (out >> 1 & 1) + (out >> 2 & 1) + (out >> 3 & 1));
+        __m128 out = _mm_or_ps(_mm_cmpge_ps(v, vhi), _mm_cmplt_ps(v, vlo));
+        vclip = _mm_add_epi32(vclip, _mm_castps_si128(out)); /* true lanes are -1 */
         v = _mm_min_ps(_mm_max_ps(v, vmin), vmax);
         _mm_storeu_si128((__m128i *)(q + i), _mm_sll_epi32(_mm_cvtps_epi32(v), sh));
     }
+    int32_t lanes[4];
+    _mm_storeu_si128((__m128i *)lanes, vclip);
+    clip = (uint32_t)-(lanes[0] + lanes[1] + lanes[2] + lanes[3]);
 #endif
     for (; i < n; i++) {
         float v = x[i] * scale;
@@ -144,10 +149,18 @@ static uint64_t interleave(const float *const *y, int ch, uint32_t n, int sub, v
         float scale = sub == SF_FORMAT_PCM_16 ? 32768.0f : 8388608.0f;
         int shift = sub == SF_FORMAT_PCM_16 ? 16 : 8;
         int32_t *o = out;
-        for (int c = 0; c < ch; c++) {
-            clipped += quantize(y[c], n, scale, shift, scratch);
+        for (int c = 0; c < ch; c++)
+            clipped += quantize(y[c], n, scale, shift, scratch + (size_t)c * n);
+        if (ch == 2) { /* the common case, written so the compiler vectorizes it */
+            const int32_t *l = scratch, *r = scratch + n;
+            for (uint32_t i = 0; i < n; i++) {
+                o[2 * i] = l[i];
+                o[2 * i + 1] = r[i];
+            }
+        } else {
             for (uint32_t i = 0; i < n; i++)
-                o[i * (uint32_t)ch + (uint32_t)c] = scratch[i];
+                for (int c = 0; c < ch; c++)
+                    o[i * (uint32_t)ch + (uint32_t)c] = scratch[(size_t)c * n + i];
         }
     } else {
         float *o = out;
@@ -197,13 +210,15 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     mode_t um = umask(0);
     umask(um);
     fchmod(fd, 0666 & ~um);
-    SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, 0);
-    if (!sf) {
-        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, sf_strerror(NULL));
+    mg_sndfile out;
+    char why[256];
+    if (mg_sndfile_open_fd_write(&out, fd, &info, why, sizeof why)) {
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, why);
         close(fd);
         unlink(tmp);
         return st;
     }
+    SNDFILE *sf = out.sf;
     if ((fmt & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV)
         sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE); /* deterministic bytes */
     int sub = fmt & SF_FORMAT_SUBMASK;
@@ -211,7 +226,7 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     /* blocks are gathered into chunks of at least 8192 frames per write */
     uint32_t chunk = g->block > 8192 ? (uint32_t)g->block : 8192u / (uint32_t)g->block * (uint32_t)g->block;
     char *ibuf = malloc((size_t)chunk * (size_t)ch * 4);
-    int32_t *qbuf = malloc((size_t)g->block * sizeof *qbuf);
+    int32_t *qbuf = malloc((size_t)g->block * (size_t)ch * sizeof *qbuf);
     uint32_t fill = 0;
     if (!ibuf || !qbuf)
         st = mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory");
@@ -258,9 +273,9 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     }
     free(ibuf);
     free(qbuf);
-    int cerr = sf_close(sf);
-    if (!st && cerr)
-        st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, sf_error_number(cerr));
+    if (mg_sndfile_close(&out) && !st)
+        st = mg_graph_errorf(g, MG_ERR_IO, "%s: cannot finish writing: %s", o->path,
+                             strerror(errno));
     if (!st && fsync(fd) != 0)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
     if (close(fd) != 0 && !st)

@@ -1,0 +1,120 @@
+/*
+** sndfile_util.c: shared libsndfile helpers (mg_sndfile.h). [control] except where tagged.
+*/
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "mg_sndfile.h"
+
+#define IO_BUFFER (256 << 10) /* stdio buffer per open file */
+
+static sf_count_t v_filelen(void *ud)
+{
+    FILE *f = ud;
+    off_t cur = ftello(f);
+    if (cur < 0 || fseeko(f, 0, SEEK_END) != 0)
+        return -1;
+    off_t end = ftello(f);
+    fseeko(f, cur, SEEK_SET);
+    return end;
+}
+
+static sf_count_t v_seek(sf_count_t off, int whence, void *ud)
+{
+    FILE *f = ud;
+    off_t cur = ftello(f);
+    /* libsndfile seeks to where it already is before most reads and writes; a real fseeko
+       would flush or drop the stdio buffer each time */
+    if ((whence == SEEK_CUR && off == 0) || (whence == SEEK_SET && (off_t)off == cur))
+        return cur;
+    return fseeko(f, (off_t)off, whence) == 0 ? ftello(f) : -1;
+}
+
+static sf_count_t v_read(void *p, sf_count_t n, void *ud) { return (sf_count_t)fread(p, 1, (size_t)n, ud); }
+
+static sf_count_t v_write(const void *p, sf_count_t n, void *ud)
+{
+    return (sf_count_t)fwrite(p, 1, (size_t)n, ud);
+}
+
+static sf_count_t v_tell(void *ud) { return ftello(ud); }
+
+static SF_VIRTUAL_IO vio = {v_filelen, v_seek, v_read, v_write, v_tell};
+
+static int open_stream(mg_sndfile *f, FILE *fp, int mode, char *why, size_t whysz)
+{
+    f->fp = fp;
+    f->buf = malloc(IO_BUFFER);
+    if (f->buf)
+        setvbuf(fp, f->buf, _IOFBF, IO_BUFFER);
+    f->sf = sf_open_virtual(&vio, mode, &f->info, fp);
+    if (!f->sf) {
+        snprintf(why, whysz, "%s", sf_strerror(NULL));
+        mg_sndfile_close(f);
+        return -1;
+    }
+    return 0;
+}
+
+int mg_sndfile_open_read(mg_sndfile *f, const char *path, char *why, size_t whysz)
+{
+    memset(f, 0, sizeof *f);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        return -1;
+    }
+    return open_stream(f, fp, SFM_READ, why, whysz);
+}
+
+int mg_sndfile_open_fd_write(mg_sndfile *f, int fd, const SF_INFO *info, char *why, size_t whysz)
+{
+    memset(f, 0, sizeof *f);
+    f->info = *info;
+    int dupfd = dup(fd);
+    FILE *fp = dupfd >= 0 ? fdopen(dupfd, "w+b") : NULL;
+    if (!fp) {
+        snprintf(why, whysz, "%s", strerror(errno));
+        if (dupfd >= 0)
+            close(dupfd);
+        return -1;
+    }
+    return open_stream(f, fp, SFM_WRITE, why, whysz);
+}
+
+int mg_sndfile_close(mg_sndfile *f)
+{
+    int err = 0;
+    if (f->sf)
+        err |= sf_close(f->sf) != 0;
+    if (f->fp)
+        err |= fclose(f->fp) != 0;
+    free(f->buf);
+    f->sf = NULL;
+    f->fp = NULL;
+    f->buf = NULL;
+    return err;
+}
+
+int mg_sndfile_is_int(const SF_INFO *info)
+{
+    switch (info->format & SF_FORMAT_SUBMASK) {
+    case SF_FORMAT_PCM_S8:
+    case SF_FORMAT_PCM_U8:
+    case SF_FORMAT_PCM_16:
+    case SF_FORMAT_PCM_24:
+    case SF_FORMAT_PCM_32:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void mg_sndfile_int_to_float(const int *in, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)in[i] * (1.0f / 2147483648.0f);
+}
