@@ -139,7 +139,7 @@ void mg_param_range_str(const mg_param_desc *d, char *buf, size_t sz);
 mg_status mg_plan_build(mg_graph *g, mg_plan **out);
 void mg_plan_free(mg_plan *p);
 /* [rt] */
-void mg_plan_run(mg_plan *p, mg_graph *g, uint64_t pos, uint32_t n);
+void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n);
 
 
 #endif

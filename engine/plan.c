@@ -70,10 +70,8 @@ typedef struct compiler {
     mg_graph *g;
     unit *units;
     int n_units;
-    int *unit_of;  /* node index -> unit producing its outputs */
-    int *cons_of;  /* node index -> unit consuming its inputs */
+    int *cons_of;  /* node index -> unit consuming its inputs (its write half if split) */
     int *order;    /* units in step order */
-    int *node_ix;  /* scratch: node id lookup by pointer via mark */
 } compiler;
 
 static int node_index(const mg_node *n) { return n->mark; }
@@ -109,10 +107,9 @@ static mg_status order_units(compiler *cc)
     char *seen = calloc((size_t)N + 1, 1);
     int *stack = malloc(((size_t)N + (size_t)g->n_edges + 1) * sizeof *stack);
     cc->units = calloc(2 * (size_t)N + 1, sizeof *cc->units);
-    cc->unit_of = malloc(((size_t)N + 1) * sizeof *cc->unit_of);
     cc->cons_of = malloc(((size_t)N + 1) * sizeof *cc->cons_of);
     cc->order = malloc((2 * (size_t)N + 1) * sizeof *cc->order);
-    if (!seen || !stack || !cc->units || !cc->unit_of || !cc->cons_of || !cc->order) {
+    if (!seen || !stack || !cc->units || !cc->cons_of || !cc->order) {
         free(seen);
         free(stack);
         return MG_ERR_NOMEM;
@@ -120,9 +117,8 @@ static mg_status order_units(compiler *cc)
     for (int i = 0; i < N; i++) {
         mg_node *n = g->nodes[i];
         int split = (n->d->flags & MG_NODE_FEEDBACK) && on_cycle(g, n, seen, stack);
-        cc->unit_of[i] = cc->n_units;
+        cc->cons_of[i] = cc->n_units;
         cc->units[cc->n_units++] = (unit){n, split ? 1 : 0, 0, 0};
-        cc->cons_of[i] = cc->unit_of[i];
         if (split) {
             cc->cons_of[i] = cc->n_units;
             cc->units[cc->n_units++] = (unit){n, 2, 1, 0}; /* write waits for read */
@@ -586,7 +582,6 @@ mg_status mg_plan_build(mg_graph *g, mg_plan **out)
         st = build(&cc, pl);
     }
     free(cc.units);
-    free(cc.unit_of);
     free(cc.cons_of);
     free(cc.order);
     if (st) {
@@ -631,9 +626,8 @@ static void run_mixop(const mg_mixop *op, uint32_t n)
     }
 }
 
-void mg_plan_run(mg_plan *p, mg_graph *g, uint64_t pos, uint32_t n)
+void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n)
 {
-    (void)g;
     for (int k = 0; k < p->n_steps; k++) {
         mg_step *s = &p->steps[k];
         for (int m = 0; m < s->nmix; m++)
@@ -701,7 +695,7 @@ const float *const *mg_graph_process(mg_graph *g, int n)
     if (n < 1 || n > g->block || mg_graph_compile(g))
         return NULL;
     mg_fpu_denormals_off();
-    mg_plan_run(g->plan, g, g->pos, (uint32_t)n);
+    mg_plan_run(g->plan, g->pos, (uint32_t)n);
     g->pos += (uint64_t)n;
     g->started = 1;
     return (const float *const *)g->plan->final->ch;
