@@ -1,17 +1,22 @@
 /*
 ** registry.c: the table of every node type in this build. [any] (immutable data)
-** A new node type adds its descriptor here and nowhere else.
+** The list comes from mg_node_list.h, generated at build time from the `mg_node_NAME`
+** descriptors in nodes/ and engine/ (cmake/gen_registry.cmake): a node file registers itself
+** by existing.
 */
 #include <string.h>
 
 #include "mg_node.h"
 
-extern const mg_node_desc mg_node_output, mg_node_gain, mg_node_pan, mg_node_mix, mg_node_osc,
-    mg_node_noise, mg_node_file, mg_node_delay;
+#define MG_NODE(name) extern const mg_node_desc mg_node_##name;
+#include "mg_node_list.h"
+#undef MG_NODE
 
 const mg_node_desc *const mg_node_types[] = {
-    &mg_node_osc, &mg_node_noise, &mg_node_file, &mg_node_gain, &mg_node_pan,
-    &mg_node_mix, &mg_node_delay, &mg_node_output, NULL,
+#define MG_NODE(name) &mg_node_##name,
+#include "mg_node_list.h"
+#undef MG_NODE
+    NULL,
 };
 
 const mg_node_desc *mg_node_type_find(const char *name)
