@@ -175,8 +175,7 @@ static const char *opt_type_name(mg_opt_type t)
     return names[t];
 }
 
-/* Index of `name` in a '|'-separated list, or -1. */
-static int choice_index(const char *choices, const char *name)
+int mg_choice_index(const char *choices, const char *name)
 {
     size_t len = strlen(name);
     int k = 0;
@@ -192,6 +191,16 @@ static int choice_index(const char *choices, const char *name)
     return -1;
 }
 
+const char *mg_choice_name(const char *choices, int k, char *buf, size_t sz)
+{
+    const char *p = choices;
+    for (; k > 0 && p; k--)
+        p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL;
+    const char *e = p ? strchr(p, '|') : NULL;
+    snprintf(buf, sz, "%.*s", p ? (e ? (int)(e - p) : (int)strlen(p)) : 0, p ? p : "");
+    return buf;
+}
+
 static mg_status set_option(mg_node *n, const mg_option_desc *od, mg_optval *ov, const mg_opt *o)
 {
     mg_graph *g = n->g;
@@ -205,7 +214,7 @@ static mg_status set_option(mg_node *n, const mg_option_desc *od, mg_optval *ov,
         ov->str = dupstr(o->str);
         return ov->str ? MG_OK : MG_ERR_NOMEM;
     case MG_OPT_ENUM: {
-        int k = o->str ? choice_index(od->choices, o->str) : -1;
+        int k = o->str ? mg_choice_index(od->choices, o->str) : -1;
         if (k < 0)
             return mg_graph_errorf(g, MG_ERR_RANGE, "%s: option '%s' expects one of %s%s%s%s",
                                    tn, od->name, od->choices, o->str ? ", got '" : "",
@@ -453,7 +462,10 @@ mg_status mg_node_set_index(mg_node *node, int i, double v)
         return mg_node_errorf(node, MG_ERR_NOT_FOUND, "no parameter #%d", i);
     mg_param *p = &node->params[i];
     if (!(v >= p->d->min && v <= p->d->max) ||
-        ((p->d->flags & MG_PARAM_INT) && v != floor(v))) {
+        ((p->d->flags & MG_PARAM_INT || p->d->choices) && v != floor(v))) {
+        if (p->d->choices)
+            return mg_node_errorf(node, MG_ERR_RANGE, "%s %g is not a choice: one of %s",
+                                  p->name, v, p->d->choices);
         char range[96];
         mg_param_range_str(p->d, range, sizeof range);
         return mg_node_errorf(node, MG_ERR_RANGE, "%s %g out of range %s%s", p->name, v, range,
@@ -473,6 +485,14 @@ mg_status mg_node_set(mg_node *node, const char *param, double v)
 }
 
 double mg_node_get_index(const mg_node *node, int i) { return node->params[i].target; }
+const mg_param_desc *mg_node_param_desc(const mg_node *node, int i) { return node->params[i].d; }
+
+double mg_node_response(const mg_node *node, double freq)
+{
+    if (!node->d->response)
+        return NAN;
+    return node->d->response(node->state, node, freq, node->g->rate);
+}
 
 /* ---- ports ---- */
 

@@ -1,8 +1,8 @@
 /*
 ** loudness.c: the BS.1770-5 / EBU R128 meter behind mg_loudness.h.
 **
-** Threads: mg_loudness_new/free/set_weight on the control thread (new makes the one
-** allocation); everything else is real-time safe: no allocation, locks or I/O, and the work
+** Threads: mg_loudness_new/free/set_weight on the control thread (new makes the only two
+** allocations); everything else is real-time safe: no allocation, locks or I/O, and the work
 ** per call is bounded by the frames given (plus a fixed 7501-bin scan in the integrated getter).
 **
 ** Data flow per channel and sample: x -> sample peak, true-peak interpolator -> K-weighting
@@ -25,7 +25,7 @@
 #define HIST_PER_LU 100                  /* bins per LU: 0.01 LU */
 #define HIST_BINS (75 * HIST_PER_LU + 1) /* -70..+5 LUFS, then one bin for louder blocks */
 #define TP_TAPS 12
-#define DENORMAL_FLOOR 1e-30
+#define DENORMAL_FLOOR 1e-20 /* filter states below this (-400 dB) are flushed each tick */
 #define PI 3.14159265358979323846
 
 /* BS.1770-5 Annex 2: the 48-tap interpolator as 4 phases of 12 taps; tp_fir[p][j] weighs
@@ -271,13 +271,13 @@ static void end_tick(mg_loudness *m)
         if (m->s_now > m->s_max)
             m->s_max = m->s_now;
     }
-    /* Flush denormal-bound filter states at fixed stream positions (so chunking cannot
-       change results); decaying states otherwise crawl through subnormals in silence. */
-    if (m->tick == 0)
-        for (int c = 0; c < m->channels; c++)
-            for (int i = 0; i < 4; i++)
-                if (fabs(m->ch[c].k[i]) < DENORMAL_FLOOR)
-                    m->ch[c].k[i] = 0;
+    /* Flush decaying filter states at fixed stream positions (so chunking cannot change
+       results) before they reach the slow subnormal range in silence: from 1e-20, one tick
+       of the fastest pole cannot get there. */
+    for (int c = 0; c < m->channels; c++)
+        for (int i = 0; i < 4; i++)
+            if (fabs(m->ch[c].k[i]) < DENORMAL_FLOOR)
+                m->ch[c].k[i] = 0;
 }
 
 /*

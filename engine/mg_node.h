@@ -60,6 +60,9 @@ typedef struct mg_param_desc {
     double smooth_ms;
     unsigned flags;
     const char *doc;
+    /* A choice parameter ("lowpass|highpass|peak"): values are the indices 0..n-1 (set min 0,
+       max n-1, smooth_ms 0); Lua reads and writes the names. NULL for numeric parameters. */
+    const char *choices;
 } mg_param_desc;
 
 /* Options are fixed at creation (file path, channel count, waveform...). */
@@ -167,6 +170,9 @@ typedef struct mg_node_desc {
     /* [control] Frames of output after the input falls silent, from the current parameter
        values (mg_node_get_index); NULL: the tail prepare reported. */
     int64_t (*tail)(const void *state, const mg_node *node, double rate);
+    /* [control] Magnitude response in dB at `freq` Hz from the current parameter values
+       (eq:response(freqs) in Lua, plots, tests). NULL when the node has none. */
+    double (*response)(const void *state, const mg_node *node, double freq, double rate);
     /* [control] MG_CH_CUSTOM outputs: channel count of output `port`. */
     int (*out_channels)(const void *state, int port, const int *in_ch);
     /* [control] Release everything create/prepare acquired. Must accept a state whose
@@ -187,6 +193,10 @@ mg_status mg_node_errorf(mg_node *node, mg_status st, const char *fmt, ...)
     ;
 /* Number of MULTI ports (value of multi_option), 0 for nodes without one. */
 int mg_node_multi_count(const mg_node *node);
+
+/* Index of `name` in a '|'-separated choice list, or -1; and the k-th name into buf. */
+int mg_choice_index(const char *choices, const char *name);
+const char *mg_choice_name(const char *choices, int k, char *buf, size_t sz);
 
 /* [any] dB to linear amplitude; -144 dB or below (and NaN) is exactly 0, i.e. silence. */
 float mg_db_to_amp(float db);

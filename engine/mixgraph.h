@@ -95,8 +95,14 @@ int mg_node_param_index(const mg_node *node, const char *name); /* -1 if none */
 mg_status mg_node_set(mg_node *node, const char *param, double value);
 mg_status mg_node_set_index(mg_node *node, int i, double value);
 double mg_node_get_index(const mg_node *node, int i); /* current target value */
+/* The descriptor entry behind parameter i (a MULTI entry serves gain1..gainN). */
+const struct mg_param_desc *mg_node_param_desc(const mg_node *node, int i);
 /* Value of option `name` as given at creation (numbers) */
 int mg_node_option_index(const mg_node *node, const char *name); /* -1 if none */
+
+/* Magnitude response in dB at freq Hz from the current parameter values, for nodes whose
+   descriptor has one (filters, EQ); NaN otherwise. */
+double mg_node_response(const mg_node *node, double freq);
 
 int mg_node_input_count(const mg_node *node);
 int mg_node_output_count(const mg_node *node);

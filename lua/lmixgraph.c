@@ -25,6 +25,7 @@
 #define GRAPH_MT "mixgraph.graph"
 #define NODE_MT "mixgraph.node"
 #define PORT_MT "mixgraph.port"
+#define MEMBER_MT "mixgraph.member"
 
 typedef struct lgraph {
     mg_graph *g;
@@ -132,17 +133,52 @@ static const char *suggest(const mg_node_desc *d, const mg_node *n, const char *
     return buf;
 }
 
-static int is_param_name(const mg_node_desc *d, const char *key)
+/* The descriptor entry a parameter name refers to ("gain3" -> MULTI "gain"), or NULL. */
+static const mg_param_desc *param_desc_named(const mg_node_desc *d, const char *key)
 {
     for (int i = 0; i < d->n_params; i++) {
         size_t len = strlen(d->params[i].name);
         if (strcmp(d->params[i].name, key) == 0)
-            return 1;
+            return &d->params[i];
         if ((d->params[i].flags & MG_PARAM_MULTI) && strncmp(d->params[i].name, key, len) == 0 &&
             key[len] >= '1' && key[len] <= '9')
-            return 1;
+            return &d->params[i];
     }
+    return NULL;
+}
+
+/*
+** The Lua value at idx as a value for parameter pd: a number, or for a choice parameter one
+** of its names. Raises "parameter 'freq' expects a number, got string" otherwise.
+*/
+static double param_arg(lua_State *L, const char *who, const mg_param_desc *pd, const char *key,
+                        int idx)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER)
+        return lua_tonumber(L, idx);
+    if (pd->choices && lua_type(L, idx) == LUA_TSTRING) {
+        int k = mg_choice_index(pd->choices, lua_tostring(L, idx));
+        if (k < 0)
+            luaL_error(L, "%s: parameter '%s' expects one of %s, got '%s'", who, key,
+                       pd->choices, lua_tostring(L, idx));
+        return k;
+    }
+    luaL_error(L, "%s: parameter '%s' expects %s, got %s", who, key,
+               pd->choices ? "a name or a number" : "a number", luaL_typename(L, idx));
     return 0;
+}
+
+/* Push parameter i of n: its value, or its name for a choice parameter. */
+static void push_param(lua_State *L, mg_node *n, int i)
+{
+    const mg_param_desc *pd = mg_node_param_desc(n, i);
+    double v = mg_node_get_index(n, i);
+    if (pd->choices) {
+        char buf[64];
+        lua_pushstring(L, mg_choice_name(pd->choices, (int)v, buf, sizeof buf));
+    } else {
+        lua_pushnumber(L, v);
+    }
 }
 
 static int option_index(const mg_node_desc *d, const char *key)
@@ -217,10 +253,8 @@ static int graph_make(lua_State *L, const char *type, int gi, int ti)
                                                                : "a number",
                                       luaL_typename(L, -1));
                 n_opts++;
-            } else if (is_param_name(d, key)) {
-                if (vt != LUA_TNUMBER)
-                    return luaL_error(L, "%s: parameter '%s' expects a number, got %s", type, key,
-                                      luaL_typename(L, -1));
+            } else if (param_desc_named(d, key)) {
+                param_arg(L, type, param_desc_named(d, key), key, -1); /* type check */
             } else {
                 return luaL_error(L, "%s has no parameter or option '%s'%s", type, key,
                                   suggest(d, NULL, key, hint, sizeof hint));
@@ -240,12 +274,13 @@ static int graph_make(lua_State *L, const char *type, int gi, int ti)
         lua_pushnil(L);
         while (lua_next(L, ti)) {
             const char *key = lua_tostring(L, -2);
-            if (is_param_name(d, key)) {
+            const mg_param_desc *pd = param_desc_named(d, key);
+            if (pd) {
                 int pi = mg_node_param_index(n, key);
                 if (pi < 0) {
                     suggest(d, n, key, hint, sizeof hint);
                     lua_pushfstring(L, "%s has no parameter '%s'%s", type, key, hint);
-                } else if (mg_node_set_index(n, pi, lua_tonumber(L, -1))) {
+                } else if (mg_node_set_index(n, pi, param_arg(L, type, pd, key, -1))) {
                     lua_pushstring(L, mg_graph_error(lg->g));
                 } else {
                     lua_pop(L, 1);
@@ -652,10 +687,10 @@ static int node_set(lua_State *L)
                           mg_node_desc_of(n)->name, k,
                           suggest(mg_node_desc_of(n), n, k, hint, sizeof hint));
     }
-    if (lua_type(L, 3) != LUA_TNUMBER)
-        return luaL_error(L, "node '%s': parameter '%s' expects a number, got %s",
-                          mg_node_name(n), k, luaL_typename(L, 3));
-    if (mg_node_set(n, k, lua_tonumber(L, 3)))
+    char who[160];
+    snprintf(who, sizeof who, "node '%s'", mg_node_name(n));
+    int pi = mg_node_param_index(n, k);
+    if (mg_node_set_index(n, pi, param_arg(L, who, mg_node_param_desc(n, pi), k, 3)))
         return raise_graph(L, mg_node_graph(n));
     lua_settop(L, 1);
     return 1;
@@ -667,7 +702,7 @@ static int node_params(lua_State *L)
     mg_node *n = checknode(L, 1);
     lua_createtable(L, 0, mg_node_param_count(n));
     for (int i = 0; i < mg_node_param_count(n); i++) {
-        lua_pushnumber(L, mg_node_get_index(n, i));
+        push_param(L, n, i);
         lua_setfield(L, -2, mg_node_param_name(n, i));
     }
     return 1;
@@ -687,13 +722,97 @@ static int node_remove(lua_State *L)
     return 0;
 }
 
+/*
+** Numbered groups: node[multi_option] is a list of members, member k standing for the
+** parameters named <name>k ("gain3"), so eq.bands[2].gain is the parameter gain2.
+*/
+typedef struct lmember {
+    int k; /* 1-based */
+} lmember; /* user value 1: the node userdata */
+
+static void push_group(lua_State *L, int ni, int count)
+{
+    ni = lua_absindex(L, ni);
+    lua_createtable(L, count, 0);
+    for (int k = 1; k <= count; k++) {
+        lmember *m = lua_newuserdatauv(L, sizeof *m, 1);
+        m->k = k;
+        luaL_setmetatable(L, MEMBER_MT);
+        lua_pushvalue(L, ni);
+        lua_setiuservalue(L, -2, 1);
+        lua_rawseti(L, -2, k);
+    }
+}
+
+/* Member access: push the node userdata, return the expanded parameter name in buf. */
+static mg_node *member_param(lua_State *L, char *buf, size_t sz)
+{
+    lmember *m = luaL_checkudata(L, 1, MEMBER_MT);
+    const char *k = luaL_checkstring(L, 2);
+    lua_getiuservalue(L, 1, 1);
+    mg_node *n = checknode(L, -1);
+    lua_pop(L, 1);
+    snprintf(buf, sz, "%s%d", k, m->k);
+    if (mg_node_param_index(n, buf) < 0)
+        luaL_error(L, "node '%s': %s[%d] has no parameter '%s'", mg_node_name(n),
+                   mg_node_desc_of(n)->multi_option, m->k, k);
+    return n;
+}
+
+static int member_index(lua_State *L)
+{
+    char name[64];
+    mg_node *n = member_param(L, name, sizeof name);
+    push_param(L, n, mg_node_param_index(n, name));
+    return 1;
+}
+
+static int member_newindex(lua_State *L)
+{
+    char name[64];
+    mg_node *n = member_param(L, name, sizeof name);
+    int pi = mg_node_param_index(n, name);
+    char who[160];
+    snprintf(who, sizeof who, "node '%s'", mg_node_name(n));
+    if (mg_node_set_index(n, pi, param_arg(L, who, mg_node_param_desc(n, pi), name, 3)))
+        return raise_graph(L, mg_node_graph(n));
+    return 0;
+}
+
+/* node:response(freqs) -> magnitudes in dB at each frequency (Hz), from the current values */
+static int node_response(lua_State *L)
+{
+    mg_node *n = checknode(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    const mg_node_desc *d = mg_node_desc_of(n);
+    if (!d->response)
+        return luaL_error(L, "node '%s' (%s) has no frequency response", mg_node_name(n),
+                          d->name);
+    double rate = mg_graph_rate(mg_node_graph(n));
+    lua_Integer len = luaL_len(L, 2);
+    lua_createtable(L, (int)len, 0);
+    for (lua_Integer i = 1; i <= len; i++) {
+        lua_geti(L, 2, i);
+        double f = luaL_checknumber(L, -1);
+        lua_pop(L, 1);
+        if (!(f > 0 && f < rate / 2))
+            return luaL_error(L, "response: frequency %f Hz outside (0, %f)", f, rate / 2);
+        lua_pushnumber(L, mg_node_response(n, f));
+        lua_rawseti(L, -2, i);
+    }
+    return 1;
+}
+
 static int node_index(lua_State *L)
 {
     mg_node *n = checknode(L, 1);
     const char *k = luaL_checkstring(L, 2);
     int i = mg_node_param_index(n, k);
     if (i >= 0)
-        return lua_pushnumber(L, mg_node_get_index(n, i)), 1;
+        return push_param(L, n, i), 1;
+    const char *mo = mg_node_desc_of(n)->multi_option;
+    if (mo && strcmp(k, mo) == 0) /* eq.bands[2].gain, mix.inputs[1].gain */
+        return push_group(L, 1, mg_node_multi_count(n)), 1;
     if (strcmp(k, "name") == 0)
         return lua_pushstring(L, mg_node_name(n)), 1;
     if (strcmp(k, "type") == 0)
@@ -713,11 +832,9 @@ static int node_index(lua_State *L)
         else if (od->type == MG_OPT_BOOL)
             lua_pushboolean(L, mg_node_opt_num(n, oi) != 0);
         else if (od->type == MG_OPT_ENUM) {
-            const char *c = od->choices;
-            for (int k2 = (int)mg_node_opt_num(n, oi); k2 > 0 && c; k2--)
-                c = strchr(c, '|') ? strchr(c, '|') + 1 : NULL;
-            const char *e = c ? strchr(c, '|') : NULL;
-            lua_pushlstring(L, c ? c : "", c ? (e ? (size_t)(e - c) : strlen(c)) : 0);
+            char buf[64];
+            lua_pushstring(L, mg_choice_name(od->choices, (int)mg_node_opt_num(n, oi), buf,
+                                             sizeof buf));
         } else
             lua_pushnumber(L, mg_node_opt_num(n, oi));
         return 1;
@@ -822,10 +939,12 @@ static const luaL_Reg graph_meta[] = {
 static const luaL_Reg node_methods[] = {
     {"to", node_to},         {"input", node_input},   {"output", node_output},
     {"set", node_set},       {"params", node_params}, {"remove", node_remove},
-    {"disconnect", node_disconnect}, {NULL, NULL}};
+    {"disconnect", node_disconnect}, {"response", node_response}, {NULL, NULL}};
 static const luaL_Reg node_meta[] = {
     {"__index", node_index}, {"__newindex", node_newindex}, {"__shr", l_shr},
     {"__tostring", node_tostring}, {NULL, NULL}};
+static const luaL_Reg member_meta[] = {
+    {"__index", member_index}, {"__newindex", member_newindex}, {NULL, NULL}};
 static const luaL_Reg port_meta[] = {
     {"__shr", l_shr}, {"__tostring", port_tostring}, {NULL, NULL}};
 static const luaL_Reg module_funcs[] = {
@@ -848,6 +967,7 @@ int luaopen_mixgraph(lua_State *L)
     newmeta(L, GRAPH_MT, graph_meta, graph_methods);
     newmeta(L, NODE_MT, node_meta, node_methods);
     newmeta(L, PORT_MT, port_meta, NULL);
+    newmeta(L, MEMBER_MT, member_meta, NULL);
     luaL_newlib(L, module_funcs);
     lua_pushliteral(L, MG_VERSION);
     lua_setfield(L, -2, "version");

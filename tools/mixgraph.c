@@ -490,11 +490,7 @@ static void opt_default(const mg_option_desc *od, char *buf, size_t sz)
     } else if (od->type == MG_OPT_BOOL) {
         snprintf(buf, sz, "%s", od->def ? "true" : "false");
     } else if (od->type == MG_OPT_ENUM) {
-        const char *c = od->choices;
-        for (int k = (int)od->def; k > 0 && strchr(c, '|'); k--)
-            c = strchr(c, '|') + 1;
-        const char *e = strchr(c, '|');
-        snprintf(buf, sz, "%.*s", e ? (int)(e - c) : (int)strlen(c), c);
+        mg_choice_name(od->choices, (int)od->def, buf, sz);
     } else {
         snprintf(buf, sz, "%g", od->def);
     }
@@ -531,6 +527,23 @@ static void port_name(const mg_port_desc *p, char *buf, size_t sz)
     snprintf(buf, sz, "%s%s", p->name, (p->flags & MG_PORT_MULTI) ? "1..N" : "");
 }
 
+/* "min..max", or the names of a choice parameter */
+static void param_range(const mg_param_desc *p, char *buf, size_t sz)
+{
+    if (p->choices)
+        snprintf(buf, sz, "%s", p->choices);
+    else
+        snprintf(buf, sz, "%g..%g", p->min, p->max);
+}
+
+static void param_default(const mg_param_desc *p, char *buf, size_t sz)
+{
+    if (p->choices)
+        mg_choice_name(p->choices, (int)p->def, buf, sz);
+    else
+        snprintf(buf, sz, "%g", p->def);
+}
+
 static void param_name(const mg_param_desc *p, char *buf, size_t sz)
 {
     snprintf(buf, sz, "%s%s", p->name, (p->flags & MG_PARAM_MULTI) ? "1..N" : "");
@@ -558,11 +571,12 @@ static void print_node_text(const mg_node_desc *d)
         for (int i = 0; i < d->n_params; i++) {
             const mg_param_desc *p = &d->params[i];
             param_name(p, a, sizeof a);
-            snprintf(b, sizeof b, "%g..%g", p->min, p->max);
-            char sm[32];
+            char sm[32], def[64];
+            param_range(p, b, sizeof b);
+            param_default(p, def, sizeof def);
             snprintf(sm, sizeof sm, "%g ms", p->smooth_ms);
-            printf("    %-12s %-6s %-18s %-9g %-9s %s\n", a, p->unit && *p->unit ? p->unit : "-",
-                   b, p->def, sm, p->doc ? p->doc : "");
+            printf("    %-12s %-6s %-18s %-9s %-9s %s\n", a, p->unit && *p->unit ? p->unit : "-",
+                   b, def, sm, p->doc ? p->doc : "");
         }
     }
     if (d->n_options) {
@@ -612,14 +626,16 @@ static void print_node_md(const mg_node_desc *d)
         printf("\n");
     }
     if (d->n_params) {
-        printf("| parameter | unit | min | max | default | smoothing | description |\n"
-               "|---|---|---|---|---|---|---|\n");
+        printf("| parameter | unit | range | default | smoothing | description |\n"
+               "|---|---|---|---|---|---|\n");
         for (int i = 0; i < d->n_params; i++) {
             const mg_param_desc *p = &d->params[i];
             param_name(p, a, sizeof a);
-            printf("| `%s` | %s | %g | %g | %g | %g ms | %s |\n", a,
-                   p->unit && *p->unit ? p->unit : "", p->min, p->max, p->def, p->smooth_ms,
-                   md_cell(p->doc));
+            char def[64];
+            param_range(p, b, sizeof b);
+            param_default(p, def, sizeof def);
+            printf("| `%s` | %s | %s | %s | %g ms | %s |\n", a, p->unit && *p->unit ? p->unit : "",
+                   md_cell(b), def, p->smooth_ms, md_cell(p->doc));
         }
         printf("\n");
     }

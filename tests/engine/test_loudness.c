@@ -97,7 +97,8 @@ static meas measure_once(double rate, int ch, const float *const *x, size_t n, s
               mg_loudness_true_peak(m, MG_LOUDNESS_ALL), {0}};
     for (int c = 0; c < ch; c++)
         r.tpc[c] = mg_loudness_true_peak(m, c);
-    CHECK(mg_loudness_frames(m) == n, "frames %llu != %zu", (unsigned long long)mg_loudness_frames(m), n);
+    CHECK(mg_loudness_frames(m) == n, "frames %llu != %zu",
+          (unsigned long long)mg_loudness_frames(m), n);
     mg_loudness_free(m);
     return r;
 }
@@ -140,6 +141,14 @@ static meas measure_mono_in(double rate, int ch, const float *x, size_t n, const
     for (int c = 0; c < ch; c++)
         p[c] = x;
     return measure(rate, ch, p, n, what);
+}
+
+static int mg_loudness_oversampling_for(double rate)
+{
+    mg_loudness *m = mg_loudness_new(rate, 1, NULL);
+    int os = mg_loudness_oversampling(m);
+    mg_loudness_free(m);
+    return os;
 }
 
 static void report(const char *fmt, double rate, double v, const char *unit, ...)
@@ -561,6 +570,17 @@ static void test_edges(double rate)
     CHECK_NEAR(r.mmax, -75.0 + 0.698 - 0.691, 0.01, "-75 dBFS: max M is still reported");
     free(x);
 
+    /* the absolute gate sits at -70 LUFS: 0.05 LU either side (stereo 1 kHz: L = dBFS + 0.007) */
+    seg above[] = {{5, -69.95 - 0.007}}, below[] = {{5, -70.05 - 0.007}};
+    x = tone(rate, 1000, 0, above, 1, &n);
+    r = measure_mono_in(rate, 2, x, n, "-69.95 LUFS");
+    CHECK_NEAR(r.I, -69.95, 0.01, "stereo tone at -69.95 LUFS passes the absolute gate");
+    free(x);
+    x = tone(rate, 1000, 0, below, 1, &n);
+    r = measure_mono_in(rate, 2, x, n, "-70.05 LUFS");
+    CHECK(is_neg_inf(r.I), "stereo tone at -70.05 LUFS reads %g, expected -inf", r.I);
+    free(x);
+
     seg shortsig[] = {{0.39, -23}};
     x = tone(rate, 1000, 0, shortsig, 1, &n);
     r = measure_mono_in(rate, 2, x, n, "390 ms");
@@ -597,8 +617,8 @@ static void test_edges(double rate)
 ** Gating against a brute-force reference at 48 kHz: an independent K-filter (direct form I
 ** with the Table 1 coefficients), every 400 ms block kept, both gates applied exactly. The
 ** programme is noise whose level jumps every 0.1-1.3 s across -60..-10 dBFS with gaps of
-** silence, so blocks spread over the whole range and many sit near the relative gate. The histogram may only differ in the
-** one bin that straddles the gate.
+** silence, so blocks spread over the whole range and many sit near the relative gate. The
+** histogram may only differ in the one bin that straddles the gate.
 */
 static uint32_t lcg = 12345;
 static double urand(void)
@@ -664,6 +684,7 @@ static void test_gating_reference(void)
     CHECK(na > nr + 20 && nr > 100, "the relative gate should remove blocks (%zu -> %zu)", na, nr);
     mg_test_report("noise programme @48k: I (brute-force reference)", I_ref, "LUFS");
     mg_test_report("noise programme @48k: I (meter)", r.I, "LUFS");
+    mg_test_report("noise programme @48k: |I meter - I reference|", fabs(r.I - I_ref), "LU");
     mg_test_report("noise programme @48k: blocks within 0.5 LU of the gate", (double)near_gate, "");
     free(blk);
     free(sub);
@@ -680,10 +701,11 @@ static int tp_within(double tp_db, double expect)
 
 static void test_tp_15_19(double rate)
 {
+    /* ref4: DSP_TESTS' Annex 2 4x FIR reading; ours is never below the sample peak */
     static const struct {
-        double div, a, phase, expect;
-    } c[] = {{4, 0.5, 0, -6}, {4, 0.5, 45, -6}, {6, 0.5, 60, -6}, {8, 0.5, 67.5, -6},
-             {4, 1.41, 45, 3}};
+        double div, a, phase, expect, ref4;
+    } c[] = {{4, 0.5, 0, -6, -6.22}, {4, 0.5, 45, -6, -5.98}, {6, 0.5, 60, -6, -6.32},
+             {8, 0.5, 67.5, -6, -6.03}, {4, 1.41, 45, 3, 3.03}};
     for (int i = 0; i < 5; i++) {
         seg s[] = {{3.2, db(c[i].a)}};
         size_t n;
@@ -694,6 +716,12 @@ static void test_tp_15_19(double rate)
         CHECK(tp_within(tp, c[i].expect), "Tech 3341 case %d @ %g kHz: TP %.3f dBTP, expected %g "
               "+0.2/-0.4", 15 + i, rate / 1000, tp, c[i].expect);
         CHECK(r.tp >= r.sp, "TP below sample peak");
+        if (mg_loudness_oversampling_for(rate) == 4) {
+            char what[80];
+            snprintf(what, sizeof what, "case %d @ %g kHz: TP vs the Annex 2 4x FIR reference",
+                     15 + i, rate / 1000);
+            CHECK_NEAR(tp, fmax(c[i].ref4, db(r.sp)), 0.006, what);
+        }
         char fmt[80];
         snprintf(fmt, sizeof fmt, "Tech 3341 case %d @%%gk: TP (expect %+g; SP %.2f)", 15 + i,
                  c[i].expect, db(r.sp));
@@ -721,6 +749,7 @@ static double bessel_i0(double x)
 static void test_tp_20_23(double rate)
 {
     static const double sp_expect[4] = {-0.15, -0.55, -2.63, -0.55};
+    static const double ref4[4] = {-0.18, -0.14, -0.25, -0.14}; /* Annex 2 4x FIR (§1.2) */
     double r4 = 4 * rate;
     size_t n4 = (size_t)llround(3.2 * r4), k0 = (size_t)llround(1.51 * r4 / 24) * 24;
     double *x4 = malloc(n4 * sizeof(double));
@@ -770,6 +799,11 @@ static void test_tp_20_23(double rate)
         double tp = db(r.tp);
         CHECK(tp_within(tp, 0.0), "Tech 3341 case %d @ %g kHz: TP %.3f dBTP, expected 0 +0.2/-0.4",
               20 + off, rate / 1000, tp);
+        if (mg_loudness_oversampling_for(rate) == 4) {
+            snprintf(what, sizeof what, "case %d @ %g kHz: TP vs the Annex 2 4x FIR reference",
+                     20 + off, rate / 1000);
+            CHECK_NEAR(tp, fmax(ref4[off], db(r.sp)), 0.006, what);
+        }
         char fmt[80];
         snprintf(fmt, sizeof fmt, "Tech 3341 case %d @%%gk: TP (expect 0; SP %.2f)", 20 + off,
                  db(r.sp));
@@ -860,9 +894,25 @@ static void test_api(void)
     CHECK(mg_loudness_oversampling(m) == 4, "4x at 44.1 kHz");
     CHECK(mg_loudness_weight(m, 0) == 1.0, "mono weight");
     mg_loudness_free(m);
-    m = mg_loudness_new(48000, 5, NULL);
-    CHECK(mg_loudness_weight(m, 3) == 1.41 && mg_loudness_weight(m, 2) == 1.0, "5.0 weights");
-    mg_loudness_free(m);
+    /* the other layouts of the header's table */
+    static const double w[9][8] = {
+        [1] = {1},
+        [2] = {1, 1},
+        [3] = {1, 1, 1},
+        [4] = {1, 1, 1.41, 1.41},
+        [5] = {1, 1, 1, 1.41, 1.41},
+        [7] = {1, 1, 1, 0, 1, 1.41, 1.41},
+        [8] = {1, 1, 1, 0, 1, 1, 1.41, 1.41},
+    };
+    for (int ch = 1; ch <= 8; ch++) {
+        if (ch == 6)
+            continue;
+        m = mg_loudness_new(48000, ch, NULL);
+        for (int c = 0; c < ch; c++)
+            CHECK(mg_loudness_weight(m, c) == w[ch][c], "%d channels: weight of %d is %g", ch,
+                  c, mg_loudness_weight(m, c));
+        mg_loudness_free(m);
+    }
 
     /* dual mono: weight 2 reads 3.01 LU louder */
     size_t n;

@@ -74,6 +74,12 @@ static void test_errors(void)
     expect_error("local g = ...\nlocal m = g:mix{ inputs = 1 }\n_ = g:osc{} >> m\n"
                  "_ = g:osc{} >> m\n", 4, "all 1 inputs of 'mix1' are in use");
     expect_error("local g = ...\nlocal x = g:reverb9{}\n", 2, "graph has no field 'reverb9'");
+    expect_error("local g = ...\nlocal m = g:mix{}\nm.inputs[2].gian = 1\n", 3,
+                 "node 'mix1': inputs[2] has no parameter 'gian'");
+    expect_error("local g = ...\nlocal m = g:mix{}\nm.inputs[1].gain = 99\n", 3,
+                 "gain1 99 out of range");
+    expect_error("local g = ...\nlocal m = g:mix{}\nlocal r = m:response{ 100 }\n", 3,
+                 "has no frequency response");
     expect_error("local g = ...\n\nerror('boom')\n", 3, "boom");
     expect_error("local g = ...\nlocal a = g:gain{}\n_ = a >> 3\n", 3, "cannot connect to a number");
     expect_error("local g = ...\ng:file{ path = '/nonexistent/x.wav' }\n", 2,
@@ -93,6 +99,9 @@ static void test_building(void)
         "assert(o.freq == 220 and o.name == 'lead' and o.type == 'osc' and o.shape == 'saw')\n"
         "local m = g:mix{ inputs = 2, gain2 = -6 }\n"
         "assert(m.gain2 == -6)\n"
+        "assert(#m.inputs == 2 and m.inputs[2].gain == -6)\n"
+        "m.inputs[1].gain = -3\n"
+        "assert(m.gain1 == -3)\n"
         "local n = g:noise{ color = 'pink' }\n"
         "_ = o >> m\n"
         "n:to(m)\n"
