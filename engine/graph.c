@@ -125,6 +125,8 @@ void mg_graph_free(mg_graph *g)
     mg_plan_free(g->plan);
     for (int i = 0; i < g->n_nodes; i++)
         node_free(g->nodes[i]);
+    for (int i = 0; i < g->n_edges; i++)
+        mg_edge_delay_free(g->edges[i].line);
     free(g->nodes);
     free(g->edges);
     free(g);
@@ -404,19 +406,22 @@ mg_status mg_node_remove(mg_node *node)
     mg_graph *g = node->g;
     if (node == g->output)
         return mg_graph_errorf(g, MG_ERR_INVALID, "the output node cannot be removed");
+    /* the current plan may reference the node and its edges: drop it first */
+    mg_plan_free(g->plan);
+    g->plan = NULL;
     int k = 0;
-    for (int i = 0; i < g->n_edges; i++)
+    for (int i = 0; i < g->n_edges; i++) {
         if (g->edges[i].src != node && g->edges[i].dst != node)
             g->edges[k++] = g->edges[i];
+        else
+            mg_edge_delay_free(g->edges[i].line);
+    }
     g->n_edges = k;
     k = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i] != node)
             g->nodes[k++] = g->nodes[i];
     g->n_nodes = k;
-    /* the current plan may still reference the node: drop it before freeing */
-    mg_plan_free(g->plan);
-    g->plan = NULL;
     g->dirty = 1;
     node_free(node);
     return MG_OK;
@@ -598,7 +603,7 @@ mg_status mg_connect(mg_node *src, int out_port, mg_node *dst, int in_port)
         g->edges = e;
         g->cap_edges = cap;
     }
-    g->edges[g->n_edges++] = (mg_edge){src, dst, out_port, in_port};
+    g->edges[g->n_edges++] = (mg_edge){src, dst, out_port, in_port, 0, NULL};
     g->dirty = 1;
     return MG_OK;
 }
@@ -609,6 +614,9 @@ mg_status mg_disconnect(mg_node *src, int out_port, mg_node *dst, int in_port)
     for (int i = 0; i < g->n_edges; i++) {
         mg_edge *e = &g->edges[i];
         if (e->src == src && e->dst == dst && e->out == out_port && e->in == in_port) {
+            mg_plan_free(g->plan); /* it may read this edge's delay line */
+            g->plan = NULL;
+            mg_edge_delay_free(e->line);
             memmove(e, e + 1, (size_t)(g->n_edges - i - 1) * sizeof *e);
             g->n_edges--;
             g->dirty = 1;

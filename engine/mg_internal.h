@@ -53,9 +53,24 @@ struct mg_node {
     int mark;                      /* scratch for graph walks */
 };
 
+/*
+** A latency-compensation delay on one connection: it holds the source's output back by
+** `delay` frames so that every signal arriving at the destination has the same latency.
+** Owned by the edge, so its contents survive recompilation like node state.
+*/
+typedef struct mg_edge_delay {
+    float *buf;       /* channels x size */
+    uint32_t size;    /* power of two > delay + block */
+    uint32_t delay;   /* frames */
+    int channels;
+    uint64_t w;       /* [rt] frames written */
+} mg_edge_delay;
+
 typedef struct mg_edge {
     mg_node *src, *dst;
     int out, in;
+    int64_t comp;          /* [control] compensation in frames from the last compile */
+    mg_edge_delay *line;   /* allocated when comp > 0 */
 } mg_edge;
 
 /* An up/down-mix or fan-in step into an input's scratch buffers. */
@@ -64,6 +79,7 @@ typedef struct mg_mixop {
     mg_buf *dst;       /* the consumer's input port (scratch buffers) */
     int add;           /* 0: first contribution overwrites, 1: accumulates */
     int identity;      /* same channel count: plain copy/add */
+    mg_edge_delay *delay; /* latency compensation on this connection, or NULL */
     float m[MG_MAX_CHANNELS][MG_MAX_CHANNELS]; /* dst[c] = sum_s m[c][s] * src[s] */
 } mg_mixop;
 
@@ -93,6 +109,8 @@ typedef struct mg_plan {
     mg_buf *ports;   /* every port buffer of every step */
     mg_pval *pvals;
     float *pscratch; /* per-sample parameter values: max params per node x block */
+    float *dtmp;     /* MG_MAX_CHANNELS x stride: delayed signals of compensated edges */
+    size_t stride;   /* floats between consecutive channel buffers */
     float *mem;      /* pool + zero + discard buffers, one allocation */
     int n_pool;      /* pooled channel buffers */
     size_t bytes;
@@ -136,6 +154,7 @@ void mg_param_render(mg_param *p, uint64_t pos, uint32_t n, float *scratch, mg_p
 void mg_param_range_str(const mg_param_desc *d, char *buf, size_t sz);
 
 /* plan.c */
+void mg_edge_delay_free(mg_edge_delay *d);
 mg_status mg_plan_build(mg_graph *g, mg_plan **out);
 void mg_plan_free(mg_plan *p);
 /* [rt] */

@@ -149,9 +149,14 @@ typedef struct mg_plan_stats {
 mg_plan_stats mg_graph_plan_stats(const mg_graph *g);
 
 /* Frames the render lasts by default: the end of the last finite source plus tails, or
-   MG_FOREVER_FRAMES when some source feeding the output never ends. */
+   MG_FOREVER_FRAMES when some source feeding the output never ends. Measured at the sources'
+   time: the output's latency is not included (the renderer removes it). */
 #define MG_FOREVER_FRAMES INT64_MAX
 int64_t mg_graph_length(mg_graph *g);
+/* Latency of the whole graph at the output node, in frames (lookahead and the like). The
+   offline renderer runs this many frames ahead and drops them, so a file rendered from a
+   patch lines up with its sources, as a DAW's export does. */
+int64_t mg_graph_latency(mg_graph *g);
 /* The source that never ends, for error messages (after mg_graph_length said forever). */
 mg_node *mg_graph_endless_source(mg_graph *g);
 

@@ -28,6 +28,7 @@ void mg_plan_free(mg_plan *p)
     free(p->ports);
     free(p->pvals);
     free(p->pscratch);
+    free(p->dtmp);
     free(p->mem);
     free(p->order);
     free(p);
@@ -265,10 +266,17 @@ static int64_t sat_add(int64_t a, int64_t b)
     return (a == MG_FOREVER || b == MG_FOREVER || a > MG_FOREVER - b) ? MG_FOREVER : a + b;
 }
 
-/* Path latency and end of sound, in step order (back edges of feedback loops ignored). */
+/*
+** Path latency, latency compensation and end of sound, in step order. Every signal arriving
+** at a node is held back to the latest arrival: edge->comp frames on each connection (back
+** edges into the write half of a feedback node are not compensated). A node's output ends
+** its latency after its inputs end, plus its tail.
+*/
 static void measure_paths(compiler *cc)
 {
     mg_graph *g = cc->g;
+    for (int i = 0; i < g->n_edges; i++)
+        g->edges[i].comp = 0;
     for (int k = 0; k < cc->n_units; k++) {
         unit *u = &cc->units[cc->order[k]];
         if (u->kind == 2)
@@ -277,22 +285,25 @@ static void measure_paths(compiler *cc)
         int64_t lat = 0, end = 0;
         mg_node *endless = NULL;
         int fed = 0;
+        for (int i = 0; i < g->n_edges && u->kind == 0; i++)
+            if (g->edges[i].dst == n && g->edges[i].src->path_latency > lat)
+                lat = g->edges[i].src->path_latency;
         for (int i = 0; i < g->n_edges && u->kind == 0; i++) {
             mg_edge *e = &g->edges[i];
             if (e->dst != n)
                 continue;
             fed = 1;
-            if (e->src->path_latency > lat)
-                lat = e->src->path_latency;
-            if (e->src->end > end || (e->src->end == MG_FOREVER && !endless)) {
-                end = e->src->end;
+            e->comp = lat - e->src->path_latency;
+            int64_t e_end = sat_add(e->src->end, e->comp);
+            if (e_end > end || (e_end == MG_FOREVER && !endless)) {
+                end = e_end;
                 endless = e->src->endless;
             }
         }
         n->path_latency = lat + n->latency;
         if (fed && end > 0) {
             int64_t tail = n->d->tail ? n->d->tail(n->state, n, g->rate) : n->tail;
-            end = sat_add(end, tail);
+            end = sat_add(end, sat_add(tail, n->latency));
         }
         if (n->length > end || (n->length == MG_FOREVER && !endless)) {
             end = n->length;
@@ -301,6 +312,48 @@ static void measure_paths(compiler *cc)
         n->end = end;
         n->endless = end == MG_FOREVER ? endless : NULL;
     }
+}
+
+void mg_edge_delay_free(mg_edge_delay *d)
+{
+    if (d)
+        free(d->buf);
+    free(d);
+}
+
+/* Give every compensated edge a delay line of the right length and width, keeping the ones
+   that already fit (their contents carry over). */
+static mg_status size_edge_delays(mg_graph *g)
+{
+    for (int i = 0; i < g->n_edges; i++) {
+        mg_edge *e = &g->edges[i];
+        int ch = e->src->out[e->out].channels;
+        if (e->comp <= 0 || e->comp > (int64_t)UINT32_MAX / 4) {
+            mg_edge_delay_free(e->line);
+            e->line = NULL;
+            if (e->comp > 0)
+                return mg_graph_errorf(g, MG_ERR_RANGE, "latency of %lld frames into '%s' is "
+                                       "too large to compensate", (long long)e->comp,
+                                       e->dst->name);
+            continue;
+        }
+        uint32_t need = (uint32_t)e->comp + (uint32_t)g->block + 1, size = 1;
+        while (size < need)
+            size <<= 1;
+        mg_edge_delay *d = e->line;
+        if (d && d->channels == ch && d->delay == (uint32_t)e->comp && d->size >= need)
+            continue;
+        mg_edge_delay_free(d);
+        e->line = d = calloc(1, sizeof *d);
+        if (d)
+            d->buf = calloc((size_t)size * (size_t)ch, sizeof *d->buf);
+        if (!d || !d->buf)
+            return MG_ERR_NOMEM;
+        d->size = size;
+        d->delay = (uint32_t)e->comp;
+        d->channels = ch;
+    }
+    return MG_OK;
 }
 
 /* Assignment record for one port's channels before the pool memory exists. */
@@ -369,7 +422,7 @@ static mg_status build(compiler *cc, mg_plan *pl)
                 for (int e = 0; e < E; e++)
                     if (g->edges[e].dst == n && g->edges[e].in == p)
                         ed = &g->edges[e];
-                if (ed->src->out[ed->out].channels == r->channels) {
+                if (ed->src->out[ed->out].channels == r->channels && ed->comp == 0) {
                     direct[in_off[i] + p] = 1;
                     direct_src[in_off[i] + p] = src;
                 }
@@ -467,6 +520,7 @@ static mg_status build(compiler *cc, mg_plan *pl)
 
     /* memory: pool buffers, a zero buffer and MG_MAX_CHANNELS discard buffers */
     size_t stride = ((size_t)g->block * sizeof(float) + MG_ALIGN - 1) / MG_ALIGN * MG_ALIGN;
+    pl->stride = stride / sizeof(float);
     size_t nbuf = (size_t)pl_.n + 1 + MG_MAX_CHANNELS;
     pl->bytes = nbuf * stride;
     pl->mem = aligned_alloc(MG_ALIGN, pl->bytes);
@@ -479,9 +533,10 @@ static mg_status build(compiler *cc, mg_plan *pl)
         n_pv += cc->units[cc->order[k]].node->n_params;
     pl->pvals = calloc((size_t)n_pv + 1, sizeof *pl->pvals);
     pl->pscratch = aligned_alloc(MG_ALIGN, stride * (size_t)max_params);
+    pl->dtmp = aligned_alloc(MG_ALIGN, stride * MG_MAX_CHANNELS);
     pl->order = malloc(((size_t)U + 1) * sizeof *pl->order);
     if (!pl->mem || !pl->steps || !pl->ports || !pl->mixops || !pl->pvals || !pl->pscratch ||
-        !pl->order) {
+        !pl->dtmp || !pl->order) {
         st = MG_ERR_NOMEM;
         goto done;
     }
@@ -535,6 +590,7 @@ static mg_status build(compiler *cc, mg_plan *pl)
                     first = 0;
                     int from = ed->src->out[ed->out].channels, to = n->in[p].channels;
                     op->identity = from == to;
+                    op->delay = ed->comp > 0 ? ed->line : NULL;
                     mg_chanmix_matrix(from, to, op->m);
                 }
             }
@@ -579,8 +635,10 @@ mg_status mg_plan_build(mg_graph *g, mg_plan **out)
     }
     if (!st) {
         measure_paths(&cc);
-        st = build(&cc, pl);
+        st = size_edge_delays(g);
     }
+    if (!st)
+        st = build(&cc, pl);
     free(cc.units);
     free(cc.cons_of);
     free(cc.order);
@@ -594,11 +652,38 @@ mg_status mg_plan_build(mg_graph *g, mg_plan **out)
     return MG_OK;
 }
 
+/*
+** [rt] Push this block into a compensation line and point `out` at the block delayed by the
+** line's length (in tmp, one block per channel).
+*/
+static void delay_block(mg_edge_delay *d, const mg_buf *src, uint32_t n, float *tmp,
+                        size_t stride, mg_buf *out)
+{
+    uint32_t mask = d->size - 1;
+    out->channels = src->channels;
+    for (int c = 0; c < src->channels; c++) {
+        float *line = d->buf + (size_t)c * d->size;
+        const float *x = src->ch[c];
+        float *y = tmp + (size_t)c * stride;
+        for (uint32_t i = 0; i < n; i++)
+            line[(d->w + i) & mask] = x[i];
+        for (uint32_t i = 0; i < n; i++)
+            y[i] = line[(d->w + i - d->delay) & mask];
+        out->ch[c] = y;
+    }
+    d->w += n;
+}
+
 /* [rt] */
-static void run_mixop(const mg_mixop *op, uint32_t n)
+static void run_mixop(const mg_mixop *op, uint32_t n, float *tmp, size_t stride)
 {
     const mg_buf *s = op->src;
     const mg_buf *d = op->dst;
+    mg_buf delayed;
+    if (op->delay) {
+        delay_block(op->delay, s, n, tmp, stride, &delayed);
+        s = &delayed;
+    }
     if (op->identity) {
         for (int c = 0; c < d->channels; c++) {
             const float *x = s->ch[c];
@@ -631,7 +716,7 @@ void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n)
     for (int k = 0; k < p->n_steps; k++) {
         mg_step *s = &p->steps[k];
         for (int m = 0; m < s->nmix; m++)
-            run_mixop(&p->mixops[s->mix0 + m], n);
+            run_mixop(&p->mixops[s->mix0 + m], n, p->dtmp, p->stride);
         mg_node *node = s->node;
         if (s->kind != 2)
             for (int i = 0; i < node->n_params; i++)
@@ -682,7 +767,13 @@ int64_t mg_graph_length(mg_graph *g)
 {
     if (mg_graph_compile(g))
         return -1;
-    return g->output->end;
+    int64_t end = g->output->end, lat = g->output->path_latency;
+    return end == MG_FOREVER ? end : end > lat ? end - lat : 0;
+}
+
+int64_t mg_graph_latency(mg_graph *g)
+{
+    return mg_graph_compile(g) ? -1 : g->output->path_latency;
 }
 
 mg_node *mg_graph_endless_source(mg_graph *g)
@@ -716,6 +807,13 @@ void mg_graph_reset(mg_graph *g)
             n->d->reset(n->state);
         for (int k = 0; k < n->n_params; k++)
             mg_param_settle(&n->params[k]);
+    }
+    for (int i = 0; i < g->n_edges; i++) {
+        mg_edge_delay *d = g->edges[i].line;
+        if (d) {
+            memset(d->buf, 0, (size_t)d->size * (size_t)d->channels * sizeof *d->buf);
+            d->w = 0;
+        }
     }
     g->pos = 0;
     g->started = 0;

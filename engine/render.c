@@ -235,6 +235,14 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     uint64_t nonfinite0 = mg_graph_nonfinite(g);
     double t0 = now_s(), last = t0;
     uint64_t done = 0;
+    /* run through the graph's latency first and drop it: the file starts at source time 0 */
+    for (int64_t pre = mg_graph_latency(g); !st && pre > 0;) {
+        int n = pre < g->block ? (int)pre : g->block;
+        mg_graph_service(g);
+        if (!mg_graph_process(g, n))
+            st = MG_ERR_INVALID;
+        pre -= n;
+    }
     while (!st && done < (uint64_t)total) {
         if (o->interrupt && *o->interrupt) {
             st = mg_graph_errorf(g, MG_ERR_INTERRUPTED, "render interrupted");
