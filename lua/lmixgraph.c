@@ -576,6 +576,51 @@ static int graph_render(lua_State *L)
     return 1;
 }
 
+/*
+** g:measure(seconds) -> { peak = {dBFS per channel}, rms = {dBFS per channel} }: renders the
+** graph in memory from the start (without writing a file) and measures its output; the graph
+** is reset afterwards. For checking levels from a patch or a test.
+*/
+static int graph_measure(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    double secs = luaL_checknumber(L, 2);
+    mg_graph *g = lg->g;
+    luaL_argcheck(L, secs > 0 && secs < 1e6, 2, "duration in seconds expected");
+    if (mg_graph_compile(g))
+        return raise_graph(L, g);
+    int ch = mg_node_input_channels(mg_graph_output(g), 0);
+    double peak[MG_MAX_CHANNELS] = {0}, sum[MG_MAX_CHANNELS] = {0};
+    int64_t total = (int64_t)llround(secs * mg_graph_rate(g)), done = 0;
+    mg_graph_reset(g);
+    while (done < total) {
+        int n = total - done < mg_graph_block(g) ? (int)(total - done) : mg_graph_block(g);
+        mg_graph_service(g);
+        const float *const *y = mg_graph_process(g, n);
+        if (!y)
+            return raise_graph(L, g);
+        for (int c = 0; c < ch; c++)
+            for (int i = 0; i < n; i++) {
+                double v = fabs(y[c][i]);
+                peak[c] = v > peak[c] ? v : peak[c];
+                sum[c] += v * v;
+            }
+        done += n;
+    }
+    mg_graph_reset(g);
+    lua_createtable(L, 0, 2);
+    for (int k = 0; k < 2; k++) {
+        lua_createtable(L, ch, 0);
+        for (int c = 0; c < ch; c++) {
+            double v = k ? sqrt(sum[c] / (double)total) : peak[c];
+            lua_pushnumber(L, v > 0 ? 20 * log10(v) : -HUGE_VAL);
+            lua_rawseti(L, -2, c + 1);
+        }
+        lua_setfield(L, -2, k ? "rms" : "peak");
+    }
+    return 1;
+}
+
 static int graph_index(lua_State *L)
 {
     lgraph *lg = mg_lua_checkgraph(L, 1);
@@ -918,6 +963,31 @@ static void pushdesc(lua_State *L, const mg_node_desc *d)
     lua_setfield(L, -2, "options");
 }
 
+extern const char mg_lua_mixer[];
+extern const size_t mg_lua_mixer_len;
+
+/*
+** mixgraph.mixer(g [, { name, gain, inserts }]) -> a mixer (lua/mixer.lua): tracks, buses,
+** sends, mute and solo, written in Lua on top of the nodes. The chunk is loaded once per state.
+*/
+static int l_mixer(lua_State *L)
+{
+    mg_lua_checkgraph(L, 1);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "mixgraph.mixer") != LUA_TTABLE) {
+        lua_pop(L, 1);
+        if (luaL_loadbufferx(L, mg_lua_mixer, mg_lua_mixer_len, "=mixer.lua", "t") != LUA_OK)
+            return lua_error(L);
+        lua_call(L, 0, 1);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, "mixgraph.mixer");
+    }
+    lua_getfield(L, -1, "new");
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
 /* mixgraph.types() -> { {name=, doc=, params={...}, options={...}}, ... } */
 static int l_types(lua_State *L)
 {
@@ -932,6 +1002,7 @@ static int l_types(lua_State *L)
 static const luaL_Reg graph_methods[] = {
     {"node", graph_node},     {"connect", graph_connect}, {"find", graph_find},
     {"nodes", graph_nodes},   {"length", graph_length},   {"render", graph_render},
+    {"measure", graph_measure},
     {NULL, NULL}};
 static const luaL_Reg graph_meta[] = {
     {"__index", graph_index}, {"__newindex", graph_newindex}, {"__gc", graph_gc},
@@ -948,7 +1019,7 @@ static const luaL_Reg member_meta[] = {
 static const luaL_Reg port_meta[] = {
     {"__shr", l_shr}, {"__tostring", port_tostring}, {NULL, NULL}};
 static const luaL_Reg module_funcs[] = {
-    {"graph", l_graph}, {"types", l_types}, {NULL, NULL}};
+    {"graph", l_graph}, {"types", l_types}, {"mixer", l_mixer}, {NULL, NULL}};
 
 static void newmeta(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {
