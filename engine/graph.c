@@ -441,6 +441,7 @@ void mg_node_set_origin(mg_node *node, const char *origin)
 double mg_node_opt_num(const mg_node *node, int opt) { return node->opt[opt].num; }
 const char *mg_node_opt_str(const mg_node *node, int opt) { return node->opt[opt].str; }
 int mg_node_multi_count(const mg_node *node) { return node->multi; }
+void *mg_node_state(mg_node *node) { return node->state; }
 
 int mg_node_option_index(const mg_node *node, const char *name)
 {
@@ -476,7 +477,8 @@ mg_status mg_node_set_index(mg_node *node, int i, double v)
         return mg_node_errorf(node, MG_ERR_RANGE, "%s %g out of range %s%s", p->name, v, range,
                               (p->d->flags & MG_PARAM_INT) ? " (integers)" : "");
     }
-    mg_param_set(p, (float)v, node->g->pos, node->g->started, node->g->rate);
+    /* values given while the node is being made (create) apply at once */
+    mg_param_set(p, (float)v, node->g->pos, node->g->started && node->created, node->g->rate);
     return MG_OK;
 }
 
@@ -491,6 +493,13 @@ mg_status mg_node_set(mg_node *node, const char *param, double v)
 
 double mg_node_get_index(const mg_node *node, int i) { return node->params[i].target; }
 const mg_param_desc *mg_node_param_desc(const mg_node *node, int i) { return node->params[i].d; }
+
+double mg_node_meter(const mg_node *node, const char *name)
+{
+    if (!node->d->meter || !node->d->meters || mg_choice_index(node->d->meters, name) < 0)
+        return NAN;
+    return node->d->meter(node->state, name);
+}
 
 double mg_node_response(const mg_node *node, double freq)
 {

@@ -125,8 +125,10 @@ typedef struct mg_prepare {
     /* filled by prepare (defaults: length MG_FOREVER for nodes without inputs, else 0;
        tail 0; latency 0) */
     int64_t length;  /* frames a source produces before it falls silent for good */
-    int64_t tail;    /* frames of output after its inputs go silent (MG_FOREVER: never) */
-    int64_t latency; /* frames of delay the node adds on its main path */
+    int64_t tail;    /* frames of output after its inputs go silent, not counting the
+                        latency (a reverb's decay; MG_FOREVER: never) */
+    int64_t latency; /* frames of delay the node adds on its main path (lookahead); the
+                        engine compensates it at sums and adds it to the render length */
 } mg_prepare;
 
 /* Node flags. */
@@ -173,6 +175,10 @@ typedef struct mg_node_desc {
     /* [control] Magnitude response in dB at `freq` Hz from the current parameter values
        (eq:response(freqs) in Lua, plots, tests). NULL when the node has none. */
     double (*response)(const void *state, const mg_node *node, double freq, double rate);
+    /* [any] Current value of meter `name` (see `meters`), NaN for unknown names. Reads what
+       process published at the end of its last block; lock-free. NULL: no meters. */
+    double (*meter)(const void *state, const char *name);
+    const char *meters; /* '|'-separated meter names ("gain_reduction|key_level") */
     /* [control] MG_CH_CUSTOM outputs: channel count of output `port`. */
     int (*out_channels)(const void *state, int port, const int *in_ch);
     /* [control] Release everything create/prepare acquired. Must accept a state whose
@@ -191,6 +197,10 @@ mg_status mg_node_errorf(mg_node *node, mg_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+/* The state of `node`, for a node type's own control-side functions (the convolver's IR
+   swap); check mg_node_desc_of(node) is your descriptor first. */
+void *mg_node_state(mg_node *node);
+
 /* Number of MULTI ports (value of multi_option), 0 for nodes without one. */
 int mg_node_multi_count(const mg_node *node);
 

@@ -100,6 +100,10 @@ const struct mg_param_desc *mg_node_param_desc(const mg_node *node, int i);
 /* Value of option `name` as given at creation (numbers) */
 int mg_node_option_index(const mg_node *node, const char *name); /* -1 if none */
 
+/* [any] A meter's current value (compressor "gain_reduction" in dB...), NaN when the node has
+   no meter of that name. */
+double mg_node_meter(const mg_node *node, const char *name);
+
 /* Magnitude response in dB at freq Hz from the current parameter values, for nodes whose
    descriptor has one (filters, EQ); NaN otherwise. */
 double mg_node_response(const mg_node *node, double freq);

@@ -869,6 +869,9 @@ static int node_index(lua_State *L)
     luaL_getmetafield(L, 1, "methods");
     if (lua_getfield(L, -1, k) != LUA_TNIL)
         return 1;
+    const char *meters = mg_node_desc_of(n)->meters;
+    if (meters && mg_choice_index(meters, k) >= 0) /* comp.gain_reduction */
+        return lua_pushnumber(L, mg_node_meter(n, k)), 1;
     int oi = option_index(mg_node_desc_of(n), k);
     if (oi >= 0) {
         const mg_option_desc *od = &mg_node_desc_of(n)->options[oi];
@@ -894,6 +897,9 @@ static int node_newindex(lua_State *L)
 {
     mg_node *n = checknode(L, 1);
     const char *k = luaL_checkstring(L, 2);
+    const char *meters = mg_node_desc_of(n)->meters;
+    if (mg_node_param_index(n, k) < 0 && meters && mg_choice_index(meters, k) >= 0)
+        return luaL_error(L, "node '%s': '%s' is a meter (read only)", mg_node_name(n), k);
     if (mg_node_param_index(n, k) < 0 && option_index(mg_node_desc_of(n), k) >= 0)
         return luaL_error(L, "node '%s': option '%s' is fixed when the node is made", mg_node_name(n),
                           k);

@@ -1,0 +1,226 @@
+/*
+** compressor.c: the `compressor` node, a feed-forward log-domain compressor after Giannoulis,
+** Massberg & Reiss (JAES 60(6), 2012) with soft knee, peak/rms detector, stereo link,
+** lookahead, makeup (manual and automatic), parallel dry/wet mix and a sidechain input.
+** [control] create/prepare/destroy, [rt] reset/process, [any] the meter.
+**
+** Per frame and channel (shared stages in mg_dynamics.h):
+**   L    key level (dB), linked across channels
+**   GR   static gain reduction from threshold T, ratio R, knee W (mg_dyn_comp_gr)
+**   y    smoothed GR: attack coefficient while GR rises, release while it falls
+**   out  xd + mix (xd 10^((M - y)/20) - xd), xd = input delayed by the lookahead,
+**        M = makeup + (auto_makeup ? GR(0 dBFS) : 0)
+** The key is never delayed, so the gain moves `lookahead` frames before the audio it acts on.
+*/
+#include <math.h>
+
+#include "mg_dynamics.h"
+
+enum { OPT_LOOKAHEAD };
+enum {
+    P_THRESHOLD,
+    P_RATIO,
+    P_KNEE,
+    P_ATTACK,
+    P_RELEASE,
+    P_DETECTOR,
+    P_RMS_WINDOW,
+    P_MAKEUP,
+    P_AUTO_MAKEUP,
+    P_LINK,
+    P_MIX,
+    P_KEY_HPF,
+    P_KEY_LPF,
+    N_PARAMS
+};
+
+typedef struct comp_state {
+    mg_dyn dyn;                 /* first: mg_dyn_meter reads it */
+    double lookahead_ms;        /* [immutable] option */
+    double gr[MG_MAX_CHANNELS]; /* [rt] smoothed gain reduction per channel, dB */
+} comp_state;
+
+/* Values derived from the parameters at one frame. */
+typedef struct comp_coef {
+    double t, s, w, a_att, a_rel, rms_b, makeup, link, mix; /* s = 1 - 1/ratio */
+    double p_knee; /* key power below the knee, 10^((t - w/2)/10): no gain reduction */
+    int detector;
+} comp_coef;
+
+static const mg_port_desc comp_in[] = {
+    {.name = "in", .channels = MG_CH_MAX, .doc = "signal to compress"},
+    {.name = "sidechain", .channels = MG_CH_MAX,
+     .doc = "key signal (any node); when unconnected the main input is the key"},
+};
+static const mg_port_desc comp_out[] = {
+    {.name = "out", .channels = MG_CH_FOLLOW, .doc = "compressed signal, same channels as in"}};
+
+static const mg_param_desc comp_params[] = {
+    {.name = "threshold", .unit = "dB", .min = -90, .max = 24, .def = -20, .smooth_ms = 20,
+     .doc = "level (dBFS, see `detector`) where compression starts (the knee's centre)"},
+    {.name = "ratio", .unit = "", .min = 1, .max = 100, .def = 4, .smooth_ms = 20,
+     .doc = "input dB per output dB above the threshold; 1 = no compression"},
+    {.name = "knee", .unit = "dB", .min = 0, .max = 48, .def = 6, .smooth_ms = 20,
+     .doc = "width of the quadratic soft knee centred on the threshold; 0 = hard knee"},
+    {.name = "attack", .unit = "ms", .min = 0, .max = 1000, .def = 10, .smooth_ms = 0,
+     .doc = "time constant while gain reduction rises (63.2 % of a step); 0 = instant"},
+    {.name = "release", .unit = "ms", .min = 0, .max = 5000, .def = 100, .smooth_ms = 0,
+     .doc = "time constant while gain reduction falls (to 36.8 % of a step); 0 = instant"},
+    {.name = "detector", .unit = "", .min = 0, .max = 1, .def = MG_DYN_PEAK, .smooth_ms = 0,
+     .choices = MG_DYN_DETECTORS,
+     .doc = "peak: instantaneous |key|; rms: one-pole mean square over `rms_window` (a sine of "
+            "peak x dBFS reads x - 3.01 dB)"},
+    {.name = "rms_window", .unit = "ms", .min = 0.1, .max = 1000, .def = 10, .smooth_ms = 0,
+     .doc = "time constant of the rms detector's mean square"},
+    {.name = "makeup", .unit = "dB", .min = -24, .max = 48, .def = 0, .smooth_ms = 20,
+     .doc = "gain after compression (wet path only)"},
+    {.name = "auto_makeup", .unit = "", .min = 0, .max = 1, .def = 0, .smooth_ms = 0,
+     .choices = "off|on",
+     .doc = "on: add the static gain reduction at 0 dBFS, GR(0) (a full-scale steady signal "
+            "comes out at full scale)"},
+    {.name = "link", .unit = "%", .min = 0, .max = 100, .def = 100, .smooth_ms = 20,
+     .doc = "stereo link: each channel's key level in dB moves this far toward the loudest "
+            "key channel's; 100 = identical gain on every channel"},
+    {.name = "mix", .unit = "%", .min = 0, .max = 100, .def = 100, .smooth_ms = 20,
+     .doc = "wet share for parallel compression; the dry part is delayed like the wet"},
+    {.name = "key_hpf", .unit = "Hz", .min = 0, .max = 20000, .def = 0, .smooth_ms = 20,
+     .doc = "high-pass on the key (2nd-order Butterworth); 0 = off"},
+    {.name = "key_lpf", .unit = "Hz", .min = 0, .max = 20000, .def = 0, .smooth_ms = 20,
+     .doc = "low-pass on the key (2nd-order Butterworth); 0 = off"},
+};
+
+static const mg_option_desc comp_opts[] = {
+    {.name = "lookahead", .type = MG_OPT_NUMBER, .unit = "ms", .min = 0, .max = 500, .def = 0,
+     .doc = "delay of the audio (not the key), round(lookahead * rate / 1000) frames; "
+            "reported as the node's latency"},
+};
+
+/* [control] */
+static mg_status comp_create(void *state, mg_node *node)
+{
+    comp_state *s = state;
+    s->lookahead_ms = mg_node_opt_num(node, OPT_LOOKAHEAD);
+    return MG_OK;
+}
+
+/* [rt] */
+static void comp_reset(void *state)
+{
+    comp_state *s = state;
+    mg_dyn_reset(&s->dyn);
+    for (int c = 0; c < MG_MAX_CHANNELS; c++)
+        s->gr[c] = 0;
+}
+
+/* [control] */
+static mg_status comp_prepare(void *state, mg_node *node, mg_prepare *pr)
+{
+    comp_state *s = state;
+    mg_status st = mg_dyn_prepare(&s->dyn, node, pr, s->lookahead_ms);
+    if (st == MG_OK)
+        comp_reset(s);
+    return st;
+}
+
+/* [control] */
+static void comp_destroy(void *state) { mg_dyn_destroy(&((comp_state *)state)->dyn); }
+
+/* [rt] Derive the frame-i values; `all` recomputes everything, else only ramping parameters'
+   exponentials are redone (the rest are cheap). */
+static void comp_coef_at(comp_coef *k, const mg_block *b, uint32_t i, int all)
+{
+    const mg_pval *p = b->p;
+    k->t = mg_dyn_pv(&p[P_THRESHOLD], i);
+    k->s = 1.0 - 1.0 / mg_dyn_pv(&p[P_RATIO], i);
+    k->w = mg_dyn_pv(&p[P_KNEE], i);
+    if (all || !p[P_ATTACK].constant)
+        k->a_att = mg_dyn_coef(mg_dyn_pv(&p[P_ATTACK], i), b->rate);
+    if (all || !p[P_RELEASE].constant)
+        k->a_rel = mg_dyn_coef(mg_dyn_pv(&p[P_RELEASE], i), b->rate);
+    if (all || !p[P_RMS_WINDOW].constant)
+        k->rms_b = mg_dyn_coef(mg_dyn_pv(&p[P_RMS_WINDOW], i), b->rate);
+    if (all || !p[P_THRESHOLD].constant || !p[P_KNEE].constant)
+        k->p_knee = pow(10.0, (k->t - 0.5 * k->w) * 0.1);
+    k->detector = mg_dyn_pv(&p[P_DETECTOR], i) >= 0.5 ? MG_DYN_RMS : MG_DYN_PEAK;
+    k->makeup = mg_dyn_pv(&p[P_MAKEUP], i);
+    if (mg_dyn_pv(&p[P_AUTO_MAKEUP], i) >= 0.5)
+        k->makeup += mg_dyn_comp_gr(0.0, k->t, k->s, k->w);
+    k->link = mg_dyn_pv(&p[P_LINK], i) * 0.01;
+    k->mix = mg_dyn_pv(&p[P_MIX], i) * 0.01;
+}
+
+/*
+** [rt] Chunks of MG_DYN_CHUNK frames: the key stage fills (and filters) the chunk's key, then
+** each frame runs detector, link, gain computer, smoother and output. Every step is
+** sample-sequential, so the output does not depend on the block size.
+*/
+static void comp_process(void *state, const mg_block *b)
+{
+    comp_state *s = state;
+    mg_dyn *d = &s->dyn;
+    const mg_buf *in = &b->in[0];
+    mg_buf *out = &b->out[0];
+    int nc = out->channels;
+    int ramp = !mg_dyn_constant(b->p, N_PARAMS);
+    mg_dyn_params dp = {.key_hpf = &b->p[P_KEY_HPF], .key_lpf = &b->p[P_KEY_LPF]};
+    comp_coef k;
+    comp_coef_at(&k, b, 0, 1);
+    double pmax = 0;
+    for (uint32_t i0 = 0; i0 < b->n; i0 += MG_DYN_CHUNK) {
+        uint32_t n = b->n - i0 < MG_DYN_CHUNK ? b->n - i0 : MG_DYN_CHUNK;
+        const float *key[MG_MAX_CHANNELS];
+        float kbuf[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+        int nk = mg_dyn_key(d, b, &dp, i0, n, key, kbuf);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t f = i0 + i;
+            if (ramp)
+                comp_coef_at(&k, b, f, 0);
+            double pk[MG_MAX_CHANNELS], lev[MG_MAX_CHANNELS];
+            pmax = mg_dyn_powers(d, key, nk, i, k.detector, k.rms_b, pk);
+            int below = pmax < k.p_knee; /* every channel below the knee: GR 0, no logs */
+            if (!below)
+                mg_dyn_link(pk, nk, pmax, k.link, nc, lev);
+            for (int c = 0; c < nc; c++) {
+                double gr = below ? 0.0 : mg_dyn_comp_gr(lev[c], k.t, k.s, k.w);
+                s->gr[c] = mg_dyn_smooth(s->gr[c], gr, k.a_att, k.a_rel);
+                float xd = mg_dyn_tap(d, c, in->ch[c][f]);
+                out->ch[c][f] = mg_dyn_out(xd, mg_dyn_amp_cached(d, c, k.makeup - s->gr[c]), k.mix);
+            }
+            mg_dyn_advance(d);
+        }
+    }
+    double gr = 0;
+    for (int c = 0; c < nc; c++)
+        gr = s->gr[c] > gr ? s->gr[c] : gr;
+    mg_dyn_publish(d, gr, mg_dyn_db(pmax));
+}
+
+const mg_node_desc mg_node_compressor = {
+    .name = "compressor",
+    .meter = mg_dyn_meter,
+    .meters = "gain_reduction|key_level",
+    .doc = "Feed-forward compressor, log domain (Giannoulis, Massberg & Reiss 2012). Key level L "
+           "in dB re full-scale amplitude (peak: 20 log10|k|; rms: one-pole mean square over "
+           "rms_window, so a sine of peak x dBFS reads x - 3.01 dB), linked across channels as "
+           "(1 - link) L_own + link max(L). Gain reduction GR = 0 below the knee, "
+           "(1 - 1/ratio)(L - T + W/2)^2 / (2W) inside it (|L - T| <= W/2), (1 - 1/ratio)(L - T) "
+           "above; smoothed y[n] = a y[n-1] + (1 - a) GR[n], a = exp(-1/(tau fs)) with tau = "
+           "attack while GR rises, release while it falls. out = xd + mix (xd 10^((M - y)/20) - "
+           "xd), xd the input delayed by the lookahead, M = makeup + (auto_makeup: GR at 0 dBFS, "
+           "e.g. 15 dB for T = -20, ratio 4). The key is the `sidechain` input when connected "
+           "(a mono key drives every channel), else the input; key_hpf / key_lpf filter it "
+           "(2nd-order Butterworth, 0 = off). Latency: round(lookahead * rate / 1000) frames, "
+           "dry and wet alike. Meter: gain_reduction (dB).",
+    .inputs = comp_in, .n_inputs = 2,
+    .outputs = comp_out, .n_outputs = 1,
+    .params = comp_params, .n_params = N_PARAMS,
+    .options = comp_opts, .n_options = 1,
+    .main_param = "threshold",
+    .state_size = sizeof(comp_state),
+    .flags = MG_NODE_INPLACE,
+    .create = comp_create,
+    .prepare = comp_prepare,
+    .reset = comp_reset,
+    .process = comp_process,
+    .destroy = comp_destroy,
+};

@@ -1,0 +1,564 @@
+/*
+** filter.c: shared filter design and processing (see mg_filter.h for the structures and
+** why). Design is [any], running is [rt], mg_filter_params_get is [control]; nothing here
+** allocates.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "mg_filter.h"
+
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
+/* [any] Frequency clamped into the range every design supports. */
+static double clamp_freq(double freq, double rate)
+{
+    double hi = MG_FILTER_FMAX * rate;
+    if (!(freq > 1e-6))
+        return 1e-6;
+    return freq < hi ? freq : hi;
+}
+
+/*
+** [any] The cookbook formulas with A = 10^(gain/40), w0 = 2 pi f/rate, alpha = sin(w0)/(2Q).
+** 1 - cos(w0) is computed as 2 sin^2(w0/2) so low-frequency designs keep their precision.
+*/
+mg_biquad mg_biquad_design(mg_filter_type t, double freq, double q, double gain_db, double rate)
+{
+    double w0 = 2 * M_PI * clamp_freq(freq, rate) / rate;
+    double cw = cos(w0), sw = sin(w0), h = sin(0.5 * w0);
+    double omc = 2 * h * h; /* 1 - cos w0 */
+    double alpha = sw / (2 * (q > 1e-6 ? q : 1e-6));
+    double A = pow(10.0, gain_db / 40.0), sA = sqrt(A);
+    double b0, b1, b2, a0, a1 = -2 * cw, a2;
+    a0 = 1 + alpha;
+    a2 = 1 - alpha;
+    switch (t) {
+    case MG_FT_LOWPASS:
+        b0 = b2 = 0.5 * omc;
+        b1 = omc;
+        break;
+    case MG_FT_HIGHPASS:
+        b0 = b2 = 0.5 * (2 - omc);
+        b1 = -(2 - omc);
+        break;
+    case MG_FT_BANDPASS:
+        b0 = alpha;
+        b1 = 0;
+        b2 = -alpha;
+        break;
+    case MG_FT_NOTCH:
+        b0 = b2 = 1;
+        b1 = -2 * cw;
+        break;
+    case MG_FT_PEAK:
+        b0 = 1 + alpha * A;
+        b1 = -2 * cw;
+        b2 = 1 - alpha * A;
+        a0 = 1 + alpha / A;
+        a2 = 1 - alpha / A;
+        break;
+    case MG_FT_LOWSHELF:
+        b0 = A * ((A + 1) - (A - 1) * cw + 2 * sA * alpha);
+        b1 = 2 * A * ((A - 1) - (A + 1) * cw);
+        b2 = A * ((A + 1) - (A - 1) * cw - 2 * sA * alpha);
+        a0 = (A + 1) + (A - 1) * cw + 2 * sA * alpha;
+        a1 = -2 * ((A - 1) + (A + 1) * cw);
+        a2 = (A + 1) + (A - 1) * cw - 2 * sA * alpha;
+        break;
+    case MG_FT_HIGHSHELF:
+        b0 = A * ((A + 1) + (A - 1) * cw + 2 * sA * alpha);
+        b1 = -2 * A * ((A - 1) + (A + 1) * cw);
+        b2 = A * ((A + 1) + (A - 1) * cw - 2 * sA * alpha);
+        a0 = (A + 1) - (A - 1) * cw + 2 * sA * alpha;
+        a1 = 2 * ((A - 1) - (A + 1) * cw);
+        a2 = (A + 1) - (A - 1) * cw - 2 * sA * alpha;
+        break;
+    case MG_FT_ALLPASS:
+    default:
+        b0 = 1 - alpha;
+        b1 = -2 * cw;
+        b2 = 1 + alpha;
+        break;
+    }
+    return (mg_biquad){b0 / a0, b1 / a0, b2 / a0, a1 / a0, a2 / a0};
+}
+
+double mg_biquad_mag_db(const mg_biquad *c, double freq, double rate)
+{
+    double w = 2 * M_PI * freq / rate;
+    double c1 = cos(w), s1 = sin(w), c2 = cos(2 * w), s2 = sin(2 * w);
+    double nr = c->b0 + c->b1 * c1 + c->b2 * c2, ni = -(c->b1 * s1 + c->b2 * s2);
+    double dr = 1 + c->a1 * c1 + c->a2 * c2, di = -(c->a1 * s1 + c->a2 * s2);
+    return 10 * log10((nr * nr + ni * ni) / (dr * dr + di * di));
+}
+
+void mg_biquad_reset(mg_biquad_state *s)
+{
+    s->s1 = s->s2 = 0;
+}
+
+void mg_biquad_run(mg_biquad_state *s, const mg_biquad *c, const float *x, float *y,
+                   uint32_t n)
+{
+    const double b0 = c->b0, b1 = c->b1, b2 = c->b2, a1 = c->a1, a2 = c->a2;
+    double s1 = s->s1, s2 = s->s2;
+    for (uint32_t i = 0; i < n; i++) {
+        double xi = x[i], yi = b0 * xi + s1;
+        s1 = b1 * xi - a1 * yi + s2;
+        s2 = b2 * xi - a2 * yi;
+        y[i] = (float)yi;
+    }
+    if (!isfinite(s1 + s2))
+        s1 = s2 = 0;
+    s->s1 = s1;
+    s->s2 = s2;
+}
+
+/* ---- Butterworth and Linkwitz-Riley cascades ---- */
+
+int mg_filter_cascade_q(int slope_db, mg_filter_design d, double q[MG_FILTER_MAX_SECTIONS])
+{
+    if (slope_db < 12 || slope_db > 12 * MG_FILTER_MAX_SECTIONS || slope_db % 12)
+        return 0;
+    int ns = slope_db / 12, k = 0;
+    /* Butterworth order N: the pole pair at +-(2i-1) pi/(2N) from the imaginary axis has
+       damping sin((2i-1) pi/(2N)), so Q = 1/(2 sin((2i-1) pi/(2N))) */
+    int order = d == MG_FD_LINKWITZ_RILEY ? ns : 2 * ns;
+    for (int i = 1; i <= order / 2; i++) {
+        double qi = 1 / (2 * sin((2 * i - 1) * M_PI / (2 * order)));
+        q[k++] = qi;
+        if (d == MG_FD_LINKWITZ_RILEY)
+            q[k++] = qi;
+    }
+    if (d == MG_FD_LINKWITZ_RILEY && order % 2)
+        q[k++] = 0.5; /* (first-order pole)^2 = one section with a double real pole */
+    return k;
+}
+
+/*
+** [any] Sections of a lowpass/highpass cascade: their Q values, and whether the output is
+** inverted (a Linkwitz-Riley highpass built on an odd-order Butterworth, which is 180 degrees
+** from its lowpass, so the inversion makes lowpass + highpass an allpass).
+*/
+static int cascade_plan(mg_filter_type t, int slope_db, mg_filter_design d,
+                        double q[MG_FILTER_MAX_SECTIONS], int *invert)
+{
+    *invert = 0;
+    if (t != MG_FT_LOWPASS && t != MG_FT_HIGHPASS)
+        return 0;
+    int n = mg_filter_cascade_q(slope_db, d, q);
+    *invert = t == MG_FT_HIGHPASS && d == MG_FD_LINKWITZ_RILEY && (slope_db / 12) % 2;
+    return n;
+}
+
+int mg_biquad_design_cascade(mg_filter_type t, double freq, int slope_db, mg_filter_design d,
+                             double rate, mg_biquad out[MG_FILTER_MAX_SECTIONS])
+{
+    double q[MG_FILTER_MAX_SECTIONS];
+    int invert, n = cascade_plan(t, slope_db, d, q, &invert);
+    for (int i = 0; i < n; i++)
+        out[i] = mg_biquad_design(t, freq, q[i], 0, rate);
+    if (n && invert) {
+        out[0].b0 = -out[0].b0;
+        out[0].b1 = -out[0].b1;
+        out[0].b2 = -out[0].b2;
+    }
+    return n;
+}
+
+/* ---- trapezoidal SVF sections ---- */
+
+/*
+** [any] Outputs per type, from the prototype H(s) = m0 + c (m1 s + m2) / (s^2 + k s + 1)
+** (s normalised to the section's own g):
+**   lowpass 1/D; highpass s^2/D; bandpass k s/D; notch (s^2 + 1)/D; allpass (s^2 - k s + 1)/D;
+**   peak      1 + (A^2 - 1) k s/D, k = 1/(Q A)                   -> (s^2 + s A/Q + 1)/D
+**   lowshelf  1 + (A - 1)(k s + A + 1)/D, g = tan(w0/2)/sqrt(A)     (RBJ's low shelf)
+**   highshelf A^2 - (A - 1)(k A s + A + 1)/D, g = tan(w0/2) sqrt(A) (RBJ's high shelf)
+** which are the RBJ prototypes, so the digital responses match mg_biquad_design.
+*/
+mg_svf mg_svf_design(mg_filter_type t, double freq, double q, double gain_db, double rate)
+{
+    mg_svf s;
+    double g = tan(M_PI * clamp_freq(freq, rate) / rate);
+    double k = 1 / (q > 1e-6 ? q : 1e-6), A = pow(10.0, gain_db / 40.0);
+    s.c = 1;
+    s.m0 = s.m1 = s.m2 = 0;
+    switch (t) {
+    case MG_FT_LOWPASS:
+        s.m2 = 1;
+        break;
+    case MG_FT_HIGHPASS:
+        s.m0 = 1;
+        s.m1 = -k;
+        s.m2 = -1;
+        break;
+    case MG_FT_BANDPASS:
+        s.m1 = k;
+        break;
+    case MG_FT_NOTCH:
+        s.m0 = 1;
+        s.m1 = -k;
+        break;
+    case MG_FT_PEAK:
+        k /= A;
+        s.c = A * A - 1;
+        s.m0 = 1;
+        s.m1 = k;
+        break;
+    case MG_FT_LOWSHELF:
+        g /= sqrt(A);
+        s.c = A - 1;
+        s.m0 = 1;
+        s.m1 = k;
+        s.m2 = A + 1;
+        break;
+    case MG_FT_HIGHSHELF:
+        g *= sqrt(A);
+        s.c = A - 1;
+        s.m0 = A * A;
+        s.m1 = -k * A;
+        s.m2 = -(A + 1);
+        break;
+    case MG_FT_ALLPASS:
+    default:
+        s.m0 = 1;
+        s.m1 = -2 * k;
+        break;
+    }
+    s.g = g;
+    s.k = k;
+    s.a1 = 1 / (1 + g * (g + k));
+    s.a2 = g * s.a1;
+    s.a3 = g * s.a2;
+    return s;
+}
+
+/* Bilinear transform of the prototype: s = (1/g)(1 - z^-1)/(1 + z^-1). */
+mg_biquad mg_svf_biquad(const mg_svf *c)
+{
+    double g = c->g, k = c->k, g2 = g * g;
+    double B = c->m0 * k + c->c * c->m1, C = c->m0 + c->c * c->m2;
+    double d0 = 1 + k * g + g2;
+    return (mg_biquad){(c->m0 + B * g + C * g2) / d0, 2 * (C * g2 - c->m0) / d0,
+                       (c->m0 - B * g + C * g2) / d0, 2 * (g2 - 1) / d0,
+                       (1 - k * g + g2) / d0};
+}
+
+/* ---- bands ---- */
+
+/* [any] RBJ's bandwidth (octaves) to Q at w0, for the types that define one. */
+static double bw_to_q(double bw, double freq, double rate)
+{
+    double w0 = 2 * M_PI * clamp_freq(freq, rate) / rate;
+    return 1 / (2 * sinh(0.5 * log(2.0) * bw * w0 / sin(w0)));
+}
+
+static mg_filter_type type_of(int t)
+{
+    return t < 0 ? MG_FT_LOWPASS : t >= MG_FILTER_NTYPES ? MG_FT_ALLPASS : (mg_filter_type)t;
+}
+
+int mg_filter_design_band(const mg_filter_params *p, int slope, mg_filter_design d,
+                          double rate, mg_svf sec[MG_FILTER_MAX_SECTIONS])
+{
+    mg_filter_type t = type_of(p->type);
+    double q[MG_FILTER_MAX_SECTIONS];
+    int invert, n = 0;
+    if (slope > 12 || d == MG_FD_LINKWITZ_RILEY)
+        n = cascade_plan(t, slope, d, q, &invert);
+    if (n) {
+        for (int i = 0; i < n; i++)
+            sec[i] = mg_svf_design(t, p->freq, q[i], 0, rate);
+        if (invert) {
+            sec[0].m0 = -sec[0].m0;
+            sec[0].m1 = -sec[0].m1;
+            sec[0].m2 = -sec[0].m2;
+        }
+        return n;
+    }
+    double qq = p->q;
+    if (p->bw > 0 && (t == MG_FT_BANDPASS || t == MG_FT_NOTCH || t == MG_FT_PEAK ||
+                      t == MG_FT_ALLPASS))
+        qq = bw_to_q(p->bw, p->freq, rate);
+    sec[0] = mg_svf_design(t, p->freq, qq, p->gain, rate);
+    return 1;
+}
+
+void mg_filter_band_init(mg_filter_band *b, int slope, mg_filter_design d)
+{
+    b->slope = slope;
+    b->design = d;
+    mg_filter_band_reset(b);
+}
+
+void mg_filter_band_reset(mg_filter_band *b)
+{
+    memset(b->st, 0, sizeof b->st);
+    b->n = 0; /* redesign on the next block (the rate may have changed) */
+}
+
+/* A section whose input scale is 0 (peak or shelf at 0 dB) stops once its state has rung
+   down to this level (-200 dB); from then on it is the identity and is skipped. */
+#define RINGDOWN 1e-10
+/* Smaller state magnitudes cannot change any float output; cleared at block ends so a
+   thread without flush-to-zero never computes with subnormals for long. */
+#define TINY 1e-200
+
+/* [rt] One sample through one section (see mg_svf). */
+static inline double svf_step(mg_svf_state *s, const mg_svf *c, double x)
+{
+    double v3 = c->c * x - s->ic2;
+    double v1 = c->a1 * s->ic1 + c->a2 * v3;
+    double v2 = s->ic2 + c->a2 * s->ic1 + c->a3 * v3;
+    s->ic1 = 2 * v1 - s->ic1;
+    s->ic2 = 2 * v2 - s->ic2;
+    return c->m0 * x + c->m1 * v1 + c->m2 * v2;
+}
+
+/*
+** [rt] One sample through the band's sections, in double. A bypassed section (c = 0) runs
+** only while its state rings down, then is skipped; every path (constant or ramping, any
+** block size) goes through here or through the identical single-section loops below.
+*/
+static inline double cascade_step(mg_filter_band *b, int ch, double x)
+{
+    for (int s = 0; s < b->n; s++) {
+        mg_svf_state *st = &b->st[ch][s];
+        const mg_svf *c = &b->sec[s];
+        if (c->c != 0) {
+            x = svf_step(st, c, x);
+        } else if (st->ic1 != 0 || st->ic2 != 0) {
+            x = svf_step(st, c, x);
+            if (fabs(st->ic1) < RINGDOWN && fabs(st->ic2) < RINGDOWN)
+                st->ic1 = st->ic2 = 0;
+        }
+    }
+    return x;
+}
+
+static int params_equal(const mg_filter_params *a, const mg_filter_params *b)
+{
+    return a->type == b->type && a->freq == b->freq && a->q == b->q && a->bw == b->bw &&
+           a->gain == b->gain;
+}
+
+static float pval_at(const mg_pval *p, uint32_t i)
+{
+    return p->constant ? p->v[0] : p->v[i];
+}
+
+static mg_filter_params params_at(const mg_pval *p, int stride, uint32_t i)
+{
+    mg_filter_params fp;
+    fp.type = (int)lrintf(pval_at(&p[MG_FP_TYPE * stride], i));
+    fp.freq = pval_at(&p[MG_FP_FREQ * stride], i);
+    fp.q = pval_at(&p[MG_FP_Q * stride], i);
+    fp.bw = pval_at(&p[MG_FP_BW * stride], i);
+    fp.gain = pval_at(&p[MG_FP_GAIN * stride], i);
+    return fp;
+}
+
+/* [rt] Coefficients for `p` (cached); sections that fall out of use are cleared. */
+static void band_update(mg_filter_band *b, int channels, const mg_filter_params *p,
+                        double rate)
+{
+    if (b->n && params_equal(&b->key, p))
+        return;
+    int n = mg_filter_design_band(p, b->slope, b->design, rate, b->sec);
+    for (int c = 0; c < channels; c++)
+        for (int s = n; s < b->n; s++)
+            b->st[c][s].ic1 = b->st[c][s].ic2 = 0;
+    b->n = n;
+    b->key = *p;
+}
+
+/* [rt] A channel through constant coefficients. */
+static void run_constant(mg_filter_band *b, int ch, float *x, uint32_t n)
+{
+    if (b->n != 1) {
+        for (uint32_t i = 0; i < n; i++)
+            x[i] = (float)cascade_step(b, ch, x[i]);
+        return;
+    }
+    const mg_svf c = b->sec[0];
+    mg_svf_state st = b->st[ch][0];
+    if (c.c != 0) {
+        for (uint32_t i = 0; i < n; i++)
+            x[i] = (float)svf_step(&st, &c, x[i]);
+    } else {
+        /* bypassed: ring down what is left, then leave the signal untouched */
+        for (uint32_t i = 0; i < n && (st.ic1 != 0 || st.ic2 != 0); i++) {
+            x[i] = (float)svf_step(&st, &c, x[i]);
+            if (fabs(st.ic1) < RINGDOWN && fabs(st.ic2) < RINGDOWN)
+                st.ic1 = st.ic2 = 0;
+        }
+    }
+    b->st[ch][0] = st;
+}
+
+/*
+** [rt] Two channels through one constant, active section: the arithmetic of svf_step for
+** each, interleaved so that the two serial dependency chains overlap (stereo at nearly the
+** cost of mono). Bit-identical to running the channels one after the other.
+*/
+static void run_pair(const mg_svf *c, mg_svf_state *s0, mg_svf_state *s1, float *restrict x0,
+                     float *restrict x1, uint32_t n)
+{
+    const mg_svf k = *c;
+    mg_svf_state a = *s0, b = *s1;
+    for (uint32_t i = 0; i < n; i++) {
+        x0[i] = (float)svf_step(&a, &k, x0[i]);
+        x1[i] = (float)svf_step(&b, &k, x1[i]);
+    }
+    *s0 = a;
+    *s1 = b;
+}
+
+void mg_filter_band_process(mg_filter_band *b, const mg_pval *p, int stride, float *const *io,
+                            int channels, uint32_t n, double rate)
+{
+    int constant = 1;
+    for (int f = 0; f < MG_FP_COUNT; f++)
+        constant &= p[f * stride].constant != 0;
+    if (constant) {
+        mg_filter_params fp = params_at(p, stride, 0);
+        band_update(b, channels, &fp, rate);
+        int c = 0;
+        if (b->n == 1 && b->sec[0].c != 0)
+            for (; c + 1 < channels; c += 2)
+                run_pair(&b->sec[0], &b->st[c][0], &b->st[c + 1][0], io[c], io[c + 1], n);
+        for (; c < channels; c++)
+            run_constant(b, c, io[c], n);
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            mg_filter_params fp = params_at(p, stride, i);
+            band_update(b, channels, &fp, rate);
+            for (int c = 0; c < channels; c++)
+                io[c][i] = (float)cascade_step(b, c, io[c][i]);
+        }
+    }
+    for (int c = 0; c < channels; c++)
+        for (int s = 0; s < b->n; s++) {
+            mg_svf_state *st = &b->st[c][s];
+            if (!isfinite(st->ic1) || !isfinite(st->ic2))
+                st->ic1 = st->ic2 = 0; /* a NaN input must not latch the filter */
+            if (fabs(st->ic1) < TINY)
+                st->ic1 = 0;
+            if (fabs(st->ic2) < TINY)
+                st->ic2 = 0;
+        }
+}
+
+mg_filter_params mg_filter_params_get(const mg_node *node, int first, int stride)
+{
+    mg_filter_params fp;
+    fp.type = (int)lrint(mg_node_get_index(node, first + MG_FP_TYPE * stride));
+    fp.freq = mg_node_get_index(node, first + MG_FP_FREQ * stride);
+    fp.q = mg_node_get_index(node, first + MG_FP_Q * stride);
+    fp.bw = mg_node_get_index(node, first + MG_FP_BW * stride);
+    fp.gain = mg_node_get_index(node, first + MG_FP_GAIN * stride);
+    return fp;
+}
+
+double mg_filter_band_mag_db(const mg_filter_params *p, int slope, mg_filter_design d,
+                             double freq, double rate)
+{
+    mg_svf sec[MG_FILTER_MAX_SECTIONS];
+    int n = mg_filter_design_band(p, slope, d, rate, sec);
+    double db = 0;
+    for (int s = 0; s < n; s++) {
+        mg_biquad bq = mg_svf_biquad(&sec[s]);
+        db += mg_biquad_mag_db(&bq, freq, rate);
+    }
+    return db;
+}
+
+/* [any] Largest pole radius of 1 + a1 z^-1 + a2 z^-2. */
+static double pole_radius(const mg_biquad *c)
+{
+    double disc = c->a1 * c->a1 - 4 * c->a2;
+    if (disc < 0)
+        return sqrt(c->a2);
+    double r = sqrt(disc);
+    return fmax(fabs(-c->a1 + r), fabs(-c->a1 - r)) * 0.5;
+}
+
+int64_t mg_filter_band_tail(const mg_filter_params *p, int slope, mg_filter_design d,
+                            double rate)
+{
+    mg_svf sec[MG_FILTER_MAX_SECTIONS];
+    int n = mg_filter_design_band(p, slope, d, rate, sec);
+    double frames = 0;
+    for (int s = 0; s < n; s++) {
+        if (sec[s].c == 0)
+            continue; /* bypassed */
+        mg_biquad bq = mg_svf_biquad(&sec[s]);
+        double r = pole_radius(&bq);
+        /* 120 dB of decay of the slowest pole, with margin for repeated (LR) poles */
+        frames += r > 0 && r < 1 ? 1.25 * log(1e-6) / log(r) : 0;
+    }
+    double cap = 600 * rate;
+    return (int64_t)ceil(frames < cap ? frames : cap);
+}
+
+/* ---- the filter nodes ---- */
+
+mg_status mg_filter_node_setup(mg_filter_node *s, mg_node *node, int first, int bands)
+{
+    int slope = (int)mg_node_opt_num(node, first);
+    mg_filter_design d = (mg_filter_design)(int)mg_node_opt_num(node, first + 1);
+    if (slope % 12)
+        return mg_node_errorf(node, MG_ERR_RANGE, "slope %d dB/oct: use 12, 24, 36 or 48",
+                              slope);
+    s->bands = bands;
+    for (int k = 0; k < bands; k++)
+        mg_filter_band_init(&s->band[k], slope, d);
+    return MG_OK;
+}
+
+void mg_filter_node_reset(void *state)
+{
+    mg_filter_node *s = state;
+    for (int k = 0; k < s->bands; k++)
+        mg_filter_band_reset(&s->band[k]);
+}
+
+void mg_filter_node_process(void *state, const mg_block *b)
+{
+    mg_filter_node *s = state;
+    const mg_buf *in = &b->in[0];
+    mg_buf *out = &b->out[0];
+    for (int c = 0; c < out->channels; c++)
+        if (out->ch[c] != in->ch[c])
+            memcpy(out->ch[c], in->ch[c], b->n * sizeof(float));
+    for (int k = 0; k < s->bands; k++)
+        mg_filter_band_process(&s->band[k], b->p + k, s->bands, out->ch, out->channels, b->n,
+                               b->rate);
+}
+
+double mg_filter_node_response(const void *state, const mg_node *node, double freq,
+                               double rate)
+{
+    const mg_filter_node *s = state;
+    double db = 0;
+    for (int k = 0; k < s->bands; k++) {
+        mg_filter_params p = mg_filter_params_get(node, k, s->bands);
+        db += mg_filter_band_mag_db(&p, s->band[k].slope, s->band[k].design, freq, rate);
+    }
+    return db;
+}
+
+int64_t mg_filter_node_tail(const void *state, const mg_node *node, double rate)
+{
+    const mg_filter_node *s = state;
+    int64_t frames = 0;
+    for (int k = 0; k < s->bands; k++) {
+        mg_filter_params p = mg_filter_params_get(node, k, s->bands);
+        frames += mg_filter_band_tail(&p, s->band[k].slope, s->band[k].design, rate);
+    }
+    return frames;
+}
