@@ -80,6 +80,12 @@ static void test_errors(void)
                  "gain1 99 out of range");
     expect_error("local g = ...\nlocal m = g:mix{}\nlocal r = m:response{ 100 }\n", 3,
                  "has no frequency response");
+    expect_error("local g = ...\nlocal f = g:filter{ type = 'lowpas' }\n", 2,
+                 "parameter 'type' expects one of lowpass|highpass");
+    expect_error("local g = ...\nlocal e = g:eq{}\ne.bands[1].type = 'shelf'\n", 3,
+                 "parameter 'type1' expects one of");
+    expect_error("local g = ...\nlocal c = g:compressor{}\nc.gain_reduction = 3\n", 3,
+                 "'gain_reduction' is a meter (read only)");
     expect_error("local g = ...\n\nerror('boom')\n", 3, "boom");
     expect_error("local g = ...\nlocal a = g:gain{}\n_ = a >> 3\n", 3, "cannot connect to a number");
     expect_error("local g = ...\ng:file{ path = '/nonexistent/x.wav' }\n", 2,
@@ -109,13 +115,25 @@ static void test_building(void)
         "assert(out == g.output)\n"
         "assert(tostring(m['in2']):find('input port'))\n"
         "o.freq = 330\n"
+        "local e = g:eq{ bands = 3 }\n"
+        "e.bands[2].gain = -3\n"
+        "e.bands[2].type = 'peak'\n"
+        "assert(e.gain2 == -3 and e.type2 == 'peak' and e.bands[2].type == 'peak')\n"
+        "local r = e:response{ e.bands[2].freq, 20 }\n"
+        "assert(math.abs(r[1] - -3) < 0.05, 'response at the band centre: ' .. r[1])\n"
+        "e.bands[3].type = 3\n"
+        "assert(e.type3 == 'notch', 'choice by index reads back as a name')\n"
+        "local c = g:compressor{ detector = 'rms' }\n"
+        "assert(c.detector == 'rms' and c.gain_reduction == 0)\n"
+        "local f = g:filter{ type = 'highpass', freq = 80, slope = 24 }\n"
+        "assert(f.type == 'highpass' and f:response{ 80 }[1] < -2.9)\n"
         "g.duration = 2\n"
         "local order = g:nodes()\n"
         "assert(order[#order] == g.output, 'output last')\n",
         args, 3);
     if (p) {
         mg_graph *g = mg_patch_graph(p);
-        CHECK(mg_graph_node_count(g) == 6, "6 nodes, got %d", mg_graph_node_count(g));
+        CHECK(mg_graph_node_count(g) == 9, "9 nodes, got %d", mg_graph_node_count(g));
         mg_node *lead = mg_graph_find(g, "lead");
         CHECK(lead && mg_node_get_index(lead, mg_node_param_index(lead, "freq")) == 330,
               "osc freq set to 330");
