@@ -3,9 +3,11 @@
 --   mixgraph render patches/demo.lua -o demo.wav        (or: make demo)
 --   mixgraph render patches/demo.lua -o demo.wav --set bpm=110 --set seed=7
 --
--- A-minor loop (Am F C G) at 100 BPM: a detuned saw pad, a plucked triangle bass, a square
--- arpeggio through a feedback echo, and drums from sines and noise. Every note is its own
--- source node with a start time and duration; the graph has a few hundred nodes.
+-- A-minor loop (Am F C G) at 100 BPM: a detuned saw pad through a low-pass filter, a plucked
+-- triangle bass, a square arpeggio through a dotted-eighth delay, drums from sines and noise
+-- on a compressed bus, a hall reverb send, and an EQ and glue compressor on the master. Every
+-- note is its own source node with a start time and duration; the graph has a few hundred
+-- nodes.
 
 local g, args = ...
 local bpm = args.bpm or 100
@@ -16,28 +18,37 @@ local bars = 10
 local function hz(midi) return 440 * 2 ^ ((midi - 69) / 12) end
 
 -- buses: every note of a part sums into the part's bus input
-local master = g:mix{ inputs = 5, name = "master" }
-local function bus(name, gain, pan)
+local master = g:mix{ inputs = 6, name = "master" }
+local function bus(name, gain, pan, inserts)
   local b = g:gain{ name = name, gain = gain }
-  local _ = b >> g:pan{ name = name .. "_pan", pan = pan or 0 } >> master
+  local last = b
+  for _, n in ipairs(inserts or {}) do last = last >> n end
+  local _ = last >> g:pan{ name = name .. "_pan", pan = pan or 0 } >> master
   return b
 end
-local pad = bus("pad", -6)
+local reverb = g:gain{ name = "reverb_send" }
+local _ = reverb >> g:reverb{ name = "hall", preset = "hall", decay = 2.6, mix = 100 }
+          >> g:gain{ name = "reverb_return", gain = -9 } >> master
+local pad = bus("pad", -6, 0, { g:filter{ name = "pad_lpf", type = "lowpass", freq = 2200,
+                                          q = 0.8 } })
 local bass = bus("bass", -2)
-local drums = bus("drums", -1)
-local hats = bus("hats", -4, 0.35)
+local drums = bus("drums", 1, 0, { g:compressor{ name = "drum_comp", threshold = -20,
+                                                 ratio = 3, attack = 5, release = 80 } })
+local hats = bus("hats", -4, 0.35, { g:filter{ type = "highpass", freq = 5000 } })
+pad:to(reverb)
 
--- the arpeggio goes through an echo: a delay whose output feeds back into itself
+-- the arpeggio goes through a dotted-eighth delay with feedback, then to the reverb
 local arp = g:gain{ name = "arp", gain = -4 }
-local echo = g:delay{ name = "echo", time = beat * 0.75 * 1000 }
-local feedback = g:gain{ name = "feedback", gain = -7 }
-local _ = arp >> echo >> feedback >> echo
-local arp_out = g:mix{ name = "arp_mix", inputs = 2, gain2 = -5 }
-arp:to(arp_out)
-feedback:to(arp_out)
-local _ = arp_out >> g:pan{ name = "arp_pan", pan = -0.3 } >> master
+local echo = g:delay{ name = "echo", note = "1/8.", bpm = bpm, feedback = 40, damp = 3500,
+                      mix = 35 }
+local _ = arp >> echo >> g:pan{ name = "arp_pan", pan = -0.3 } >> master
+echo:to(reverb)
 
-local _ = master >> g:gain{ name = "level", gain = 4 } >> g.output
+local _ = master >> g:eq{ name = "master_eq", bands = 2, freq1 = 90, gain1 = 1.5,
+                          freq2 = 9000, gain2 = 2 }
+          >> g:compressor{ name = "glue", threshold = -16, ratio = 2, attack = 30,
+                           release = 200 }
+          >> g:gain{ name = "level", gain = 3 } >> g.output
 
 -- chords: root (MIDI) and the minor/major third of each
 local chords = {
