@@ -82,6 +82,7 @@ mg_graph *mg_graph_new(const mg_graph_config *cfg, mg_status *err)
     if (g) {
         g->rate = c.rate;
         g->block = c.block;
+        g->tempo = 120;
         g->channels = c.channels;
         g->dirty = 1;
         mg_opt o = {.name = "channels", .num = c.channels};
@@ -156,6 +157,16 @@ mg_status mg_graph_set_rate(mg_graph *g, double rate)
         g->dirty = 1;
     }
     return st;
+}
+
+double mg_graph_tempo(const mg_graph *g) { return g->tempo; }
+
+mg_status mg_graph_set_tempo(mg_graph *g, double bpm)
+{
+    if (!(bpm >= 20 && bpm <= 400))
+        return mg_graph_errorf(g, MG_ERR_RANGE, "tempo %g BPM out of range [20, 400]", bpm);
+    g->tempo = bpm;
+    return MG_OK;
 }
 
 mg_status mg_graph_set_block(mg_graph *g, int block)

@@ -122,6 +122,7 @@ typedef struct mg_plan {
 struct mg_graph {
     double rate;   /* [control] */
     int block;     /* [control] */
+    double tempo;  /* [control] quarter notes per minute, read by the plan every block */
     int channels;  /* [immutable] output channels */
     mg_node **nodes;
     int n_nodes, cap_nodes;
@@ -158,7 +159,7 @@ void mg_edge_delay_free(mg_edge_delay *d);
 mg_status mg_plan_build(mg_graph *g, mg_plan **out);
 void mg_plan_free(mg_plan *p);
 /* [rt] */
-void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n);
+void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n, double tempo);
 
 
 #endif

@@ -110,6 +110,7 @@ typedef struct mg_block {
     uint32_t n;       /* frames in this block, 1..block size */
     uint64_t pos;     /* graph sample index of frame 0 */
     double rate;      /* sample rate in Hz */
+    double tempo;     /* graph tempo, quarter notes per minute (g.tempo), for note values */
     const mg_buf *in; /* in[port]: read only (may alias out[port] for MG_NODE_INPLACE nodes) */
     mg_buf *out;      /* out[port] */
     const mg_pval *p; /* p[i]: parameters in descriptor order, a MULTI one expanded in

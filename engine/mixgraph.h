@@ -60,6 +60,10 @@ int mg_graph_block(const mg_graph *g);
 mg_status mg_graph_set_rate(mg_graph *g, double rate);
 mg_status mg_graph_set_block(mg_graph *g, int block);
 mg_node *mg_graph_output(mg_graph *g);
+/* Tempo in quarter notes per minute (20..400, default 120) for note-valued times (a delay's
+   `note`). Nodes read it every block. */
+double mg_graph_tempo(const mg_graph *g);
+mg_status mg_graph_set_tempo(mg_graph *g, double bpm);
 int mg_graph_node_count(const mg_graph *g);
 mg_node *mg_graph_node(mg_graph *g, int i); /* in creation order */
 mg_node *mg_graph_find(mg_graph *g, const char *name);

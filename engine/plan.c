@@ -711,7 +711,7 @@ static void run_mixop(const mg_mixop *op, uint32_t n, float *tmp, size_t stride)
     }
 }
 
-void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n)
+void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n, double tempo)
 {
     for (int k = 0; k < p->n_steps; k++) {
         mg_step *s = &p->steps[k];
@@ -724,6 +724,7 @@ void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n)
                                 &s->pv[i]);
         s->blk.n = n;
         s->blk.pos = pos;
+        s->blk.tempo = tempo;
         s->fn(s->state, &s->blk);
     }
 }
@@ -786,7 +787,7 @@ const float *const *mg_graph_process(mg_graph *g, int n)
     if (n < 1 || n > g->block || mg_graph_compile(g))
         return NULL;
     mg_fpu_denormals_off();
-    mg_plan_run(g->plan, g->pos, (uint32_t)n);
+    mg_plan_run(g->plan, g->pos, (uint32_t)n, g->tempo);
     g->pos += (uint64_t)n;
     g->started = 1;
     return (const float *const *)g->plan->final->ch;

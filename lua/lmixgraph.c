@@ -635,6 +635,8 @@ static int graph_index(lua_State *L)
         return lua_pushinteger(L, mg_graph_block(lg->g)), 1;
     if (strcmp(k, "channels") == 0)
         return lua_pushinteger(L, mg_node_input_channels(mg_graph_output(lg->g), 0)), 1;
+    if (strcmp(k, "tempo") == 0)
+        return lua_pushnumber(L, mg_graph_tempo(lg->g)), 1;
     if (strcmp(k, "duration") == 0) {
         if (lg->duration < 0)
             return luaL_pushfail(L), 1;
@@ -662,7 +664,12 @@ static int graph_newindex(lua_State *L)
         lg->duration = d;
         return 0;
     }
-    return luaL_error(L, "graph field '%s' cannot be set (settable: duration)", k);
+    if (strcmp(k, "tempo") == 0) {
+        if (mg_graph_set_tempo(lg->g, luaL_checknumber(L, 3)))
+            return raise_graph(L, lg->g);
+        return 0;
+    }
+    return luaL_error(L, "graph field '%s' cannot be set (settable: duration, tempo)", k);
 }
 
 static int graph_tostring(lua_State *L)

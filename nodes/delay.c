@@ -85,8 +85,9 @@ static const mg_param_desc delay_params[] = {
      .choices = NOTE_CHOICES,
      .doc = "delay as a note value at bpm (1/4 = one beat, '.' dotted x1.5, 't' triplet x2/3); "
             "off = use time"},
-    {.name = "bpm", .unit = "", .min = 20, .max = 400, .def = 120, .smooth_ms = 0,
-     .doc = "tempo for note, quarter notes per minute: d = 60/bpm * 4/N * (1.5 | 2/3) s"},
+    {.name = "bpm", .unit = "", .min = 0, .max = 400, .def = 0, .smooth_ms = 0,
+     .doc = "tempo for note, quarter notes per minute: d = 60/bpm * 4/N * (1.5 | 2/3) s; "
+            "0 = the graph's tempo (g.tempo, default 120)"},
     {.name = "feedback", .unit = "%", .min = 0, .max = 120, .def = 0, .smooth_ms = 20,
      .doc = "echo repeat gain g = feedback/100 (echo k has g^(k-1)); 100 holds, above 100 "
             "self-oscillates, both bounded by the loop limiter"},
@@ -162,14 +163,15 @@ static mg_status delay_prepare(void *state, mg_node *node, mg_prepare *pr)
     return MG_OK;
 }
 
-/* [any] Delay in samples requested by time/note/bpm (before clamping). */
-static double requested(double time_ms, double note, double bpm, double rate)
+/* [any] Delay in samples requested by time/note/bpm (before clamping); bpm 0 follows the
+   graph tempo. */
+static double requested(double time_ms, double note, double bpm, double tempo, double rate)
 {
     int k = (int)note;
     if (k <= 0 || k >= NOTE_COUNT)
         return time_ms * rate / 1000.0;
-    /* HOOK(tempo): `bpm` is a plain parameter for now; the automation issue will make it
-       follow the graph tempo when the graph has one. */
+    if (bpm <= 0)
+        bpm = tempo;
     double beats = 4.0 / (double)(1 << ((k - 1) / 3));
     static const double kind[3] = {1.0, 1.5, 2.0 / 3.0};
     return 60.0 / bpm * beats * kind[(k - 1) % 3] * rate;
@@ -181,7 +183,8 @@ static int64_t delay_tail(const void *state, const mg_node *node, double rate)
 {
     const delay_state *s = state;
     double d = requested(mg_node_get_index(node, P_TIME), mg_node_get_index(node, P_NOTE),
-                         mg_node_get_index(node, P_BPM), rate);
+                         mg_node_get_index(node, P_BPM), mg_graph_tempo(mg_node_graph(node)),
+                         rate);
     double dmax = s->dmax > 0 ? s->dmax : floor(mg_node_opt_num(node, OPT_MAX_TIME) * rate);
     double g = mg_node_get_index(node, P_FEEDBACK) / 100.0;
     d = d < dmax ? d : dmax;
@@ -260,11 +263,12 @@ static void run(delay_state *s, const mg_block *b, const mg_buf *in, double dmin
     int all_const = 1;
     for (int k = 0; k < N_PARAMS; k++)
         all_const &= P[k].constant;
-    double dreq = requested(P[P_TIME].v[0], P[P_NOTE].v[0], P[P_BPM].v[0], s->rate);
+    double dreq = requested(P[P_TIME].v[0], P[P_NOTE].v[0], P[P_BPM].v[0], b->tempo, s->rate);
     for (uint32_t i = 0; i < b->n; i++) {
         uint32_t pos = s->w + i;
         if (!all_const)
-            dreq = requested(pv(&P[P_TIME], i), pv(&P[P_NOTE], i), pv(&P[P_BPM], i), s->rate);
+            dreq = requested(pv(&P[P_TIME], i), pv(&P[P_NOTE], i), pv(&P[P_BPM], i), b->tempo,
+                             s->rate);
         float g = pv(&P[P_FEEDBACK], i) * 0.01f, m = pv(&P[P_MIX], i) * 0.01f;
         if (!s->coef_ok || ((b->pos + i) % COEF_EVERY) == 0)
             update_filters(s, pv(&P[P_DAMP], i), pv(&P[P_LOW_CUT], i));

@@ -13,6 +13,7 @@ local g, args = ...
 local bpm = args.bpm or 100
 local seed = args.seed or 1
 local beat = 60 / bpm
+g.tempo = bpm
 local bars = 10
 
 local function hz(midi) return 440 * 2 ^ ((midi - 69) / 12) end
@@ -39,7 +40,7 @@ pad:to(reverb)
 
 -- the arpeggio goes through a dotted-eighth delay with feedback, then to the reverb
 local arp = g:gain{ name = "arp", gain = -4 }
-local echo = g:delay{ name = "echo", note = "1/8.", bpm = bpm, feedback = 40, damp = 3500,
+local echo = g:delay{ name = "echo", note = "1/8.", feedback = 40, damp = 3500,
                       mix = 35 }
 local _ = arp >> echo >> g:pan{ name = "arp_pan", pan = -0.3 } >> master
 echo:to(reverb)

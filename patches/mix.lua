@@ -12,6 +12,7 @@ local mg = require "mixgraph"
 local g, args = ...
 local bpm = args.bpm or 124
 local beat = 60 / bpm
+g.tempo = bpm
 local bars = args.bars or 8
 local duck = args.duck ~= 0
 
@@ -101,7 +102,7 @@ for bar = bars // 2, bars - 1 do
 end
 mx:track{ name = "lead", source = instrument("lead_notes", lead_notes), gain = -5, pan = 0.25,
           inserts = { g:filter{ type = "lowpass", freq = 5000 },
-                      g:delay{ note = "1/8.", bpm = bpm, feedback = 35, mix = 30, damp = 4000 } },
+                      g:delay{ note = "1/8.", feedback = 35, mix = 30, damp = 4000 } },
           sends = { { bus = verb, gain = -10 } } }
 
 -- let the reverb ring out after the last bar

@@ -87,6 +87,7 @@ static void test_errors(void)
     expect_error("local g = ...\nlocal c = g:compressor{}\nc.gain_reduction = 3\n", 3,
                  "'gain_reduction' is a meter (read only)");
     expect_error("local g = ...\n\nerror('boom')\n", 3, "boom");
+    expect_error("local g = ...\ng.tempo = 1000\n", 2, "tempo 1000 BPM out of range [20, 400]");
     expect_error("local g = ...\nlocal a = g:gain{}\n_ = a >> 3\n", 3, "cannot connect to a number");
     expect_error("local g = ...\ng:file{ path = '/nonexistent/x.wav' }\n", 2,
                  "cannot open '/nonexistent/x.wav'");
@@ -128,6 +129,9 @@ static void test_building(void)
         "local f = g:filter{ type = 'highpass', freq = 80, slope = 24 }\n"
         "assert(f.type == 'highpass' and f:response{ 80 }[1] < -2.9)\n"
         "g.duration = 2\n"
+        "assert(g.tempo == 120)\n"
+        "g.tempo = 96\n"
+        "assert(g.tempo == 96)\n"
         "local order = g:nodes()\n"
         "assert(order[#order] == g.output, 'output last')\n",
         args, 3);

@@ -414,7 +414,10 @@ static void test_tempo(void)
         int ni = choice(dl, "note", cases[k].note);
         CHECK(ni > 0, "note '%s' exists", cases[k].note);
         CHECK_OK(mg_node_set(dl, "note", ni), g);
-        CHECK_OK(mg_node_set(dl, "bpm", cases[k].bpm), g);
+        if (k % 2) /* bpm left at 0: the node follows the graph's tempo */
+            CHECK_OK(mg_graph_set_tempo(g, cases[k].bpm), g);
+        else
+            CHECK_OK(mg_node_set(dl, "bpm", cases[k].bpm), g);
         CHECK_OK(mg_connect(source(g, &x, 1, 16), 0, dl, 0), g);
         CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
         float **y = render(g, n, 64, NULL, 0, NULL);
