@@ -43,7 +43,8 @@ typedef struct comp_state {
 /* Values derived from the parameters at one frame. */
 typedef struct comp_coef {
     double t, s, w, a_att, a_rel, rms_b, makeup, link, mix; /* s = 1 - 1/ratio */
-    double p_knee; /* key power below the knee, 10^((t - w/2)/10): no gain reduction */
+    double h; /* the knee's curvature, mg_dyn_knee_h(s, w) */
+    double p_skip; /* key power safely below the knee: no gain reduction (see comp_run) */
     int detector;
 } comp_coef;
 
@@ -140,27 +141,123 @@ static void comp_coef_at(comp_coef *k, const mg_block *b, uint32_t i, int all)
     if (all || !p[P_RMS_WINDOW].constant)
         k->rms_b = mg_dyn_coef(mg_dyn_pv(&p[P_RMS_WINDOW], i), b->rate);
     if (all || !p[P_THRESHOLD].constant || !p[P_KNEE].constant)
-        k->p_knee = pow(10.0, (k->t - 0.5 * k->w) * 0.1);
+        k->p_skip = pow(10.0, (k->t - 0.5 * k->w - 1e-6) * 0.1);
+    k->h = mg_dyn_knee_h(k->s, k->w);
     k->detector = mg_dyn_pv(&p[P_DETECTOR], i) >= 0.5 ? MG_DYN_RMS : MG_DYN_PEAK;
     k->makeup = mg_dyn_pv(&p[P_MAKEUP], i);
     if (mg_dyn_pv(&p[P_AUTO_MAKEUP], i) >= 0.5)
-        k->makeup += mg_dyn_comp_gr(0.0, k->t, k->s, k->w);
+        k->makeup += mg_dyn_comp_gr(0.0, k->t, k->s, k->w, k->h);
     k->link = mg_dyn_pv(&p[P_LINK], i) * 0.01;
     k->mix = mg_dyn_pv(&p[P_MIX], i) * 0.01;
 }
 
+/* 1 when every channel's smoothed gain reduction is the same (then a linked key keeps them
+   the same, and one channel's gains serve all). */
+static int comp_in_step(const comp_state *s, int nc)
+{
+    for (int c = 1; c < nc; c++)
+        if (s->gr[c] != s->gr[0])
+            return 0;
+    return 1;
+}
+
+/*
+** [rt] The smoother over a chunk for channels c .. c+m-1 (m = 1 or 2, a constant where it is
+** called): gain reduction gr[c][i] in, the wet gain in dB db[c][i] out. Two channels share a
+** loop so that their serial chains overlap.
+*/
+static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
+                               double gr[MG_MAX_CHANNELS][MG_DYN_CHUNK],
+                               double db[MG_MAX_CHANNELS][MG_DYN_CHUNK], uint32_t n)
+{
+    double y0 = s->gr[c], y1 = m > 1 ? s->gr[c + 1] : 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        y0 = mg_dyn_smooth(y0, gr[c][i], k->a_att, k->a_rel);
+        db[c][i] = mg_dyn_mute(k->makeup - y0);
+        if (m > 1) {
+            y1 = mg_dyn_smooth(y1, gr[c + 1][i], k->a_att, k->a_rel);
+            db[c + 1][i] = mg_dyn_mute(k->makeup - y1);
+        }
+    }
+    s->gr[c] = y0;
+    if (m > 1)
+        s->gr[c + 1] = y1;
+}
+
+/*
+** [rt] Frames f0..f0+n-1 of the block (n <= MG_DYN_CHUNK) with the coefficients k; key[] holds
+** their key (index 0 = frame f0). Stages: detector and link (mg_dyn_detect, mg_dyn_link); per
+** channel the gain computer (vectorised), the smoother (the one serial step) and the
+** dB-to-gain conversion (vectorised, or once while the gain holds still); the output stage.
+** With a fully linked key and every channel's smoother in the same state the channels' gains
+** are identical, so they are computed once.
+**
+** Quiet chunks: when every frame's key power is below p_skip, whose level is 1e-6 dB under the
+** knee (far more than mg_dyn_db's error), the gain computer gives exactly 0 for every frame;
+** if the smoothers rest at 0 too, they stay there and every gain is the makeup: the
+** logarithms and exponentials are skipped, with the same result as the full path (which is
+** what keeps the output independent of where blocks, and so chunks, start).
+** Returns the last frame's largest key power (for the meter).
+*/
+static double comp_run(comp_state *s, const comp_coef *k, const float *const *key, int nk,
+                       const mg_block *b, uint32_t f0, uint32_t n)
+{
+    mg_dyn *d = &s->dyn;
+    int nc = b->out[0].channels;
+    double pmax[MG_DYN_CHUNK], p[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+    double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK], gain[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+    const double *rows[MG_MAX_CHANNELS];
+    mg_dyn_detect(d, key, nk, n, k->detector, k->rms_b, pmax, k->link >= 1.0 ? NULL : p);
+    uint32_t quiet = 0;
+    while (quiet < n && pmax[quiet] < k->p_skip)
+        quiet++;
+    /* level rows: 0 when the whole chunk is quiet (not computed) */
+    int nl = quiet == n ? 0 : mg_dyn_link(pmax, p, nk, n, k->link, nc, lev);
+    int ng = nl <= 1 && comp_in_step(s, nc) ? 1 : nc;
+    if (nl == 0 && ng == 1 && s->gr[0] == 0.0) {
+        double g = mg_dyn_amp(k->makeup);
+        for (uint32_t i = 0; i < n; i++)
+            gain[0][i] = g;
+    } else {
+        double gr[MG_MAX_CHANNELS][MG_DYN_CHUNK], db[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+        for (int c = 0; c < ng; c++) {
+            if (nl == 0) {
+                for (uint32_t i = 0; i < n; i++)
+                    gr[c][i] = 0.0;
+            } else {
+                const double *L = lev[nl == 1 ? 0 : c];
+                for (uint32_t i = 0; i < n; i++) /* vectorised */
+                    gr[c][i] = mg_dyn_comp_gr(L[i], k->t, k->s, k->w, k->h);
+            }
+        }
+        int c = 0;
+        for (; c + 1 < ng; c += 2)
+            comp_smooth(s, k, c, 2, gr, db, n);
+        if (c < ng)
+            comp_smooth(s, k, c, 1, gr, db, n);
+        for (c = 0; c < ng; c++)
+            mg_dyn_gains(db[c], gain[c], n);
+    }
+    for (int c = 0; c < nc; c++) {
+        if (c >= ng)
+            s->gr[c] = s->gr[0];
+        rows[c] = gain[c < ng ? c : 0];
+    }
+    mg_dyn_apply(d, &b->in[0], &b->out[0], f0, n, rows, k->mix);
+    return pmax[n - 1];
+}
+
 /*
 ** [rt] Chunks of MG_DYN_CHUNK frames: the key stage fills (and filters) the chunk's key, then
-** each frame runs detector, link, gain computer, smoother and output. Every step is
-** sample-sequential, so the output does not depend on the block size.
+** comp_run processes it, the whole chunk at once with constant parameters, frame by frame
+** while any parameter ramps. Every stage is sample-sequential (the same arithmetic per frame
+** on either path), so the output does not depend on the block size.
 */
 static void comp_process(void *state, const mg_block *b)
 {
     comp_state *s = state;
     mg_dyn *d = &s->dyn;
-    const mg_buf *in = &b->in[0];
-    mg_buf *out = &b->out[0];
-    int nc = out->channels;
+    int nc = b->out[0].channels;
     int ramp = !mg_dyn_constant(b->p, N_PARAMS);
     mg_dyn_params dp = {.key_hpf = &b->p[P_KEY_HPF], .key_lpf = &b->p[P_KEY_LPF]};
     comp_coef k;
@@ -171,22 +268,16 @@ static void comp_process(void *state, const mg_block *b)
         const float *key[MG_MAX_CHANNELS];
         float kbuf[MG_MAX_CHANNELS][MG_DYN_CHUNK];
         int nk = mg_dyn_key(d, b, &dp, i0, n, key, kbuf);
+        if (!ramp) {
+            pmax = comp_run(s, &k, key, nk, b, i0, n);
+            continue;
+        }
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t f = i0 + i;
-            if (ramp)
-                comp_coef_at(&k, b, f, 0);
-            double pk[MG_MAX_CHANNELS], lev[MG_MAX_CHANNELS];
-            pmax = mg_dyn_powers(d, key, nk, i, k.detector, k.rms_b, pk);
-            int below = pmax < k.p_knee; /* every channel below the knee: GR 0, no logs */
-            if (!below)
-                mg_dyn_link(pk, nk, pmax, k.link, nc, lev);
-            for (int c = 0; c < nc; c++) {
-                double gr = below ? 0.0 : mg_dyn_comp_gr(lev[c], k.t, k.s, k.w);
-                s->gr[c] = mg_dyn_smooth(s->gr[c], gr, k.a_att, k.a_rel);
-                float xd = mg_dyn_tap(d, c, in->ch[c][f]);
-                out->ch[c][f] = mg_dyn_out(xd, mg_dyn_amp_cached(d, c, k.makeup - s->gr[c]), k.mix);
-            }
-            mg_dyn_advance(d);
+            const float *ki[MG_MAX_CHANNELS];
+            for (int c = 0; c < nk; c++)
+                ki[c] = key[c] + i;
+            comp_coef_at(&k, b, i0 + i, 0);
+            pmax = comp_run(s, &k, ki, nk, b, i0 + i, 1);
         }
     }
     double gr = 0;

@@ -1,7 +1,8 @@
 /*
-** dynamics.c: the shared core of the dynamics nodes (see mg_dynamics.h for the signal flow):
-** the lookahead line ([control] prepare allocates, [rt] reset clears), the key stage ([rt])
-** and the meters ([rt] publish, [any] read).
+** dynamics.c: the shared core of the dynamics nodes (see mg_dynamics.h for the signal flow and
+** how a chunk goes through it): the lookahead line ([control] prepare allocates, [rt] reset
+** clears), the chunk stages key, detector, link, gains and output ([rt]) and the meters ([rt]
+** publish, [any] read).
 */
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,6 @@ void mg_dyn_reset(mg_dyn *d)
     d->pos = 0;
     for (int k = 0; k < MG_MAX_CHANNELS; k++) {
         d->ms[k] = 0;
-        d->amp_db[k] = 0;
-        d->amp[k] = 1;
         mg_biquad_reset(&d->hpf[k]);
         mg_biquad_reset(&d->lpf[k]);
     }
@@ -64,6 +63,35 @@ static const mg_biquad *key_coef(mg_biquad *c, float *designed, mg_filter_type t
 }
 
 /*
+** mg_biquad_run on two channels at once (same arithmetic and end-of-call check, so the same
+** bits): their serial chains overlap, a stereo key costs about as much as a mono one.
+*/
+static void biquad_run2(mg_biquad_state *s0, mg_biquad_state *s1, const mg_biquad *c,
+                        const float *x0, const float *x1, float *y0, float *y1, uint32_t n)
+{
+    const double b0 = c->b0, b1 = c->b1, b2 = c->b2, a1 = c->a1, a2 = c->a2;
+    double p1 = s0->s1, p2 = s0->s2, q1 = s1->s1, q2 = s1->s2;
+    for (uint32_t i = 0; i < n; i++) {
+        double u = x0[i], v = x1[i];
+        double yu = b0 * u + p1, yv = b0 * v + q1;
+        p1 = (b1 * u + p2) - a1 * yu;
+        q1 = (b1 * v + q2) - a1 * yv;
+        p2 = b2 * u - a2 * yu;
+        q2 = b2 * v - a2 * yv;
+        y0[i] = (float)yu;
+        y1[i] = (float)yv;
+    }
+    if (!isfinite(p1 + p2))
+        p1 = p2 = 0;
+    if (!isfinite(q1 + q2))
+        q1 = q2 = 0;
+    s0->s1 = p1;
+    s0->s2 = p2;
+    s1->s1 = q1;
+    s1->s2 = q2;
+}
+
+/*
 ** One key filter (t) over frames i0..i0+n-1: x[k] -> buf[k] for each key channel, the cutoff
 ** from parameter p (Hz, 0 = off: copy and keep the state clear). x[k] is repointed at buf[k].
 ** A ramping cutoff is designed and run frame by frame, so the result does not depend on how
@@ -83,10 +111,13 @@ static void key_filter(mg_dyn *d, mg_filter_type t, const mg_pval *p, const floa
     }
     if (p->constant) {
         const mg_biquad *co = key_coef(c, hz, t, p->v[0], d->rate);
-        for (int k = 0; k < nk; k++) {
+        int k = 0;
+        for (; k + 1 < nk; k += 2)
+            biquad_run2(&st[k], &st[k + 1], co, x[k], x[k + 1], buf[k], buf[k + 1], n);
+        for (; k < nk; k++)
             mg_biquad_run(&st[k], co, x[k], buf[k], n);
+        for (k = 0; k < nk; k++)
             x[k] = buf[k];
-        }
         return;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -116,6 +147,162 @@ int mg_dyn_key(mg_dyn *d, const mg_block *b, const mg_dyn_params *p, uint32_t i0
     if (p->key_lpf)
         key_filter(d, MG_FT_LOWPASS, p->key_lpf, key, buf, nk, i0, n);
     return nk;
+}
+
+/*
+** A key power clamped to -300 .. +300 dB: no subnormals while decaying in silence, and a NaN
+** or Inf key does not latch the mean square (NaN becomes 0).
+*/
+static inline double clamp_power(double p)
+{
+    return !(p >= 1e-30) ? 0.0 : p > 1e30 ? 1e30 : p;
+}
+
+/*
+** One step of the rms detector's mean square from a new power x2: the clamp is applied to the
+** input (a NaN or Inf key enters as 0 or 1e30), so the recursion itself is one multiply-add and
+** one (predictable) test for the floor, and its state stays within [1e-30, 1e30] or 0 up to
+** rounding.
+*/
+static inline double rms_step(double ms, double x2, double b, double b1)
+{
+    ms = b * ms + b1 * clamp_power(x2);
+    return ms >= 1e-30 ? ms : 0.0;
+}
+
+void mg_dyn_detect(mg_dyn *d, const float *const *key, int nk, uint32_t n, int detector,
+                   double rms_b, double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK])
+{
+    double own[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+    if (detector == MG_DYN_PEAK && !p) {
+        /* only the loudest: the largest square (a NaN never wins), clamped once; the clamp is
+           monotonic, so this is the largest clamped power (vectorised) */
+        for (uint32_t i = 0; i < n; i++)
+            pmax[i] = 0.0;
+        for (int k = 0; k < nk; k++) {
+            const float *x = key[k];
+            for (uint32_t i = 0; i < n; i++) {
+                double v = x[i];
+                v *= v;
+                pmax[i] = v > pmax[i] ? v : pmax[i];
+            }
+        }
+        for (uint32_t i = 0; i < n; i++)
+            pmax[i] = clamp_power(pmax[i]);
+        return;
+    }
+    if (!p)
+        p = own;
+    int k = 0;
+    if (detector == MG_DYN_RMS) {
+        /* serial: one recursion per key channel, two at a time so that their chains overlap */
+        double b1 = 1.0 - rms_b;
+        for (; k + 1 < nk; k += 2) {
+            const float *x0 = key[k], *x1 = key[k + 1];
+            double m0 = d->ms[k], m1 = d->ms[k + 1];
+            for (uint32_t i = 0; i < n; i++) {
+                double v0 = x0[i], v1 = x1[i];
+                m0 = rms_step(m0, v0 * v0, rms_b, b1);
+                m1 = rms_step(m1, v1 * v1, rms_b, b1);
+                p[k][i] = m0 < 1e30 ? m0 : 1e30;
+                p[k + 1][i] = m1 < 1e30 ? m1 : 1e30;
+            }
+            d->ms[k] = m0;
+            d->ms[k + 1] = m1;
+        }
+        for (; k < nk; k++) {
+            const float *x0 = key[k];
+            double m0 = d->ms[k];
+            for (uint32_t i = 0; i < n; i++) {
+                double v0 = x0[i];
+                m0 = rms_step(m0, v0 * v0, rms_b, b1);
+                p[k][i] = m0 < 1e30 ? m0 : 1e30;
+            }
+            d->ms[k] = m0;
+        }
+    } else {
+        for (; k < nk; k++) { /* vectorised */
+            const float *x0 = key[k];
+            for (uint32_t i = 0; i < n; i++) {
+                double v0 = x0[i];
+                p[k][i] = clamp_power(v0 * v0);
+            }
+        }
+    }
+    memcpy(pmax, p[0], n * sizeof *pmax);
+    for (k = 1; k < nk; k++) /* vectorised */
+        for (uint32_t i = 0; i < n; i++)
+            pmax[i] = p[k][i] > pmax[i] ? p[k][i] : pmax[i];
+}
+
+int mg_dyn_link(const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK], int nk, uint32_t n,
+                double link, int nc, double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK])
+{
+    /* element-wise loops: all vectorised */
+    if (link >= 1.0) { /* one logarithm per frame */
+        for (uint32_t i = 0; i < n; i++)
+            lev[0][i] = mg_dyn_db(pmax[i]);
+        return 1;
+    }
+    /* own level per key channel, then the mix with the loudest; pmax[i] is one of the p[k][i],
+       so its level is that channel's (taken over, not computed again) */
+    double lmax[MG_DYN_CHUNK], own[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+    for (int k = 0; k < nk; k++)
+        for (uint32_t i = 0; i < n; i++)
+            own[k][i] = mg_dyn_db(p[k][i]);
+    memcpy(lmax, own[0], n * sizeof *lmax);
+    for (int k = 1; k < nk; k++)
+        for (uint32_t i = 0; i < n; i++)
+            lmax[i] = p[k][i] == pmax[i] ? own[k][i] : lmax[i];
+    for (int c = 0; c < nc; c++)
+        for (uint32_t i = 0; i < n; i++)
+            lev[c][i] = (1.0 - link) * own[c % nk][i] + link * lmax[i];
+    return nc;
+}
+
+void mg_dyn_gains(const double *db, double *g, uint32_t n)
+{
+    uint32_t i = 1;
+    while (i < n && db[i] == db[0])
+        i++;
+    if (i == n) {
+        double g0 = mg_dyn_amp_of(db[0]);
+        for (i = 0; i < n; i++)
+            g[i] = g0;
+        return;
+    }
+    for (i = 0; i < n; i++) /* vectorised */
+        g[i] = mg_dyn_amp_of(db[i]);
+}
+
+void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_t n,
+                  const double *const gain[MG_MAX_CHANNELS], double mix)
+{
+    uint32_t len = d->lookahead;
+    for (int c = 0; c < out->channels; c++) {
+        const float *x = in->ch[c] + f0;
+        float *y = out->ch[c] + f0;
+        const double *g = gain[c];
+        float buf[MG_DYN_CHUNK];
+        const float *xd = x;
+        if (len) { /* through the ring: buf[i] is the input of len frames ago */
+            float *line = d->line + (size_t)c * len;
+            for (uint32_t i = 0, pos = d->pos; i < n;) {
+                uint32_t run = n - i < len - pos ? n - i : len - pos;
+                memcpy(buf + i, line + pos, run * sizeof *buf);
+                memcpy(line + pos, x + i, run * sizeof *line);
+                i += run;
+                pos = pos + run == len ? 0 : pos + run;
+            }
+            xd = buf;
+        }
+        for (uint32_t i = 0; i < n; i++) { /* vectorised; y may be x */
+            double v = xd[i];
+            y[i] = (float)(v + mix * v * (g[i] - 1.0));
+        }
+    }
+    if (len)
+        d->pos = (uint32_t)((d->pos + n) % len);
 }
 
 void mg_dyn_publish(mg_dyn *d, double gain_reduction_db, double level_db)

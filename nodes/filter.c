@@ -8,6 +8,10 @@
 
 #include "mg_filter.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
 #endif
@@ -106,8 +110,10 @@ void mg_biquad_run(mg_biquad_state *s, const mg_biquad *c, const float *x, float
     const double b0 = c->b0, b1 = c->b1, b2 = c->b2, a1 = c->a1, a2 = c->a2;
     double s1 = s->s1, s2 = s->s2;
     for (uint32_t i = 0; i < n; i++) {
+        /* s2 and the input terms are added first, off the serial chain s1 -> y -> s1, which is
+           then one add, one multiply and one subtract */
         double xi = x[i], yi = b0 * xi + s1;
-        s1 = b1 * xi - a1 * yi + s2;
+        s1 = (b1 * xi + s2) - a1 * yi;
         s2 = b2 * xi - a2 * yi;
         y[i] = (float)yi;
     }
@@ -234,6 +240,16 @@ mg_svf mg_svf_design(mg_filter_type t, double freq, double q, double gain_db, do
     s.a1 = 1 / (1 + g * (g + k));
     s.a2 = g * s.a1;
     s.a3 = g * s.a2;
+    /* v1 = a1 ic1 - a2 ic2 + a2 c x, v2 = a2 ic1 + (1 - a3) ic2 + a3 c x, into ic' = 2 v - ic */
+    s.p11 = 2 * s.a1 - 1;
+    s.p12 = -2 * s.a2;
+    s.p21 = 2 * s.a2;
+    s.p22 = 1 - 2 * s.a3;
+    s.q1 = 2 * s.a2 * s.c;
+    s.q2 = 2 * s.a3 * s.c;
+    s.r0 = s.m0 + (s.m1 * s.a2 + s.m2 * s.a3) * s.c;
+    s.r1 = s.m1 * s.a1 + s.m2 * s.a2;
+    s.r2 = s.m2 * (1 - s.a3) - s.m1 * s.a2;
     return s;
 }
 
@@ -277,6 +293,9 @@ int mg_filter_design_band(const mg_filter_params *p, int slope, mg_filter_design
             sec[0].m0 = -sec[0].m0;
             sec[0].m1 = -sec[0].m1;
             sec[0].m2 = -sec[0].m2;
+            sec[0].r0 = -sec[0].r0;
+            sec[0].r1 = -sec[0].r1;
+            sec[0].r2 = -sec[0].r2;
         }
         return n;
     }
@@ -308,21 +327,24 @@ void mg_filter_band_reset(mg_filter_band *b)
    thread without flush-to-zero never computes with subnormals for long. */
 #define TINY 1e-200
 
-/* [rt] One sample through one section (see mg_svf). */
+/*
+** [rt] One sample through one section (the state-space step of mg_svf). The evaluation order
+** is fixed, ((a + b) + c) left to right, and svf_step2 below does the same per lane, so every
+** runner gives the same bits.
+*/
 static inline double svf_step(mg_svf_state *s, const mg_svf *c, double x)
 {
-    double v3 = c->c * x - s->ic2;
-    double v1 = c->a1 * s->ic1 + c->a2 * v3;
-    double v2 = s->ic2 + c->a2 * s->ic1 + c->a3 * v3;
-    s->ic1 = 2 * v1 - s->ic1;
-    s->ic2 = 2 * v2 - s->ic2;
-    return c->m0 * x + c->m1 * v1 + c->m2 * v2;
+    double i1 = s->ic1, i2 = s->ic2;
+    double y = c->r0 * x + c->r1 * i1 + c->r2 * i2;
+    s->ic1 = c->p11 * i1 + c->p12 * i2 + c->q1 * x;
+    s->ic2 = c->p21 * i1 + c->p22 * i2 + c->q2 * x;
+    return y;
 }
 
 /*
 ** [rt] One sample through the band's sections, in double. A bypassed section (c = 0) runs
 ** only while its state rings down, then is skipped; every path (constant or ramping, any
-** block size) goes through here or through the identical single-section loops below.
+** block size) goes through here or through runners with the identical arithmetic below.
 */
 static inline double cascade_step(mg_filter_band *b, int ch, double x)
 {
@@ -376,63 +398,168 @@ static void band_update(mg_filter_band *b, int channels, const mg_filter_params 
     b->key = *p;
 }
 
-/* [rt] A channel through constant coefficients. */
-static void run_constant(mg_filter_band *b, int ch, float *x, uint32_t n)
+/*
+** [rt] One channel through constant coefficients whose sections are all active (c != 0):
+** sample by sample through the ns sections (ns a constant in each caller, so the loop over
+** sections unrolls and the out-of-order core overlaps the sections' serial chains).
+*/
+static inline void run_active(const mg_svf *sec, int ns, mg_svf_state *st, float *x, uint32_t n)
 {
-    if (b->n != 1) {
-        for (uint32_t i = 0; i < n; i++)
-            x[i] = (float)cascade_step(b, ch, x[i]);
-        return;
+    mg_svf_state s[MG_FILTER_MAX_SECTIONS];
+    for (int k = 0; k < ns; k++)
+        s[k] = st[k];
+    for (uint32_t i = 0; i < n; i++) {
+        double v = x[i];
+        for (int k = 0; k < ns; k++)
+            v = svf_step(&s[k], &sec[k], v);
+        x[i] = (float)v;
     }
+    for (int k = 0; k < ns; k++)
+        st[k] = s[k];
+}
+
+#if defined(__SSE2__)
+/*
+** Two channels in the two lanes of an SSE2 register: the same arithmetic as svf_step on each
+** lane (IEEE double mul and add, no FMA), so a stereo pair runs at the cost of one channel and
+** gives the bits each channel would alone.
+*/
+typedef struct svf2 {
+    __m128d p11, p12, p21, p22, q1, q2, r0, r1, r2;
+} svf2;
+
+static inline svf2 svf2_of(const mg_svf *c)
+{
+    return (svf2){_mm_set1_pd(c->p11), _mm_set1_pd(c->p12), _mm_set1_pd(c->p21),
+                  _mm_set1_pd(c->p22), _mm_set1_pd(c->q1),  _mm_set1_pd(c->q2),
+                  _mm_set1_pd(c->r0),  _mm_set1_pd(c->r1),  _mm_set1_pd(c->r2)};
+}
+
+static inline __m128d svf_step2(__m128d *i1, __m128d *i2, const svf2 *c, __m128d x)
+{
+    __m128d a = *i1, b = *i2;
+    __m128d y =
+        _mm_add_pd(_mm_add_pd(_mm_mul_pd(c->r0, x), _mm_mul_pd(c->r1, a)), _mm_mul_pd(c->r2, b));
+    *i1 =
+        _mm_add_pd(_mm_add_pd(_mm_mul_pd(c->p11, a), _mm_mul_pd(c->p12, b)), _mm_mul_pd(c->q1, x));
+    *i2 =
+        _mm_add_pd(_mm_add_pd(_mm_mul_pd(c->p21, a), _mm_mul_pd(c->p22, b)), _mm_mul_pd(c->q2, x));
+    return y;
+}
+
+/* [rt] Channels x0 and x1 through ns active constant sections, one lane each. */
+static inline void run_active_pair(const mg_svf *sec, int ns, mg_svf_state *st0, mg_svf_state *st1,
+                                   float *restrict x0, float *restrict x1, uint32_t n)
+{
+    svf2 c[MG_FILTER_MAX_SECTIONS];
+    __m128d i1[MG_FILTER_MAX_SECTIONS], i2[MG_FILTER_MAX_SECTIONS];
+    for (int k = 0; k < ns; k++) {
+        c[k] = svf2_of(&sec[k]);
+        i1[k] = _mm_set_pd(st1[k].ic1, st0[k].ic1);
+        i2[k] = _mm_set_pd(st1[k].ic2, st0[k].ic2);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(&x0[i]), _mm_load_ss(&x1[i])));
+        for (int k = 0; k < ns; k++)
+            v = svf_step2(&i1[k], &i2[k], &c[k], v);
+        __m128 y = _mm_cvtpd_ps(v);
+        _mm_store_ss(&x0[i], y);
+        _mm_store_ss(&x1[i], _mm_shuffle_ps(y, y, 1));
+    }
+    for (int k = 0; k < ns; k++) {
+        _mm_storel_pd(&st0[k].ic1, i1[k]);
+        _mm_storeh_pd(&st1[k].ic1, i1[k]);
+        _mm_storel_pd(&st0[k].ic2, i2[k]);
+        _mm_storeh_pd(&st1[k].ic2, i2[k]);
+    }
+}
+#endif
+
+/* [rt] Channel c through the band's constant, all-active sections (the switch hands
+   run_active a constant section count). */
+static void run_one(mg_filter_band *b, int c, float *x, uint32_t n)
+{
+    switch (b->n) {
+    case 1: run_active(b->sec, 1, b->st[c], x, n); break;
+    case 2: run_active(b->sec, 2, b->st[c], x, n); break;
+    case 3: run_active(b->sec, 3, b->st[c], x, n); break;
+    default: run_active(b->sec, 4, b->st[c], x, n); break;
+    }
+}
+
+/* [rt] Channels c and c + 1 through the band's constant, all-active sections. */
+static void run_two(mg_filter_band *b, int c, float *const *io, uint32_t n)
+{
+#if defined(__SSE2__)
+    mg_svf_state *s0 = b->st[c], *s1 = b->st[c + 1];
+    switch (b->n) {
+    case 1: run_active_pair(b->sec, 1, s0, s1, io[c], io[c + 1], n); break;
+    case 2: run_active_pair(b->sec, 2, s0, s1, io[c], io[c + 1], n); break;
+    case 3: run_active_pair(b->sec, 3, s0, s1, io[c], io[c + 1], n); break;
+    default: run_active_pair(b->sec, 4, s0, s1, io[c], io[c + 1], n); break;
+    }
+#else
+    run_one(b, c, io[c], n);
+    run_one(b, c + 1, io[c + 1], n);
+#endif
+}
+
+/* [rt] A bypassed section (c = 0, a single-section band): ring down what is left of its
+   state, then leave the signal untouched. */
+static void run_bypassed(mg_filter_band *b, int ch, float *x, uint32_t n)
+{
     const mg_svf c = b->sec[0];
     mg_svf_state st = b->st[ch][0];
-    if (c.c != 0) {
-        for (uint32_t i = 0; i < n; i++)
-            x[i] = (float)svf_step(&st, &c, x[i]);
-    } else {
-        /* bypassed: ring down what is left, then leave the signal untouched */
-        for (uint32_t i = 0; i < n && (st.ic1 != 0 || st.ic2 != 0); i++) {
-            x[i] = (float)svf_step(&st, &c, x[i]);
-            if (fabs(st.ic1) < RINGDOWN && fabs(st.ic2) < RINGDOWN)
-                st.ic1 = st.ic2 = 0;
-        }
+    for (uint32_t i = 0; i < n && (st.ic1 != 0 || st.ic2 != 0); i++) {
+        x[i] = (float)svf_step(&st, &c, x[i]);
+        if (fabs(st.ic1) < RINGDOWN && fabs(st.ic2) < RINGDOWN)
+            st.ic1 = st.ic2 = 0;
     }
     b->st[ch][0] = st;
 }
 
-/*
-** [rt] Two channels through one constant, active section: the arithmetic of svf_step for
-** each, interleaved so that the two serial dependency chains overlap (stereo at nearly the
-** cost of mono). Bit-identical to running the channels one after the other.
-*/
-static void run_pair(const mg_svf *c, mg_svf_state *s0, mg_svf_state *s1, float *restrict x0,
-                     float *restrict x1, uint32_t n)
+/* [rt] End of a block: a non-finite state is cleared (a NaN input must not latch the filter),
+   and so are magnitudes below TINY. */
+static void band_clean(mg_filter_band *b, int channels)
 {
-    const mg_svf k = *c;
-    mg_svf_state a = *s0, b = *s1;
-    for (uint32_t i = 0; i < n; i++) {
-        x0[i] = (float)svf_step(&a, &k, x0[i]);
-        x1[i] = (float)svf_step(&b, &k, x1[i]);
-    }
-    *s0 = a;
-    *s1 = b;
+    for (int c = 0; c < channels; c++)
+        for (int s = 0; s < b->n; s++) {
+            mg_svf_state *st = &b->st[c][s];
+            if (!isfinite(st->ic1) || !isfinite(st->ic2))
+                st->ic1 = st->ic2 = 0;
+            if (fabs(st->ic1) < TINY)
+                st->ic1 = 0;
+            if (fabs(st->ic2) < TINY)
+                st->ic2 = 0;
+        }
+}
+
+static int params_constant(const mg_pval *p, int stride)
+{
+    int constant = 1;
+    for (int f = 0; f < MG_FP_COUNT; f++)
+        constant &= p[f * stride].constant != 0;
+    return constant;
 }
 
 void mg_filter_band_process(mg_filter_band *b, const mg_pval *p, int stride, float *const *io,
                             int channels, uint32_t n, double rate)
 {
-    int constant = 1;
-    for (int f = 0; f < MG_FP_COUNT; f++)
-        constant &= p[f * stride].constant != 0;
-    if (constant) {
+    if (params_constant(p, stride)) {
         mg_filter_params fp = params_at(p, stride, 0);
         band_update(b, channels, &fp, rate);
-        int c = 0;
-        if (b->n == 1 && b->sec[0].c != 0)
+        /* only a single peak or shelf section can be bypassed (cascades are lowpass and
+           highpass, whose c is 1) */
+        if (b->n == 1 && b->sec[0].c == 0) {
+            for (int c = 0; c < channels; c++)
+                run_bypassed(b, c, io[c], n);
+        } else {
+            int c = 0;
             for (; c + 1 < channels; c += 2)
-                run_pair(&b->sec[0], &b->st[c][0], &b->st[c + 1][0], io[c], io[c + 1], n);
-        for (; c < channels; c++)
-            run_constant(b, c, io[c], n);
+                run_two(b, c, io, n);
+            if (c < channels)
+                run_one(b, c, io[c], n);
+        }
     } else {
         for (uint32_t i = 0; i < n; i++) {
             mg_filter_params fp = params_at(p, stride, i);
@@ -441,16 +568,7 @@ void mg_filter_band_process(mg_filter_band *b, const mg_pval *p, int stride, flo
                 io[c][i] = (float)cascade_step(b, c, io[c][i]);
         }
     }
-    for (int c = 0; c < channels; c++)
-        for (int s = 0; s < b->n; s++) {
-            mg_svf_state *st = &b->st[c][s];
-            if (!isfinite(st->ic1) || !isfinite(st->ic2))
-                st->ic1 = st->ic2 = 0; /* a NaN input must not latch the filter */
-            if (fabs(st->ic1) < TINY)
-                st->ic1 = 0;
-            if (fabs(st->ic2) < TINY)
-                st->ic2 = 0;
-        }
+    band_clean(b, channels);
 }
 
 mg_filter_params mg_filter_params_get(const mg_node *node, int first, int stride)
@@ -527,17 +645,165 @@ void mg_filter_node_reset(void *state)
         mg_filter_band_reset(&s->band[k]);
 }
 
+/* ---- several bands in one pass ---- */
+
+/* Sections per fused pass: their coefficients and states stay in registers or L1. */
+#define FUSE_MAX 8
+/* Bands examined per fused run (any count works; this bounds a stack array). */
+#define FUSE_BANDS 32
+
+/* The sections of one fused pass, in order; last[j] marks the last section of a band. */
+typedef struct fuse_list {
+    int n;
+    const mg_svf *sec[FUSE_MAX];
+    mg_filter_band *band[FUSE_MAX];
+    int index[FUSE_MAX]; /* section index within its band */
+    unsigned char last[FUSE_MAX];
+} fuse_list;
+
+/*
+** [rt] Whether a band can be part of a fused pass this block: its parameters are constant (its
+** coefficients are brought up to date here), and it is all active, or a bypassed section that
+** has rung out on every channel, i.e. the identity (*skip is then set: it has nothing to do).
+*/
+static int band_fusable(mg_filter_band *b, const mg_pval *p, int stride, int channels, double rate,
+                        int *skip)
+{
+    if (!params_constant(p, stride))
+        return 0;
+    mg_filter_params fp = params_at(p, stride, 0);
+    band_update(b, channels, &fp, rate);
+    *skip = 0;
+    if (b->n == 1 && b->sec[0].c == 0) {
+        for (int c = 0; c < channels; c++)
+            if (b->st[c][0].ic1 != 0 || b->st[c][0].ic2 != 0)
+                return 0; /* still ringing down: run it on its own */
+        *skip = 1;
+    }
+    return 1;
+}
+
+/*
+** [rt] One channel through the listed sections, sample by sample. Each band's output is rounded
+** to float as it is when bands run one after the other over the block, so this gives the same
+** bits; but the bands' serial chains now overlap.
+*/
+static void fused_one(const fuse_list *f, int ch, float *x, uint32_t n)
+{
+    mg_svf_state s[FUSE_MAX];
+    for (int j = 0; j < f->n; j++)
+        s[j] = f->band[j]->st[ch][f->index[j]];
+    for (uint32_t i = 0; i < n; i++) {
+        double v = x[i];
+        for (int j = 0; j < f->n; j++) {
+            v = svf_step(&s[j], f->sec[j], v);
+            if (f->last[j])
+                v = (float)v;
+        }
+        x[i] = (float)v;
+    }
+    for (int j = 0; j < f->n; j++)
+        f->band[j]->st[ch][f->index[j]] = s[j];
+}
+
+/* [rt] Channels c and c + 1 through the listed sections (fused_one on two lanes). */
+static void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n)
+{
+#if defined(__SSE2__)
+    svf2 k[FUSE_MAX];
+    __m128d i1[FUSE_MAX], i2[FUSE_MAX];
+    for (int j = 0; j < f->n; j++) {
+        const mg_svf_state *s0 = &f->band[j]->st[c][f->index[j]];
+        const mg_svf_state *s1 = &f->band[j]->st[c + 1][f->index[j]];
+        k[j] = svf2_of(f->sec[j]);
+        i1[j] = _mm_set_pd(s1->ic1, s0->ic1);
+        i2[j] = _mm_set_pd(s1->ic2, s0->ic2);
+    }
+    float *restrict x0 = io[c], *restrict x1 = io[c + 1];
+    for (uint32_t i = 0; i < n; i++) {
+        __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(&x0[i]), _mm_load_ss(&x1[i])));
+        for (int j = 0; j < f->n; j++) {
+            v = svf_step2(&i1[j], &i2[j], &k[j], v);
+            if (f->last[j])
+                v = _mm_cvtps_pd(_mm_cvtpd_ps(v));
+        }
+        __m128 y = _mm_cvtpd_ps(v);
+        _mm_store_ss(&x0[i], y);
+        _mm_store_ss(&x1[i], _mm_shuffle_ps(y, y, 1));
+    }
+    for (int j = 0; j < f->n; j++) {
+        mg_svf_state *s0 = &f->band[j]->st[c][f->index[j]];
+        mg_svf_state *s1 = &f->band[j]->st[c + 1][f->index[j]];
+        _mm_storel_pd(&s0->ic1, i1[j]);
+        _mm_storeh_pd(&s1->ic1, i1[j]);
+        _mm_storel_pd(&s0->ic2, i2[j]);
+        _mm_storeh_pd(&s1->ic2, i2[j]);
+    }
+#else
+    fused_one(f, c, io[c], n);
+    fused_one(f, c + 1, io[c + 1], n);
+#endif
+}
+
+/* [rt] Bands k0..k1-1, all fusable, in passes of up to FUSE_MAX sections. */
+static void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float *const *io,
+                      int channels, uint32_t n)
+{
+    int k = k0;
+    while (k < k1) {
+        fuse_list f = {0};
+        for (; k < k1 && f.n + s->band[k].n <= FUSE_MAX; k++) {
+            mg_filter_band *b = &s->band[k];
+            if (skip[k - k0])
+                continue;
+            for (int j = 0; j < b->n; j++) {
+                f.sec[f.n] = &b->sec[j];
+                f.band[f.n] = b;
+                f.index[f.n] = j;
+                f.last[f.n++] = j == b->n - 1;
+            }
+        }
+        if (!f.n)
+            continue;
+        int c = 0;
+        for (; c + 1 < channels; c += 2)
+            fused_two(&f, c, io, n);
+        if (c < channels)
+            fused_one(&f, c, io[c], n);
+    }
+    for (k = k0; k < k1; k++)
+        band_clean(&s->band[k], channels);
+}
+
+/*
+** [rt] The bands in series. Runs of consecutive bands with constant parameters go through
+** sample by sample in one pass (run_fused), the others one after the other over the block
+** (mg_filter_band_process); both give the same bits.
+*/
 void mg_filter_node_process(void *state, const mg_block *b)
 {
     mg_filter_node *s = state;
     const mg_buf *in = &b->in[0];
     mg_buf *out = &b->out[0];
-    for (int c = 0; c < out->channels; c++)
+    int channels = out->channels;
+    for (int c = 0; c < channels; c++)
         if (out->ch[c] != in->ch[c])
             memcpy(out->ch[c], in->ch[c], b->n * sizeof(float));
-    for (int k = 0; k < s->bands; k++)
-        mg_filter_band_process(&s->band[k], b->p + k, s->bands, out->ch, out->channels, b->n,
-                               b->rate);
+    int skip[FUSE_BANDS];
+    for (int k = 0; k < s->bands;) {
+        int k1 = k;
+        while (k1 < s->bands && k1 - k < FUSE_BANDS &&
+               band_fusable(&s->band[k1], b->p + k1, s->bands, channels, b->rate, &skip[k1 - k]))
+            k1++;
+        if (k1 - k >= 2) {
+            run_fused(s, k, k1, skip, out->ch, channels, b->n);
+            k = k1;
+        } else {
+            mg_filter_band_process(&s->band[k], b->p + k, s->bands, out->ch, channels, b->n,
+                                   b->rate);
+            k++;
+        }
+    }
 }
 
 double mg_filter_node_response(const void *state, const mg_node *node, double freq,

@@ -50,6 +50,7 @@ typedef struct gate_state {
 
 typedef struct gate_coef {
     double t_open, t_close, r, range, a_att, a_rel, rms_b, link;
+    double p_open, p_close; /* the thresholds as powers, 10^(t/10) */
     uint32_t hold;
     int detector;
 } gate_coef;
@@ -170,6 +171,10 @@ static void gate_coef_at(const gate_state *s, gate_coef *k, const mg_block *b, u
     const int *ix = s->ix;
     k->t_open = mg_dyn_pv(&p[ix[G_THRESHOLD]], i);
     k->t_close = k->t_open - mg_dyn_pv(&p[ix[G_HYSTERESIS]], i);
+    if (all || !p[ix[G_THRESHOLD]].constant || !p[ix[G_HYSTERESIS]].constant) {
+        k->p_open = pow(10.0, k->t_open * 0.1);
+        k->p_close = pow(10.0, k->t_close * 0.1);
+    }
     k->r = s->expander ? mg_dyn_pv(&p[ix[G_RATIO]], i) : INFINITY;
     k->range = mg_dyn_pv(&p[ix[G_RANGE]], i);
     k->hold = (uint32_t)floor(mg_dyn_pv(&p[ix[G_HOLD]], i) * 0.001 * b->rate + 0.5);
@@ -183,21 +188,27 @@ static void gate_coef_at(const gate_state *s, gate_coef *k, const mg_block *b, u
     k->link = mg_dyn_pv(&p[ix[G_LINK]], i) * 0.01;
 }
 
-/* [rt] Open/closed state of channel c for key level L; returns the target gain in dB. */
-static double gate_target(gate_state *s, const gate_coef *k, int c, double L)
+/* One channel's open/closed state and hold count, kept in locals across a chunk. */
+typedef struct gate_ch {
+    int open;
+    uint32_t hold;
+} gate_ch;
+
+/* [rt] Advance a channel's state for key level L; returns the target gain in dB. */
+static inline double gate_target(const gate_state *s, const gate_coef *k, gate_ch *ch, double L)
 {
-    if (s->open[c]) {
+    if (ch->open) {
         if (L >= k->t_close)
-            s->hold[c] = k->hold;
-        else if (s->hold[c])
-            s->hold[c]--;
+            ch->hold = k->hold;
+        else if (ch->hold)
+            ch->hold--;
         else
-            s->open[c] = 0;
+            ch->open = 0;
     } else if (L >= k->t_open) {
-        s->open[c] = 1;
-        s->hold[c] = k->hold;
+        ch->open = 1;
+        ch->hold = k->hold;
     }
-    if (s->open[c])
+    if (ch->open)
         return 0.0;
     if (!s->expander)
         return k->range;
@@ -205,14 +216,82 @@ static double gate_target(gate_state *s, const gate_coef *k, int c, double L)
     return g > k->range ? g : k->range;
 }
 
-/* [rt] Same chunked, sample-sequential structure as the compressor. */
+/* 1 when every channel's gate is in the same state (gain, open, hold): then a linked key
+   keeps them so, and one channel's gains serve all. */
+static int gate_in_step(const gate_state *s, int nc)
+{
+    for (int c = 1; c < nc; c++)
+        if (s->g[c] != s->g[0] || s->open[c] != s->open[0] || s->hold[c] != s->hold[0])
+            return 0;
+    return 1;
+}
+
+/*
+** [rt] Frames f0..f0+n-1 of the block (n <= MG_DYN_CHUNK) with the coefficients k, key[]
+** holding their key: the compressor's stages (see comp_run in compressor.c) with the gate's
+** open/hold state and target in place of the gain computer. A fully linked gate (not the
+** expander, whose curve needs the level) decides L >= T as P >= 10^(T/10) on the key power P,
+** exactly and without a logarithm. Returns the last frame's largest key power.
+*/
+static double gate_run(gate_state *s, const gate_coef *k, const float *const *key, int nk,
+                       const mg_block *b, uint32_t f0, uint32_t n)
+{
+    mg_dyn *d = &s->dyn;
+    int nc = b->out[0].channels;
+    double pmax[MG_DYN_CHUNK], p[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+    double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK], gain[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+    const double *rows[MG_MAX_CHANNELS];
+    int linked = k->link >= 1.0;
+    mg_dyn_detect(d, key, nk, n, k->detector, k->rms_b, pmax, linked ? NULL : p);
+    /* a linked gate only compares the level with its thresholds: it compares the power with
+       theirs instead, and needs no logarithm */
+    gate_coef kp = *k;
+    int powers = linked && !s->expander;
+    if (powers) {
+        kp.t_open = k->p_open;
+        kp.t_close = k->p_close;
+        k = &kp;
+    }
+    int nl = powers ? 1 : mg_dyn_link(pmax, p, nk, n, k->link, nc, lev);
+    int ng = nl == 1 && gate_in_step(s, nc) ? 1 : nc;
+    for (int c = 0; c < ng; c++) {
+        const double *L = powers ? pmax : lev[nl == 1 ? 0 : c];
+        double db[MG_DYN_CHUNK];
+        double g = s->g[c];
+        gate_ch ch = {s->open[c], s->hold[c]};
+        uint32_t i = 0;
+        if (s->fresh) { /* the first frame after a reset takes its target at once */
+            g = gate_target(s, k, &ch, L[0]);
+            db[i++] = mg_dyn_mute(g);
+        }
+        for (; i < n; i++) {
+            g = mg_dyn_smooth(g, gate_target(s, k, &ch, L[i]), k->a_att, k->a_rel);
+            db[i] = mg_dyn_mute(g);
+        }
+        s->g[c] = g;
+        s->open[c] = (unsigned char)ch.open;
+        s->hold[c] = ch.hold;
+        mg_dyn_gains(db, gain[c], n);
+    }
+    for (int c = 0; c < nc; c++) {
+        if (c >= ng) {
+            s->g[c] = s->g[0];
+            s->open[c] = s->open[0];
+            s->hold[c] = s->hold[0];
+        }
+        rows[c] = gain[c < ng ? c : 0];
+    }
+    s->fresh = 0;
+    mg_dyn_apply(d, &b->in[0], &b->out[0], f0, n, rows, 1.0);
+    return pmax[n - 1];
+}
+
+/* [rt] The compressor's chunked, sample-sequential structure (see comp_process). */
 static void gate_process(void *state, const mg_block *b)
 {
     gate_state *s = state;
     mg_dyn *d = &s->dyn;
-    const mg_buf *in = &b->in[0];
-    mg_buf *out = &b->out[0];
-    int nc = out->channels;
+    int nc = b->out[0].channels;
     int ramp = !mg_dyn_constant(b->p, s->n_params);
     mg_dyn_params dp = {.key_hpf = &b->p[s->ix[G_KEY_HPF]], .key_lpf = &b->p[s->ix[G_KEY_LPF]]};
     gate_coef k;
@@ -223,21 +302,16 @@ static void gate_process(void *state, const mg_block *b)
         const float *key[MG_MAX_CHANNELS];
         float kbuf[MG_MAX_CHANNELS][MG_DYN_CHUNK];
         int nk = mg_dyn_key(d, b, &dp, i0, n, key, kbuf);
+        if (!ramp) {
+            pmax = gate_run(s, &k, key, nk, b, i0, n);
+            continue;
+        }
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t f = i0 + i;
-            if (ramp)
-                gate_coef_at(s, &k, b, f, 0);
-            double pk[MG_MAX_CHANNELS], lev[MG_MAX_CHANNELS];
-            pmax = mg_dyn_powers(d, key, nk, i, k.detector, k.rms_b, pk);
-            mg_dyn_link(pk, nk, pmax, k.link, nc, lev);
-            for (int c = 0; c < nc; c++) {
-                double t = gate_target(s, &k, c, lev[c]);
-                s->g[c] = s->fresh ? t : mg_dyn_smooth(s->g[c], t, k.a_att, k.a_rel);
-                float xd = mg_dyn_tap(d, c, in->ch[c][f]);
-                out->ch[c][f] = mg_dyn_out(xd, mg_dyn_amp_cached(d, c, s->g[c]), 1.0);
-            }
-            s->fresh = 0;
-            mg_dyn_advance(d);
+            const float *ki[MG_MAX_CHANNELS];
+            for (int c = 0; c < nk; c++)
+                ki[c] = key[c] + i;
+            gate_coef_at(s, &k, b, i0 + i, 0);
+            pmax = gate_run(s, &k, ki, nk, b, i0 + i, 1);
         }
     }
     double gr = 0;

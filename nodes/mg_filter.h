@@ -112,12 +112,25 @@ int mg_biquad_design_cascade(mg_filter_type t, double freq, int slope_db, mg_fil
 ** c = A^2 - 1 (peak) or A - 1 (shelves): at 0 dB c is exactly 0, the section is the identity
 ** with zero state and can be skipped, and a gain change enters through the filter instead
 ** of scaling a ringing state (so turning a band on is as smooth as its gain ramp).
+**
+** The runners execute the same update with v1, v2 substituted, as one state-space step on the
+** same state variables (mg_svf_design derives the p, q, r coefficients from the above):
+**   y = r0 x + r1 ic1 + r2 ic2;  ic1' = p11 ic1 + p12 ic2 + q1 x;  ic2' = p21 ic1 + p22 ic2 + q2 x
+** It is the same time-varying system (the state is still the two integrators), but its
+** serial dependency per sample is one multiply and two adds instead of five operations, which
+** is what bounds a filter's speed: the recursion cannot be vectorised over time (and must not
+** be reordered: results are identical at any block size). At 0 dB (c = 0) q1 = q2 = 0 and
+** r0 = 1, so a section with zero state passes x through exactly.
 */
 typedef struct mg_svf {
     double g, k;       /* prototype: frequency warp and damping (kept for the response) */
     double a1, a2, a3; /* integrator update */
     double c;          /* input scale into the integrators */
     double m0, m1, m2; /* output mix */
+    /* the update as a state-space step (what the runners use) */
+    double p11, p12, p21, p22; /* state to state */
+    double q1, q2;             /* input to state */
+    double r0, r1, r2;         /* input and state to output */
 } mg_svf;
 
 typedef struct mg_svf_state {

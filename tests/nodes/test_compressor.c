@@ -3,7 +3,8 @@
 ** with soft and hard knee, attack and release times, the rms detector's level convention,
 ** external sidechain, stereo link, makeup and auto-makeup, lookahead latency and the dry/wet
 ** null test; then block-size independence (blocks 1, 64, 4096 bit-identical, with parameter
-** ramps), channel counts and the gain-reduction meter.
+** ramps; and across the quiet-chunk shortcut), channel counts, the gain-reduction meter and the
+** accuracy of the node's fast dB conversions.
 **
 ** Static and timing figures use the §6 square carrier (1 kHz, 24 samples per half period at
 ** 48 kHz), so |x| is constant and the per-sample gain |y[n] / x[n - latency]| is the gain the
@@ -414,6 +415,110 @@ static void test_blocks(void)
     }
 }
 
+/*
+** The level and gain conversions of mg_dynamics.h against libm in float64: mg_dyn_db over every
+** power the detector produces (1e-30 .. 1e30 in 2^-14 steps of log2, plus 1, 1/2, 2 and both
+** sides of the range reduction's boundaries sqrt(1/2) and sqrt(2)), mg_dyn_amp over
+** -143.99 .. +150 dB in 0.37 mdB steps. Stated bounds (mg_dynamics.h): 1.3e-7 and 4.4e-8 dB
+** (reported in ndB = 1e-9 dB), checked with a little headroom for libm's own rounding; far
+** inside the 0.01 and 0.05 dB tolerances above. Exact values: silence reads -300 dB, 0 dB is a
+** gain of exactly 1, -144 dB and below exactly 0.
+*/
+static void test_conversions(void)
+{
+    double worst = 0, at = 0;
+    for (double l2 = -99.65; l2 <= 99.65; l2 += 1.0 / 16384) {
+        double p = exp2(l2), e = fabs(mg_dyn_db(p) - 10 * log10(p));
+        if (e > worst) {
+            worst = e;
+            at = p;
+        }
+    }
+    const double special[] = {1.0, 0.5, 2.0, 1.4142135623730951, 1.4142135623730954,
+                              0.70710678118654746, 0.70710678118654757, 1e-30, 1e30};
+    for (size_t k = 0; k < sizeof special / sizeof special[0]; k++) {
+        double e = fabs(mg_dyn_db(special[k]) - 10 * log10(special[k]));
+        if (e > worst) {
+            worst = e;
+            at = special[k];
+        }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "mg_dyn_db vs 10 log10: max |err| (at power %.3g)", at);
+    mg_test_report(what, worst * 1e9, "ndB");
+    CHECK(worst < 2e-7, "mg_dyn_db off by %g dB at %g", worst, at);
+    CHECK(mg_dyn_db(0.0) == MG_DYN_FLOOR_DB, "silence reads %g dB", mg_dyn_db(0.0));
+    CHECK(mg_dyn_db(1.0) == 0.0, "full scale reads %g dB", mg_dyn_db(1.0));
+
+    worst = 0;
+    for (double db = -143.99; db <= 150; db += 0.000373) {
+        double e = fabs(dyn_db(mg_dyn_amp(db)) - db);
+        if (e > worst) {
+            worst = e;
+            at = db;
+        }
+    }
+    snprintf(what, sizeof what, "mg_dyn_amp vs 10^(dB/20): max |err| (at %.4f dB)", at);
+    mg_test_report(what, worst * 1e9, "ndB");
+    CHECK(worst < 1e-7, "mg_dyn_amp off by %g dB at %g dB", worst, at);
+    CHECK(mg_dyn_amp(0.0) == 1.0, "0 dB is a gain of %.17g", mg_dyn_amp(0.0));
+    CHECK(mg_dyn_amp(-144.0) == 0.0 && mg_dyn_amp(-1e9) == 0.0 && mg_dyn_amp(NAN) == 0.0,
+          "-144 dB and below are silence");
+}
+
+/*
+** Quiet chunks (no logarithms while the key is below the knee and the smoother rests at 0) must
+** give the bits of the full path: a square whose level sweeps -60 -> -10 -> -60 dBFS across
+** the knee, stereo and linked, soft and hard knee, with makeup; blocks 1, 64 and 4096 (so
+** chunks start at different frames) are bit-identical, and the quiet part is exactly the
+** makeup gain.
+*/
+static void test_quiet_chunks(void)
+{
+    const long n = SEC;
+    float *x[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+    for (long i = 0; i < n; i++) {
+        double lv = -60 + 50 * (1 - fabs(2.0 * i / n - 1)); /* -60 .. -10 .. -60 */
+        x[0][i] = (float)(dyn_amp(lv) * dyn_square(1000, RATE, i));
+        x[1][i] = (float)(dyn_amp(lv - 7) * dyn_square(700, RATE, i));
+    }
+    const double knees[] = {6, 0};
+    for (int kn = 0; kn < 2; kn++) {
+        dyn_param ps[] = {{"threshold", -20}, {"knee", knees[kn]}, {"attack", 2},
+                          {"release", 30},    {"makeup", 3},       {NULL, 0}};
+        const int blocks[] = {4096, 64, 1};
+        float **ref = NULL;
+        for (int bi = 0; bi < 3; bi++) {
+            float **y = dyn_run("compressor", RATE, blocks[bi], x, 2, NULL, 0, n, ps, 0, NULL, 0,
+                                NULL);
+            if (!ref) {
+                ref = y;
+                continue;
+            }
+            long diff = 0;
+            for (int c = 0; c < 2; c++)
+                for (long i = 0; i < n; i++)
+                    diff += memcmp(&y[c][i], &ref[c][i], sizeof(float)) != 0;
+            char what[96];
+            snprintf(what, sizeof what, "quiet chunks, knee %g: block %d vs 4096: differing",
+                     knees[kn], blocks[bi]);
+            mg_test_report(what, (double)diff, "samples");
+            CHECK(diff == 0, "%s: %ld", what, diff);
+            mg_test_free_channels(y, 2);
+        }
+        /* below the knee (the first 0.2 s: under -50 dBFS) the gain is the makeup exactly */
+        double g = mg_dyn_amp(3.0), worst = 0;
+        for (long i = 0; i < n / 5; i++) {
+            double v = x[0][i];
+            worst = fmax(worst, fabs(ref[0][i] - (float)(v + v * (g - 1.0))));
+        }
+        CHECK(worst == 0, "quiet part: makeup gain off by %g", worst);
+        mg_test_free_channels(ref, 2);
+    }
+    free(x[0]);
+    free(x[1]);
+}
+
 /* The gain-reduction meter (mg_dyn_meter, to become mg_node_desc.meter). */
 static void test_meter(void)
 {
@@ -451,6 +556,8 @@ int main(void)
     test_c9();
     test_blocks();
     test_meter();
+    test_quiet_chunks();
+    test_conversions();
     dyn_tmp_close();
     return mg_test_done("test_compressor");
 }
