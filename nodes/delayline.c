@@ -11,38 +11,40 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#define FD_BETA 8.0   /* Kaiser window shape of the sinc kernel */
-#define XTAP_EPS 1e-6 /* delay changes smaller than this (samples) are ignored */
+#define FD_BETA 8.0 /* Kaiser window shape of the sinc kernel */
 
-int mg_dline_init(mg_dline *l, uint64_t min_len)
+int mg_dline_init_guard(mg_dline *l, uint64_t min_len, uint32_t guard)
 {
     uint64_t size = 16;
-    while (size < min_len)
+    while (size < min_len || size < guard)
         size <<= 1;
     if (size > (1u << 31))
         return -1;
-    float *buf = calloc((size_t)size, sizeof *buf);
+    float *buf = calloc((size_t)size + guard, sizeof *buf);
     if (!buf)
         return -1;
     free(l->buf);
     l->buf = buf;
     l->size = (uint32_t)size;
     l->mask = (uint32_t)size - 1;
+    l->guard = guard;
     l->w = 0;
     return 0;
 }
+
+int mg_dline_init(mg_dline *l, uint64_t min_len) { return mg_dline_init_guard(l, min_len, 0); }
 
 void mg_dline_free(mg_dline *l)
 {
     free(l->buf);
     l->buf = NULL;
-    l->size = l->mask = l->w = 0;
+    l->size = l->mask = l->guard = l->w = 0;
 }
 
 void mg_dline_clear(mg_dline *l)
 {
     if (l->buf)
-        memset(l->buf, 0, (size_t)l->size * sizeof *l->buf);
+        memset(l->buf, 0, ((size_t)l->size + l->guard) * sizeof *l->buf);
     l->w = 0;
 }
 
@@ -118,7 +120,7 @@ void mg_xtap_reset(mg_xtap *x)
     x->a = 0;
 }
 
-void mg_xtap_step(mg_xtap *x, double d)
+void mg_xtap_step_slow(mg_xtap *x, double d)
 {
     if (!x->primed) {
         mg_fdtap_design(&x->cur, d, x->sinc_min);
@@ -129,7 +131,7 @@ void mg_xtap_step(mg_xtap *x, double d)
         x->cur = x->next;
         x->fading = 0;
     }
-    if (!x->fading && fabs(d - x->cur.d) > XTAP_EPS) {
+    if (!x->fading && fabs(d - x->cur.d) > MG_XTAP_EPS) {
         mg_fdtap_design(&x->next, d, x->sinc_min);
         x->fading = 1;
         x->pos = 0;

@@ -1,8 +1,8 @@
 /*
 ** mg_delayline.h: the delay line shared by the delay-family nodes (delay, reverb): a ring of
-** floats, fractional reads, a crossfading read tap for click-free time changes, and an
-** allpass-interpolated read for slowly modulated lines. [control] init/free allocate;
-** everything else is [rt]: no allocation, no locks.
+** floats, fractional reads, a crossfading read tap for click-free time changes, and block
+** reads and writes for nodes that process a chunk of samples at a time. [control] init/free
+** allocate; everything else is [rt]: no allocation, no locks.
 **
 ** Positions. A line counts samples with a free-running 32-bit index `w` (the next sample to
 ** be written). Reads take an absolute position `pos` and a delay `d` in samples and return
@@ -24,12 +24,20 @@
 ** for the new delay and the output crossfades from the old tap to the new one with a raised
 ** cosine (equal gain) over `len` samples; requests arriving during a fade wait for it to
 ** end. The pitch never bends and there is no step, so a time change cannot click.
+**
+** Block access. A line made with mg_dline_init_guard keeps a copy of its first `guard`
+** samples just past its end, so any run of up to `guard` consecutive samples is contiguous in
+** memory (mg_dline_span) and loops over a chunk need no per-sample index masking. Such a line
+** is written in runs that do not wrap (mg_dline_wspan, then mg_dline_wrote, which maintains
+** the copy). mg_fdtap_read_block computes exactly what mg_fdtap_read would, sample by
+** sample, from a span.
 */
 #ifndef MG_DELAYLINE_H
 #define MG_DELAYLINE_H
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mg_filter.h"
 
@@ -37,15 +45,18 @@
 #define MG_FD_HALF 8  /* MG_FD_TAPS / 2: the kernel reads x[pos-D-8 .. pos-D+7] */
 
 typedef struct mg_dline {
-    float *buf;    /* [control] allocated by mg_dline_init */
-    uint32_t size; /* power of two */
+    float *buf;     /* [control] allocated by mg_dline_init: size + guard samples */
+    uint32_t size;  /* power of two */
     uint32_t mask;
-    uint32_t w;    /* [rt] index of the next sample to write */
+    uint32_t guard; /* [control] samples mirrored past the end (0: none) */
+    uint32_t w;     /* [rt] index of the next sample to write */
 } mg_dline;
 
 /* [control] Allocate a zeroed line of at least `min_len` samples. 0 on success, -1 on OOM;
    the line is left unchanged on failure. */
 int mg_dline_init(mg_dline *l, uint64_t min_len);
+/* [control] The same with a mirror of `guard` samples for block access (file comment). */
+int mg_dline_init_guard(mg_dline *l, uint64_t min_len, uint32_t guard);
 /* [control] Release; accepts a line never initialised (all zero). */
 void mg_dline_free(mg_dline *l);
 /* [rt] Zero the samples and the write index. */
@@ -74,6 +85,34 @@ static inline void mg_dline_put(mg_dline *l, uint32_t pos, float v)
 }
 
 static inline float mg_dline_at(const mg_dline *l, uint32_t pos) { return l->buf[pos & l->mask]; }
+
+/* [rt] x[pos .. pos + n), n <= guard, as one contiguous run; valid until the next write. */
+static inline const float *mg_dline_span(const mg_dline *l, uint32_t pos)
+{
+    return l->buf + (pos & l->mask);
+}
+
+/*
+** [rt] Where to write x[pos .. pos + n): the run must not cross the end of the ring
+** ((pos & mask) + n <= size; true of any chunk inside an aligned window of w frames, w a power
+** of two <= size). Values go in as they are (the caller cleans what recirculates); then call
+** mg_dline_wrote. The only way to write a line with a guard.
+*/
+static inline float *mg_dline_wspan(mg_dline *l, uint32_t pos) { return l->buf + (pos & l->mask); }
+
+/* [rt] After writing x[pos .. pos + n) through mg_dline_wspan: refresh the guard's copy of
+   whatever part of the ring's head changed. */
+static inline void mg_dline_wrote(mg_dline *l, uint32_t pos, uint32_t n)
+{
+    uint32_t a = pos & l->mask;
+    if (a < l->guard) { /* a loop: compilers expand a memcpy of a few dozen floats badly */
+        uint32_t m = n < l->guard - a ? n : l->guard - a;
+        const float *src = l->buf + a;
+        float *dst = l->buf + l->size + a;
+        for (uint32_t i = 0; i < m; i++)
+            dst[i] = src[i];
+    }
+}
 
 /* A read kernel for one fixed delay: y = sum_j g[j] x[pos - back + j], j = 0..n-1. */
 typedef struct mg_fdtap {
@@ -104,6 +143,25 @@ static inline float mg_fdtap_read(const mg_fdtap *t, const mg_dline *l, uint32_t
     return acc;
 }
 
+/*
+** [rt] y[i] = mg_fdtap_read(t, l, pos + i) for i = 0..n-1, bit for bit (each output sums its
+** taps in the same order). The line needs a guard of at least n + MG_FD_TAPS - 1 samples.
+*/
+static inline void mg_fdtap_read_block(const mg_fdtap *t, const mg_dline *l, uint32_t pos,
+                                       float *y, uint32_t n)
+{
+    const float *x = mg_dline_span(l, pos - t->back);
+    if (t->n == 1) {
+        memcpy(y, x, (size_t)n * sizeof *y);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        y[i] = 0.0f;
+    for (int j = 0; j < t->n; j++) /* tap-major: every y[i] still adds g[0], g[1], ... in turn */
+        for (uint32_t i = 0; i < n; i++)
+            y[i] += t->g[j] * x[i + (uint32_t)j];
+}
+
 /* Crossfading tap. Zero-initialise, then mg_xtap_setup; mg_xtap_reset on reset. */
 typedef struct mg_xtap {
     mg_fdtap cur, next;
@@ -120,11 +178,27 @@ void mg_xtap_setup(mg_xtap *x, uint32_t len, uint32_t sinc_min);
 /* [rt] Forget the delay: the next mg_xtap_step takes its request at once. */
 void mg_xtap_reset(mg_xtap *x);
 
+#define MG_XTAP_EPS 1e-6 /* delay changes smaller than this (samples) are ignored */
+
+/* [rt] Whether mg_xtap_step(x, d) would change nothing: no fade runs and d is the delay. */
+static inline int mg_xtap_steady(const mg_xtap *x, double d)
+{
+    return x->primed && !x->fading && fabs(d - x->cur.d) <= MG_XTAP_EPS;
+}
+
+/* [rt] mg_xtap_step when it is not steady: primes, advances a fade or starts one. */
+void mg_xtap_step_slow(mg_xtap *x, double d);
+
 /*
 ** [rt] Advance one sample with the delay requested for it. The first request after a reset
-** applies at once; later changes (by more than 1e-6 samples) start a fade unless one runs.
+** applies at once; later changes (by more than MG_XTAP_EPS samples) start a fade unless one
+** runs. The steady case is inline: a fixed delay costs one comparison per sample.
 */
-void mg_xtap_step(mg_xtap *x, double d);
+static inline void mg_xtap_step(mg_xtap *x, double d)
+{
+    if (!mg_xtap_steady(x, d))
+        mg_xtap_step_slow(x, d);
+}
 
 /* [rt] This sample's output of the tap from line l at position pos. */
 static inline float mg_xtap_read(const mg_xtap *x, const mg_dline *l, uint32_t pos)
@@ -137,26 +211,6 @@ static inline float mg_xtap_read(const mg_xtap *x, const mg_dline *l, uint32_t p
 
 /* The delay the tap is heading for (the one it will settle on), samples. */
 static inline double mg_xtap_delay(const mg_xtap *x) { return x->fading ? x->next.d : x->cur.d; }
-
-/*
-** Allpass-interpolated read for modulated lines: first-order Thiran allpass
-** y = eta (x[pos-D] - y1) + x[pos-D-1], eta = (1 - f)/(1 + f), d = D + f with f in
-** [0.5, 1.5) (eta in (-0.2, 1/3]: the pole stays far from the unit circle). Unit magnitude
-** at every frequency, so a recirculating line loses no highs to interpolation; the phase
-** delay is d at DC and moves towards D + 1 near Nyquist (a fraction of a sample of
-** dispersion, harmless in a reverb). Needs d >= 1.5 and x[pos - D] written. One state per
-** read.
-*/
-static inline float mg_dline_read_ap(const mg_dline *l, uint32_t pos, double d, float *y1)
-{
-    double fl = floor(d - 0.5);
-    float f = (float)(d - fl);
-    uint32_t D = (uint32_t)fl;
-    float eta = (1.0f - f) / (1.0f + f);
-    float y = eta * (l->buf[(pos - D) & l->mask] - *y1) + l->buf[(pos - D - 1) & l->mask];
-    *y1 = y;
-    return y;
-}
 
 /*
 ** [rt] One sample of an mg_filter.h biquad (the mg_biquad_run recursion, transposed direct
