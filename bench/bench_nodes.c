@@ -63,6 +63,8 @@ static const mg_opt eq1[] = {{.name = "bands", .num = 1}};
 static const mg_opt eq4[] = {{.name = "bands", .num = 4}};
 static const mg_opt slope24[] = {{.name = "slope", .num = 24}};
 static const mg_opt look5[] = {{.name = "lookahead", .num = 5}};
+static const mg_opt hall8[] = {{.name = "preset", .str = "hall"}};
+static const mg_opt hall16[] = {{.name = "preset", .str = "hall"}, {.name = "lines", .num = 16}};
 
 static const bench_case cases[] = {
     {"filter highpass 80 Hz", "filter", NULL, 0, {"type=1", "freq=80"}},
@@ -79,6 +81,8 @@ static const bench_case cases[] = {
      {"threshold=-24", "key_hpf=100"}},
     {"gate (T -40, range -80)", "gate", NULL, 0, {"threshold=-40"}},
     {"expander 1:2 (T -30)", "expander", NULL, 0, {"threshold=-30"}},
+    {"reverb hall, 8 lines, 100 % wet", "reverb", hall8, 1, {"mix=100"}},
+    {"reverb hall, 16 lines, 100 % wet", "reverb", hall16, 2, {"mix=100"}},
 };
 
 typedef struct runner {
