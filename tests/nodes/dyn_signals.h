@@ -1,6 +1,6 @@
 /*
-** dyn_signals.h: signals and measurements shared by the dynamics tests (test_compressor.c,
-** test_gate.c): the square carrier of DSP_TESTS §6 (|x| constant, 24 samples per half period
+** dyn_signals.h: signals and measurements shared by the node tests (dynamics, filters, delay,
+** reverb): the square carrier of DSP_TESTS §6 (|x| constant, 24 samples per half period
 ** at 48 kHz), level schedules, sound files played through the `file` node (32-bit float WAV at
 ** the graph rate: bit-exact), renders with parameter changes at given frames, and the
 ** per-sample gain of a node. Test main thread only.
@@ -73,12 +73,12 @@ static inline float *dyn_sine(double freq, double rate, double level, long n)
 }
 
 /* A `file` node playing the planar channels x[0..ch-1] (n frames each), written as a float
-   WAV at `rate`. */
+   WAV at `rate`. name NULL: an automatic node name. */
 static inline mg_node *dyn_source(mg_graph *g, const char *name, float *const *x, int ch, long n)
 {
     static int serial;
     char path[512];
-    snprintf(path, sizeof path, "%s/%s_%d.wav", dyn_tmpdir, name, serial++);
+    snprintf(path, sizeof path, "%s/%s_%d.wav", dyn_tmpdir, name ? name : "src", serial++);
     SF_INFO si = {.samplerate = (int)mg_graph_rate(g), .channels = ch,
                   .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
     SNDFILE *f = sf_open(path, SFM_WRITE, &si);
@@ -112,7 +112,8 @@ typedef struct dyn_event {
 
 /*
 ** Render `frames` frames in blocks of `block` (<= the graph's block size), applying the events
-** (sorted by frame; each `at` must fall on a block boundary). Planar result as mg_test_render.
+** (sorted by frame) exactly at their frames: a block is cut short where an event falls inside
+** it. Planar result as mg_test_render.
 */
 static inline float **dyn_render(mg_graph *g, long frames, int block, const dyn_event *ev,
                                  int nev, int *channels)
@@ -132,6 +133,8 @@ static inline float **dyn_render(mg_graph *g, long frames, int block, const dyn_
             e++;
         }
         long n = frames - done < block ? frames - done : block;
+        if (e < nev && ev[e].at < done + n)
+            n = ev[e].at - done;
         mg_graph_service(g);
         const float *const *y = mg_graph_process(g, (int)n);
         for (int c = 0; c < ch; c++)

@@ -9,71 +9,12 @@
 ** independence (bit-identical at 1, 64 and 4096). Input signals are float WAV files played by
 ** the `file` node (bit-exact at the graph rate).
 */
-#include <dirent.h>
-#include <sndfile.h>
-#include <unistd.h>
-
+#include "dyn_signals.h"
 #include "mg_filter.h"
-#include "mg_test.h"
 
 #define RATE 48000.0
 
 static mg_opt num(const char *name, double v) { return (mg_opt){.name = name, .num = v}; }
-
-/* ---- signals as files ---- */
-
-static char tmpdir[256];
-
-static void tmp_open(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mg_test_delay.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-}
-
-static void tmp_close(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
-/* A `file` node playing planar x[0..ch-1] (n frames), written as a float WAV. */
-static mg_node *source(mg_graph *g, float *const *x, int ch, long n)
-{
-    static int serial;
-    char path[512];
-    snprintf(path, sizeof path, "%s/x%d.wav", tmpdir, serial++);
-    SF_INFO si = {.samplerate = (int)mg_graph_rate(g), .channels = ch,
-                  .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &si);
-    if (!f) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    float *il = malloc((size_t)(n * ch) * sizeof *il);
-    for (long i = 0; i < n; i++)
-        for (int c = 0; c < ch; c++)
-            il[i * ch + c] = x[c][i];
-    sf_writef_float(f, il, n);
-    sf_close(f);
-    free(il);
-    mg_opt o = {.name = "path", .str = path};
-    char name[32];
-    snprintf(name, sizeof name, "src%d", serial);
-    return mg_test_node(g, "file", name, &o, 1);
-}
 
 static float *impulse(long n, long at, float v)
 {
@@ -82,70 +23,27 @@ static float *impulse(long n, long at, float v)
     return x;
 }
 
-/* A parameter change applied before frame `at` (any frame: blocks are split there). */
-typedef struct event {
-    long at;
-    mg_node *node;
-    const char *param;
-    double value;
-} event;
-
-static float **render(mg_graph *g, long frames, int block, const event *ev, int nev, int *chp)
-{
-    if (mg_graph_compile(g) != MG_OK) {
-        fprintf(stderr, "compile: %s\n", mg_graph_error(g));
-        exit(1);
-    }
-    int ch = mg_node_input_channels(mg_graph_output(g), 0);
-    float **out = calloc((size_t)ch, sizeof *out);
-    for (int c = 0; c < ch; c++)
-        out[c] = calloc((size_t)frames, sizeof(float));
-    int e = 0;
-    for (long done = 0; done < frames;) {
-        while (e < nev && ev[e].at <= done) {
-            CHECK_OK(mg_node_set(ev[e].node, ev[e].param, ev[e].value), g);
-            e++;
-        }
-        long n = frames - done < block ? frames - done : block;
-        if (e < nev && ev[e].at < done + n)
-            n = ev[e].at - done;
-        mg_graph_service(g);
-        const float *const *y = mg_graph_process(g, (int)n);
-        for (int c = 0; c < ch; c++)
-            memcpy(out[c] + done, y[c], (size_t)n * sizeof(float));
-        done += n;
-    }
-    if (chp)
-        *chp = ch;
-    return out;
-}
-
-typedef struct pset {
-    const char *name;
-    double value;
-} pset;
-
 /*
 ** Graph: file(x, ch channels) -> delay{opts, params} -> output (ch channels); renders n
 ** frames. Returns the output; *gp receives the graph (caller frees) when non-NULL.
 */
 static float **run_delay(float *const *x, int ch, long nx, long n, const mg_opt *o, int no,
-                         const pset *ps, int block, const event *ev, int nev, mg_graph **gp,
+                         const dyn_param *ps, int block, const dyn_event *ev, int nev, mg_graph **gp,
                          mg_node **dlp)
 {
     mg_graph *g = mg_test_graph(RATE, block, ch);
     mg_node *dl = mg_test_node(g, "delay", "dl", o, no);
     for (; ps && ps->name; ps++)
         CHECK_OK(mg_node_set(dl, ps->name, ps->value), g);
-    CHECK_OK(mg_connect(source(g, x, ch, nx), 0, dl, 0), g);
+    CHECK_OK(mg_connect(dyn_source(g, NULL, x, ch, nx), 0, dl, 0), g);
     CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
-    event evl[8];
+    dyn_event evl[8];
     for (int i = 0; i < nev && i < 8; i++) {
         evl[i] = ev[i];
         if (!evl[i].node)
             evl[i].node = dl;
     }
-    float **y = render(g, n, block, evl, nev, NULL);
+    float **y = dyn_render(g, n, block, evl, nev, NULL);
     if (dlp)
         *dlp = dl;
     if (gp)
@@ -169,7 +67,7 @@ static void test_integer_delay(void)
 {
     const long n = 2048;
     float *x = impulse(n, 0, 1.0f);
-    float **y = run_delay(&x, 1, n, n, NULL, 0, (pset[]){{"time", 10}, {NULL, 0}}, 64, NULL, 0,
+    float **y = run_delay(&x, 1, n, n, NULL, 0, (dyn_param[]){{"time", 10}, {NULL, 0}}, 64, NULL, 0,
                           NULL, NULL);
     double other = 0;
     for (long i = 0; i < n; i++)
@@ -190,7 +88,7 @@ static void test_feedback_echoes(void)
     const long D = 4800, n = 12 * D;
     float *x = impulse(n, 0, 1.0f);
     float **y = run_delay(&x, 1, 16, n, NULL, 0,
-                          (pset[]){{"time", 100}, {"feedback", 50}, {NULL, 0}}, 256, NULL, 0,
+                          (dyn_param[]){{"time", 100}, {"feedback", 50}, {NULL, 0}}, 256, NULL, 0,
                           NULL, NULL);
     double worst = 0, other = 0;
     for (int k = 1; k <= 10; k++) {
@@ -211,7 +109,7 @@ static void test_feedback_echoes(void)
        on channel (k-1) mod 2 with g^(k-1), the other channel silent at that instant */
     float *x2[2] = {x, x};
     y = run_delay(x2, 2, 16, n, (mg_opt[]){num("ping_pong", 1)}, 1,
-                  (pset[]){{"time", 100}, {"feedback", 50}, {NULL, 0}}, 256, NULL, 0, NULL,
+                  (dyn_param[]){{"time", 100}, {"feedback", 50}, {NULL, 0}}, 256, NULL, 0, NULL,
                   NULL);
     worst = 0;
     double cross = 0;
@@ -249,7 +147,7 @@ static void test_loop_filter(void)
     const double damp = 3000, low_cut = 200, g = 0.5;
     float *x = impulse(n, 0, 1.0f);
     float **y = run_delay(&x, 1, 16, n, NULL, 0,
-                          (pset[]){{"time", 100}, {"feedback", 50}, {"damp", damp},
+                          (dyn_param[]){{"time", 100}, {"feedback", 50}, {"damp", damp},
                                    {"low_cut", low_cut}, {NULL, 0}},
                           256, NULL, 0, NULL, NULL);
     /* design of the node's loop filter (Butterworth, mg_filter.h), evaluated in float64 */
@@ -318,7 +216,7 @@ static void fd_measure(double d, double *pd, double *gd, double *worst_db, doubl
 {
     const long n = 2048;
     float *x = impulse(n, 0, 1.0f);
-    float **y = run_delay(&x, 1, n, n, NULL, 0, (pset[]){{"time", d * 1000 / RATE}, {NULL, 0}},
+    float **y = run_delay(&x, 1, n, n, NULL, 0, (dyn_param[]){{"time", d * 1000 / RATE}, {NULL, 0}},
                           64, NULL, 0, NULL, NULL);
     double m, p1, p2, dw = 2 * M_PI * 1.0 / RATE;
     response(y[0], n, 1000, &m, &p1);
@@ -356,7 +254,7 @@ static void test_fractional(void)
     for (long i = 0; i < n; i++)
         x[i] = (float)(0.5 * sin(2 * M_PI * 1000 * (double)i / RATE));
     float **y = run_delay(&x, 1, n, n, NULL, 0,
-                          (pset[]){{"time", 10.5 * 1000 / RATE}, {NULL, 0}}, 64, NULL, 0, NULL,
+                          (dyn_param[]){{"time", 10.5 * 1000 / RATE}, {NULL, 0}}, 64, NULL, 0, NULL,
                           NULL);
     double w = 2 * M_PI * 1000 / RATE;
     double dph = sine_phase(x, 100, 8000, 1000) - sine_phase(y[0], 100, 8000, 1000);
@@ -418,9 +316,9 @@ static void test_tempo(void)
             CHECK_OK(mg_graph_set_tempo(g, cases[k].bpm), g);
         else
             CHECK_OK(mg_node_set(dl, "bpm", cases[k].bpm), g);
-        CHECK_OK(mg_connect(source(g, &x, 1, 16), 0, dl, 0), g);
+        CHECK_OK(mg_connect(dyn_source(g, NULL, &x, 1, 16), 0, dl, 0), g);
         CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
-        float **y = render(g, n, 64, NULL, 0, NULL);
+        float **y = dyn_render(g, n, 64, NULL, 0, NULL);
         long at = -1;
         double other = 0;
         for (long i = 0; i < n; i++) {
@@ -456,7 +354,7 @@ static void test_runaway(void)
     CHECK_OK(mg_node_set(dl, "time", 33.3), g);
     CHECK_OK(mg_connect(nz, 0, dl, 0), g);
     CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
-    float **y = render(g, n, 1024, NULL, 0, NULL);
+    float **y = dyn_render(g, n, 1024, NULL, 0, NULL);
     double peak = 0;
     long bad = 0;
     for (int c = 0; c < 2; c++)
@@ -482,7 +380,7 @@ static void test_runaway(void)
     /* 100 % with no input after an impulse holds its level (lossless loop, bounded) */
     const long m = (long)(10 * RATE);
     float *x = impulse(m, 0, 1.0f);
-    y = run_delay(&x, 1, 16, m, NULL, 0, (pset[]){{"time", 50}, {"feedback", 100}, {NULL, 0}},
+    y = run_delay(&x, 1, 16, m, NULL, 0, (dyn_param[]){{"time", 50}, {"feedback", 100}, {NULL, 0}},
                   512, NULL, 0, NULL, NULL);
     double e_last = fabs(y[0][(m / 2400 - 1) * 2400]);
     mg_test_report("D-5: feedback 100 %, echo level after 10 s", e_last, "");
@@ -522,9 +420,9 @@ static double step_splatter(double fade_ms, double t2)
     float *x = calloc((size_t)n, sizeof *x);
     for (long i = 0; i < n; i++)
         x[i] = (float)(0.5 * sin(2 * M_PI * 1000 * (double)i / RATE));
-    event ev[] = {{at, NULL, "time", t2}};
+    dyn_event ev[] = {{at, NULL, "time", t2}};
     float **y = run_delay(&x, 1, n, n, (mg_opt[]){num("fade", fade_ms)}, 1,
-                          (pset[]){{"time", 100}, {NULL, 0}}, 64, ev, t2 > 0 ? 1 : 0, NULL,
+                          (dyn_param[]){{"time", 100}, {NULL, 0}}, 64, ev, t2 > 0 ? 1 : 0, NULL,
                           NULL);
     double s = splatter_db(y[0], at - N / 2 + (long)(fade_ms * 24), N, 1000);
     mg_test_free_channels(y, 1);
@@ -563,9 +461,9 @@ static void test_param_changes(void)
                  {"mix", 30}, {"note", 12},     {"bpm", 97},   {"time", 12.3}};
     /* (bpm alone changes nothing while note = off: a control) */
     for (int k = 0; k < 8; k++) {
-        event ev[] = {{at, NULL, cases[k].param, cases[k].value}};
+        dyn_event ev[] = {{at, NULL, cases[k].param, cases[k].value}};
         float **y = run_delay(&x, 1, n, n, NULL, 0,
-                              (pset[]){{"time", 80}, {"feedback", 70}, {"damp", 6000},
+                              (dyn_param[]){{"time", 80}, {"feedback", 70}, {"damp", 6000},
                                        {"low_cut", 100}, {"mix", 60}, {"note", 0}, {NULL, 0}},
                               128, ev, cases[k].param ? 1 : 0, NULL, NULL);
         double sp = splatter_db(y[0], at - N / 2 + 1200, N, 1000);
@@ -590,13 +488,13 @@ static void test_tail(void)
     mg_node *dl = mg_test_node(g, "delay", "dl", NULL, 0);
     CHECK_OK(mg_node_set(dl, "time", 100), g);
     CHECK_OK(mg_node_set(dl, "feedback", 50), g);
-    CHECK_OK(mg_connect(source(g, &x, 1, 16), 0, dl, 0), g);
+    CHECK_OK(mg_connect(dyn_source(g, NULL, &x, 1, 16), 0, dl, 0), g);
     CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
     int64_t len = mg_graph_length(g);
     /* ceil(3 / log10 2) = 10 repeats: the 10th echo (at 10 D) is -54 dB, the 11th -60.2 dB */
     mg_test_report("tail: render length, 16-frame input, 100 ms at 50 %", (double)len, "frames");
     CHECK(len == 16 + 10 * D, "tail: length %lld, expected %ld", (long long)len, 16 + 10 * D);
-    float **y = render(g, 12 * D, 64, NULL, 0, NULL);
+    float **y = dyn_render(g, 12 * D, 64, NULL, 0, NULL);
     double after = mg_test_peak(y[0] + len, 12 * D - len);
     mg_test_report("tail: peak after the reported tail", db(after), "dBFS");
     CHECK(after <= 1e-3 && fabs(y[0][10 * D]) > 1e-3, "tail: ends at -60 dB (after %g)", after);
@@ -606,7 +504,7 @@ static void test_tail(void)
     g = mg_test_graph(RATE, 64, 1);
     dl = mg_test_node(g, "delay", "dl", NULL, 0);
     CHECK_OK(mg_node_set(dl, "feedback", 100), g);
-    CHECK_OK(mg_connect(source(g, &x, 1, 16), 0, dl, 0), g);
+    CHECK_OK(mg_connect(dyn_source(g, NULL, &x, 1, 16), 0, dl, 0), g);
     CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
     len = mg_graph_length(g);
     CHECK(len == 16 + 60 * 48000, "tail: capped at 60 s for feedback >= 100 %% (%lld)",
@@ -621,7 +519,7 @@ static void test_nan(void)
     float *x = impulse(n, 100, 1.0f);
     x[50] = NAN;
     float **y = run_delay(&x, 1, n, n, NULL, 0,
-                          (pset[]){{"time", 20}, {"feedback", 50}, {"damp", 5000}, {NULL, 0}},
+                          (dyn_param[]){{"time", 20}, {"feedback", 50}, {"damp", 5000}, {NULL, 0}},
                           64, NULL, 0, NULL, NULL);
     long bad = 0;
     for (long i = 0; i < n; i++)
@@ -651,12 +549,12 @@ static void test_split(void)
         CHECK_OK(mg_node_set(dl, "mix", cases[k].mix), g);
         CHECK_OK(mg_node_set(dl, "feedback", cases[k].feedback), g);
         CHECK_OK(mg_node_set(fb, "gain", cases[k].ext_db), g);
-        CHECK_OK(mg_connect(source(g, &x, 1, n), 0, sum, 0), g);
+        CHECK_OK(mg_connect(dyn_source(g, NULL, &x, 1, n), 0, sum, 0), g);
         CHECK_OK(mg_connect(sum, 0, dl, 0), g);
         CHECK_OK(mg_connect(dl, 0, fb, 0), g);
         CHECK_OK(mg_connect(fb, 0, sum, 0), g);
         CHECK_OK(mg_connect(dl, 0, mg_graph_output(g), 0), g);
-        float **y = render(g, n, block, NULL, 0, NULL);
+        float **y = dyn_render(g, n, block, NULL, 0, NULL);
         /* reference: tap = s[n-D], s = u + g tap (the node's own feedback), u = x + ext m tap
            (the graph loop), output = m tap (a read half has no dry path) */
         double *s = calloc((size_t)n, sizeof *s);
@@ -692,13 +590,13 @@ static void test_block_size(void)
     const int blocks[] = {1, 64, 4096};
     float **ref = NULL;
     for (int b = 0; b < 3; b++) {
-        event ev[] = {{7001, NULL, "time", 61.7},
+        dyn_event ev[] = {{7001, NULL, "time", 61.7},
                       {15013, NULL, "damp", 1500},
                       {23456, NULL, "feedback", 85},
                       {30001, NULL, "note", 12},
                       {40000, NULL, "mix", 60}};
         float **y = run_delay(x, 2, n, n, (mg_opt[]){num("ping_pong", 1)}, 1,
-                              (pset[]){{"time", 123.456}, {"feedback", 60}, {"damp", 4000},
+                              (dyn_param[]){{"time", 123.456}, {"feedback", 60}, {"damp", 4000},
                                        {"low_cut", 150}, {NULL, 0}},
                               blocks[b], ev, 5, NULL, NULL);
         if (!ref) {
@@ -719,7 +617,7 @@ static void test_block_size(void)
 
 int main(void)
 {
-    tmp_open();
+    dyn_tmp_open("delay");
     test_integer_delay();
     test_feedback_echoes();
     test_loop_filter();
@@ -732,6 +630,6 @@ int main(void)
     test_nan();
     test_split();
     test_block_size();
-    tmp_close();
+    dyn_tmp_close();
     return mg_test_done("test_delay");
 }

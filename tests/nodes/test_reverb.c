@@ -13,72 +13,13 @@
 ** block-size independence (bit-identical at 1, 64 and 4096). Inputs are float WAV files
 ** played by the `file` node.
 */
-#include <dirent.h>
-#include <sndfile.h>
-#include <unistd.h>
-
+#include "dyn_signals.h"
 #include "mg_filter.h"
-#include "mg_test.h"
 
 #define RATE 48000.0
 
 static mg_opt num(const char *name, double v) { return (mg_opt){.name = name, .num = v}; }
 static mg_opt str(const char *name, const char *s) { return (mg_opt){.name = name, .str = s}; }
-
-/* ---- signals as files ---- */
-
-static char tmpdir[256];
-
-static void tmp_open(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mg_test_reverb.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
-}
-
-static void tmp_close(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
-/* A `file` node playing planar x[0..ch-1] (n frames), written as a float WAV at `rate`. */
-static mg_node *source(mg_graph *g, float *const *x, int ch, long n)
-{
-    static int serial;
-    char path[512];
-    snprintf(path, sizeof path, "%s/x%d.wav", tmpdir, serial++);
-    SF_INFO si = {.samplerate = (int)mg_graph_rate(g), .channels = ch,
-                  .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &si);
-    if (!f) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    float *il = malloc((size_t)(n * ch) * sizeof *il);
-    for (long i = 0; i < n; i++)
-        for (int c = 0; c < ch; c++)
-            il[i * ch + c] = x[c][i];
-    sf_writef_float(f, il, n);
-    sf_close(f);
-    free(il);
-    mg_opt o = {.name = "path", .str = path};
-    char name[32];
-    snprintf(name, sizeof name, "src%d", serial);
-    return mg_test_node(g, "file", name, &o, 1);
-}
 
 /* A parameter change applied before frame `at` (blocks are split there). */
 typedef struct event {
@@ -87,17 +28,12 @@ typedef struct event {
     double value;
 } event;
 
-typedef struct pset {
-    const char *name;
-    double value;
-} pset;
-
 /* Reverb settings for one render. */
 typedef struct setup {
     const char *preset; /* NULL: default (hall) */
     int lines;          /* 0: default */
     double rate;        /* 0: RATE */
-    const pset *ps;     /* terminated by {NULL} */
+    const dyn_param *ps;     /* terminated by {NULL} */
 } setup;
 
 /*
@@ -116,9 +52,9 @@ static float **run_reverb(const setup *su, float *const *x, int ch, long nx, lon
     if (su->lines)
         o[no++] = num("lines", su->lines);
     mg_node *rv = mg_test_node(g, "reverb", "rv", o, no);
-    for (const pset *p = su->ps; p && p->name; p++)
+    for (const dyn_param *p = su->ps; p && p->name; p++)
         CHECK_OK(mg_node_set(rv, p->name, p->value), g);
-    CHECK_OK(mg_connect(source(g, x, ch, nx), 0, rv, 0), g);
+    CHECK_OK(mg_connect(dyn_source(g, NULL, x, ch, nx), 0, rv, 0), g);
     CHECK_OK(mg_connect(rv, 0, mg_graph_output(g), 0), g);
     if (mg_graph_compile(g) != MG_OK) {
         fprintf(stderr, "compile: %s\n", mg_graph_error(g));
@@ -333,7 +269,7 @@ static void report_fit(const char *tag, const char *band, decay_fit f)
 static void decay_case(const char *tag, const char *preset, int lines, double rate, double tol)
 {
     const double T = 2.0;
-    pset ps[] = {{"decay", T}, {"damping", 1}, {"low_cut", 0}, {"predelay", 0}, {"mix", 100},
+    dyn_param ps[] = {{"decay", T}, {"damping", 1}, {"low_cut", 0}, {"predelay", 0}, {"mix", 100},
                  {NULL, 0}};
     setup su = {.preset = preset, .lines = lines, .rate = rate, .ps = ps};
     double fs = rate > 0 ? rate : RATE;
@@ -390,7 +326,7 @@ static double shelf_shape(double f, double fc, double rate)
 static void test_damping(void)
 {
     const double T = 2.0, r = 0.5, fc = 3000;
-    pset ps[] = {{"decay", T}, {"damping", r}, {"damp_freq", fc}, {"low_cut", 0},
+    dyn_param ps[] = {{"decay", T}, {"damping", r}, {"damp_freq", fc}, {"low_cut", 0},
                  {"predelay", 0}, {NULL, 0}};
     setup su = {.preset = "hall", .ps = ps};
     long n = (long)(2.35 * RATE);
@@ -425,7 +361,7 @@ static void test_decorrelation(void)
     long n = (long)(1.6 * RATE);
     const char *presets[] = {"room", "plate", "hall"};
     for (int k = 0; k < 3; k++) {
-        setup su = {.preset = presets[k], .ps = (pset[]){{"predelay", 0}, {NULL, 0}}};
+        setup su = {.preset = presets[k], .ps = (dyn_param[]){{"predelay", 0}, {NULL, 0}}};
         float **h = impulse_response(&su, n);
         long a = (long)(0.1 * RATE), b = (long)(1.5 * RATE);
         double rho = corr(h[0] + a, h[1] + a, b - a);
@@ -437,7 +373,7 @@ static void test_decorrelation(void)
         mg_test_free_channels(h, 2);
     }
     /* width 0 collapses to mono: the measure sees it */
-    setup su = {.preset = "hall", .ps = (pset[]){{"width", 0}, {NULL, 0}}};
+    setup su = {.preset = "hall", .ps = (dyn_param[]){{"width", 0}, {NULL, 0}}};
     float **h = impulse_response(&su, n);
     double rho = corr(h[0] + 4800, h[1] + 4800, n - 4800);
     mg_test_report("REV-4 hall, width 0: correlation", rho, "");
@@ -460,7 +396,7 @@ static void test_stability(void)
         }
     }
     setup su = {.preset = "hall", .lines = 16,
-                .ps = (pset[]){{"size", 2}, {"decay", 60}, {"damping", 1}, {NULL, 0}}};
+                .ps = (dyn_param[]){{"size", 2}, {"decay", 60}, {"damping", 1}, {NULL, 0}}};
     float **y = run_reverb(&su, x, 2, nin, n, 4096, NULL, 0);
     long bad = 0;
     for (int c = 0; c < 2; c++)
@@ -507,7 +443,7 @@ static void test_freeze(void)
             x[c][i] = 0.3f * ((float)(s >> 8) / 8388608.0f - 1.0f);
         }
     }
-    setup su = {.preset = "hall", .ps = (pset[]){{NULL, 0}}};
+    setup su = {.preset = "hall", .ps = (dyn_param[]){{NULL, 0}}};
     event ev[] = {{(long)(2 * RATE), "freeze", 1}};
     float **y = run_reverb(&su, x, 2, n, n, 512, ev, 1);
     double lo = 1e300, hi = -1e300;
@@ -534,7 +470,7 @@ static void test_density(void)
     const double target[] = {50, 50, 150}; /* mixing-time design targets, ms */
     long n = (long)(1.2 * RATE), half = (long)(0.010 * RATE);
     for (int k = 0; k < 3; k++) {
-        setup su = {.preset = presets[k], .ps = (pset[]){{NULL, 0}}};
+        setup su = {.preset = presets[k], .ps = (dyn_param[]){{NULL, 0}}};
         float **h = impulse_response(&su, n);
         long t0 = onset(h[0], n);
         double mean = 0;
@@ -681,7 +617,7 @@ static void test_param_changes(void)
                  {"damp_freq", 900}, {"freeze", 1},       {"width", 20},
                  {"low_cut", 400},   {"mix", 40}};
     for (int k = 0; k < 11; k++) {
-        setup su = {.preset = "hall", .ps = (pset[]){{NULL, 0}}};
+        setup su = {.preset = "hall", .ps = (dyn_param[]){{NULL, 0}}};
         event ev[] = {{at, cases[k].param, cases[k].value}};
         float **y = run_reverb(&su, &x, 1, n, n, 256, ev, cases[k].param ? 1 : 0);
         double sp = splatter_db(y[0], at - N / 2 + 2400, N, 1000);
@@ -705,7 +641,7 @@ static void test_tail(void)
     x[0] = 1;
     mg_node *rv = mg_test_node(g, "reverb", "rv", (mg_opt[]){str("preset", "hall")}, 1);
     CHECK_OK(mg_node_set(rv, "decay", 1.5), g);
-    CHECK_OK(mg_connect(source(g, &x, 1, 16), 0, rv, 0), g);
+    CHECK_OK(mg_connect(dyn_source(g, NULL, &x, 1, 16), 0, rv, 0), g);
     CHECK_OK(mg_connect(rv, 0, mg_graph_output(g), 0), g);
     int64_t len = mg_graph_length(g);
     mg_test_report("tail: render length for a 16-frame input, decay 1.5 s", (double)len / RATE,
@@ -743,7 +679,7 @@ static void test_presets(void)
     mg_graph_free(g);
     /* the presets' own sound, for the record */
     for (int k = 0; k < 3; k++) {
-        setup su = {.preset = names[k], .ps = (pset[]){{NULL, 0}}};
+        setup su = {.preset = names[k], .ps = (dyn_param[]){{NULL, 0}}};
         long n = (long)((decay[k] * 1.5 + 0.2) * RATE);
         float **h = impulse_response(&su, n);
         decay_fit f = analyse(h[0], n, RATE);
@@ -775,7 +711,7 @@ static void test_block_size(void)
                   {22222, "damping", 0.3},  {30001, "width", 40},  {33333, "low_cut", 200},
                   {40009, "freeze", 1},     {50021, "mix", 70},    {60013, "freeze", 0}};
     for (int b = 0; b < 3; b++) {
-        setup su = {.preset = "plate", .lines = 16, .ps = (pset[]){{NULL, 0}}};
+        setup su = {.preset = "plate", .lines = 16, .ps = (dyn_param[]){{NULL, 0}}};
         float **y = run_reverb(&su, x, 2, nin, n, blocks[b], ev, 9);
         if (!ref) {
             ref = y;
@@ -795,7 +731,7 @@ static void test_block_size(void)
 
 int main(void)
 {
-    tmp_open();
+    dyn_tmp_open("reverb");
     test_methods();
     test_decay();
     test_damping();
@@ -807,6 +743,6 @@ int main(void)
     test_tail();
     test_presets();
     test_block_size();
-    tmp_close();
+    dyn_tmp_close();
     return mg_test_done("test_reverb");
 }
