@@ -18,7 +18,7 @@ MIXGRAPH = $(BUILD_DIR)/mixgraph
 all: build
 
 deps:
-	@pkg-config --exists lua5.4 sndfile samplerate portaudio-2.0 fftw3f && command -v cmake >/dev/null \
+	@pkg-config --exists lua5.4 sndfile samplerate portaudio-2.0 fftw3f rubberband jack && command -v jackd >/dev/null && command -v cmake >/dev/null \
 	  || tools/install-deps
 
 $(BUILD_DIR)/CMakeCache.txt:
