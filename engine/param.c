@@ -18,7 +18,7 @@ void mg_param_init(mg_param *p, const mg_param_desc *d, const char *name)
     memset(p, 0, sizeof *p);
     p->d = d;
     snprintf(p->name, sizeof p->name, "%s", name);
-    p->value = p->start = p->target = (float)d->def;
+    p->value = p->start = p->target = p->ctl = (float)d->def;
 }
 
 /* Value of the ramp at graph sample `t`. */

@@ -386,6 +386,37 @@ static int graph_gc(lua_State *L)
     return 0;
 }
 
+/* Drop the handles of nodes no longer in graph i (removed from C, e.g. by a live reload). */
+void mg_lua_graph_sync(lua_State *L, int i)
+{
+    lgraph *lg = luaL_checkudata(L, i, GRAPH_MT);
+    lua_getiuservalue(L, i, 1);
+    if (!lg->g || !lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        const void *key = lua_touserdata(L, -2);
+        int alive = 0;
+        for (int k = 0; k < mg_graph_node_count(lg->g) && !alive; k++)
+            alive = mg_graph_node(lg->g, k) == key;
+        if (!alive) {
+            lnode *ln = lua_touserdata(L, -1);
+            if (ln)
+                ln->n = NULL;
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, t); /* clearing a field during lua_next is allowed */
+            continue;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* Resolve a connection source: a node (its first output) or an output port. */
 static mg_node *conn_src(lua_State *L, int i, int *port)
 {

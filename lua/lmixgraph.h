@@ -13,6 +13,8 @@ int luaopen_mixgraph(lua_State *L);
 void mg_lua_pushgraph(lua_State *L, const mg_graph_config *cfg);
 /* The graph at stack index i (raises if it is not a graph). */
 mg_graph *mg_lua_graph(lua_State *L, int i);
+/* Forget handles of nodes that left graph i from C (live reloads). */
+void mg_lua_graph_sync(lua_State *L, int i);
 /* Seconds set with g.duration, or < 0. */
 double mg_lua_graph_duration(lua_State *L, int i);
 
