@@ -153,7 +153,8 @@ int mg_graph_collect(mg_graph *g);
 /*
 ** Give `dst` the nodes, connections, parameter values and tempo of `src`, matching nodes by
 ** name: a node with the same name, type and options keeps its state; others are replaced.
-** Used by live reloads (`mixgraph play --watch`). *changed receives the number of edits.
+** Used by live reloads (`mixgraph play --watch`). *changed receives the number of edits (nodes, connections,
+** parameter values).
 */
 mg_status mg_graph_update(mg_graph *dst, mg_graph *src, int *changed);
 

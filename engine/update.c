@@ -89,6 +89,7 @@ mg_status mg_graph_update(mg_graph *dst, mg_graph *src, int *changed)
                 mg_status st = mg_node_set_index(n, k, m->params[k].ctl);
                 if (st)
                     return st;
+                nchg++;
             }
     }
     /* 3. connections: remove what src lacks, add what dst lacks */
