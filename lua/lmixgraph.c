@@ -668,6 +668,8 @@ static int graph_index(lua_State *L)
         return lua_pushinteger(L, mg_node_input_channels(mg_graph_output(lg->g), 0)), 1;
     if (strcmp(k, "tempo") == 0)
         return lua_pushnumber(L, mg_graph_tempo(lg->g)), 1;
+    if (strcmp(k, "xfade") == 0)
+        return lua_pushnumber(L, mg_graph_xfade(lg->g)), 1;
     if (strcmp(k, "duration") == 0) {
         if (lg->duration < 0)
             return luaL_pushfail(L), 1;
@@ -700,7 +702,13 @@ static int graph_newindex(lua_State *L)
             return raise_graph(L, lg->g);
         return 0;
     }
-    return luaL_error(L, "graph field '%s' cannot be set (settable: duration, tempo)", k);
+    if (strcmp(k, "xfade") == 0) {
+        if (mg_graph_set_xfade(lg->g, luaL_checknumber(L, 3)))
+            return raise_graph(L, lg->g);
+        return 0;
+    }
+    return luaL_error(L, "graph field '%s' cannot be set (settable: duration, tempo, xfade)",
+                      k);
 }
 
 static int graph_tostring(lua_State *L)
