@@ -602,6 +602,8 @@ int mg_graph_collect(mg_graph *g)
 
 double mg_graph_xfade(const mg_graph *g) { return g->xfade; }
 
+void mg_graph_stamp(mg_graph *g, uint64_t sample) { g->stamp = sample; }
+
 mg_status mg_graph_set_xfade(mg_graph *g, double seconds)
 {
     if (!(seconds >= 0 && seconds <= 1))
@@ -663,7 +665,7 @@ mg_status mg_node_set_index(mg_node *node, int i, double v)
     p->ctl = (float)v;
     /* live: the audio thread owns the running value; nodes not yet in a plan take it now */
     if (node->g->live && node->prepared)
-        return mg_live_param(node->g->live, node, i, v, 0);
+        return mg_live_param(node->g->live, node, i, v, node->g->stamp);
     /* values given while the node is being made (create) apply at once */
     mg_param_set(p, (float)v, node->g->pos, node->g->started && node->created, node->g->rate);
     return MG_OK;

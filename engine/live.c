@@ -50,6 +50,7 @@ struct mg_live {
     atomic_uint_fast64_t cb_max_all_ns, load_max_all_ppm;
     /* control-side meter state */
     mg_loudness *loud;
+    mg_loudness *loud_ch[MG_MAX_CHANNELS];
     float *mbuf;
     float mtmp[MG_MAX_CHANNELS][1024];
     double peak[MG_MAX_CHANNELS];
@@ -83,6 +84,13 @@ static void *disk_main(void *arg)
     return NULL;
 }
 
+static void live_meters_free(mg_live *lv)
+{
+    mg_loudness_free(lv->loud);
+    for (int c = 0; c < MG_MAX_CHANNELS; c++)
+        mg_loudness_free(lv->loud_ch[c]);
+}
+
 mg_live *mg_live_new(mg_graph *g, const mg_live_config *cfg, mg_status *err)
 {
     mg_status st = MG_OK;
@@ -112,7 +120,10 @@ mg_live *mg_live_new(mg_graph *g, const mg_live_config *cfg, mg_status *err)
     lv->zero = calloc((size_t)g->block, sizeof(float));
     lv->mbuf = malloc((size_t)METER_FRAMES * (size_t)ch * sizeof(float));
     lv->loud = mg_loudness_new(g->rate, ch, &st);
-    if (!lv->zero || !lv->mbuf || !lv->loud || mg_queue_init(&lv->cmds, sizeof(live_cmd), 4096) ||
+    for (int c = 0; c < ch && lv->loud; c++)
+        if (!(lv->loud_ch[c] = mg_loudness_new(g->rate, 1, &st)))
+            break;
+    if (!lv->zero || !lv->mbuf || !lv->loud || !lv->loud_ch[ch - 1] || mg_queue_init(&lv->cmds, sizeof(live_cmd), 4096) ||
         mg_queue_init(&lv->retired, sizeof(mg_plan *), 256) ||
         mg_ring_init(&lv->meter, ch, METER_FRAMES)) {
         st = MG_ERR_NOMEM;
@@ -138,7 +149,7 @@ fail:
         mg_queue_free(&lv->cmds);
         mg_queue_free(&lv->retired);
         mg_ring_free(&lv->meter);
-        mg_loudness_free(lv->loud);
+        live_meters_free(lv);
         free((void *)lv->zero);
         free(lv->mbuf);
         free(lv);
@@ -201,7 +212,7 @@ void mg_live_free(mg_live *lv)
     mg_queue_free(&lv->cmds);
     mg_queue_free(&lv->retired);
     mg_ring_free(&lv->meter);
-    mg_loudness_free(lv->loud);
+    live_meters_free(lv);
     free((void *)lv->zero);
     free(lv->mbuf);
     free(lv);
@@ -240,7 +251,7 @@ mg_status mg_live_install(mg_live *lv, mg_plan *p)
 {
     mg_graph *g = lv->g;
     reap(lv);
-    live_cmd c = {.kind = CMD_PLAN, .plan = p};
+    live_cmd c = {.kind = CMD_PLAN, .plan = p, .at = g->stamp};
     mg_status st = push(lv, &c);
     if (st)
         return st;
@@ -394,6 +405,8 @@ void mg_live_poll(mg_live *lv)
                 }
             }
             mg_loudness_add(lv->loud, (const float *const *)planar, m);
+            for (int k = 0; k < ch; k++)
+                mg_loudness_add(lv->loud_ch[k], (const float *const *)&planar[k], m);
         }
     }
 }
@@ -429,5 +442,7 @@ mg_live_stats mg_live_stats_take(mg_live *lv)
         lv->peak[k] = 0;
     }
     s.momentary = mg_loudness_momentary(lv->loud);
+    for (int k = 0; k < g->channels; k++)
+        s.momentary_ch[k] = mg_loudness_momentary(lv->loud_ch[k]);
     return s;
 }

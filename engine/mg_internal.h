@@ -164,6 +164,7 @@ struct mg_graph {
     mg_trash *trash;      /* [control] removed while live, not yet attached to a plan */
     mg_buf ext_in;        /* [rt] live input for `input` nodes (0 channels offline) */
     double xfade;         /* [control] seconds over which edited connections crossfade */
+    uint64_t stamp;       /* [control] live edits take effect at this sample (0: at once) */
     int fading;           /* [control] edges or nodes wait for mg_graph_collect */
     char err[1024];
     mg_node *err_node; /* node the last error is about, or NULL */

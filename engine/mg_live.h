@@ -80,6 +80,7 @@ typedef struct mg_live_stats {
     int channels;          /* meter channels */
     double peak_db[8];     /* output sample peak since the last mg_live_stats call, dBFS */
     double momentary;      /* momentary loudness of the output, LUFS (400 ms) */
+    double momentary_ch[8]; /* the same per channel (each measured as a mono signal) */
 } mg_live_stats;
 /* [control] Counters and meters (after mg_live_poll); resets the peak hold and load max. */
 mg_live_stats mg_live_stats_take(mg_live *lv);

@@ -150,6 +150,10 @@ mg_edge_info mg_graph_edge(const mg_graph *g, int i);
 double mg_graph_xfade(const mg_graph *g);
 mg_status mg_graph_set_xfade(mg_graph *g, double seconds); /* 0..1 s */
 int mg_graph_collect(mg_graph *g);
+/* Live: parameter changes and the plans compiled from now on take effect at graph sample
+   `sample` (0: as soon as possible), so an edit prepared ahead lands on its exact sample.
+   Offline edits apply where the renderer stands; the stamp is not used. */
+void mg_graph_stamp(mg_graph *g, uint64_t sample);
 /*
 ** Give `dst` the nodes, connections, parameter values and tempo of `src`, matching nodes by
 ** name: a node with the same name, type and options keeps its state; others are replaced.

@@ -45,7 +45,8 @@ const char *const help_play =
     "  --xfade MS          crossfade time of edited connections (default 5)\n"
     "  -q, --quiet         no meter display and no summary\n"
     "\n"
-    "The display shows the output peak (dBFS) and momentary loudness per channel, DSP load,\n"
+    "The display shows, per channel, the output peak (dBFS) / momentary loudness (LUFS),\n"
+    "then the momentary loudness of the mix, DSP load,\n"
     "xruns (device under/overruns), late callbacks (processing took longer than a period)\n"
     "and underruns (file sources starved of data). With no audio device the error names the\n"
     "host APIs tried.\n"
@@ -111,16 +112,11 @@ static void print_stats_line(FILE *f, const mg_live_stats *s, double rate, int c
     char t[32];
     fmt_time((double)s->frames / rate, t, sizeof t);
     fprintf(f, "%s%s ", cr ? "\r" : "", t);
-    for (int k = 0; k < s->channels && k < 8; k++) {
-        if (isfinite(s->peak_db[k]))
-            fprintf(f, "%c%6.1f ", s->channels == 2 ? "LR"[k] : '1' + k, s->peak_db[k]);
-        else
-            fprintf(f, "%c   -inf ", s->channels == 2 ? "LR"[k] : '1' + k);
-    }
-    if (isfinite(s->momentary))
-        fprintf(f, "dBFS  M %5.1f LUFS", s->momentary);
-    else
-        fprintf(f, "dBFS  M   -inf LUFS");
+    /* per channel: sample peak (dBFS) / momentary loudness (LUFS); then the whole mix */
+    for (int k = 0; k < s->channels && k < 8; k++)
+        fprintf(f, "%c %5.1f/%5.1f  ", s->channels == 2 ? "LR"[k] : '1' + k,
+                fmax(s->peak_db[k], -99.9), fmax(s->momentary_ch[k], -99.9));
+    fprintf(f, "M %5.1f LUFS", fmax(s->momentary, -99.9));
     fprintf(f, "  DSP %4.1f%% (max %4.1f%%)  xruns %llu  late %llu  underruns %llu ",
             100 * s->load_mean, 100 * s->load_max, (unsigned long long)s->xruns,
             (unsigned long long)s->late, (unsigned long long)s->underruns);

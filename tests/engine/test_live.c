@@ -341,6 +341,42 @@ static void test_stamped_command(void)
     free(r);
 }
 
+/* A graph edit prepared ahead and stamped for sample S lands on S (its fade starts there). */
+static void test_stamped_plan(void)
+{
+    mg_node *k;
+    mg_graph *g = noise_graph(&k);
+    int ch;
+    float **ref = mg_test_render(g, 16384, &ch);
+    mg_graph_free(g);
+    g = noise_graph(&k);
+    mg_live *lv = live_new(g, 0);
+    float *l = calloc(16384, sizeof(float)), *r = calloc(16384, sizeof(float));
+    float *out[2] = {l, r};
+    mg_live_process(lv, NULL, out, 1000);
+    const uint64_t S = 9876;
+    mg_graph_stamp(g, S);
+    mg_node *o = mg_test_node(g, "osc", "late", NULL, 0);
+    CHECK_OK(mg_connect(o, 0, mg_graph_output(g), 0), g);
+    CHECK_OK(mg_graph_compile(g), g);
+    mg_graph_stamp(g, 0);
+    for (long done = 1000; done < 16384; done += 700) {
+        float *o2[2] = {l + done, r + done};
+        mg_live_process(lv, NULL, o2, (uint32_t)(16384 - done < 700 ? 16384 - done : 700));
+    }
+    long first = -1;
+    for (long i = 0; i < 16384 && first < 0; i++)
+        if (l[i] != ref[0][i])
+            first = i;
+    CHECK(first == (long)S + 1, "edit stamped %llu: first changed sample %ld (expect %llu: the "
+          "fade-in's first gain is 0)", (unsigned long long)S, first, (unsigned long long)S + 1);
+    mg_live_free(lv);
+    mg_graph_free(g);
+    mg_test_free_channels(ref, ch);
+    free(l);
+    free(r);
+}
+
 /* Largest |x[n] - 2cos(w)x[n-1] + x[n-2]| over [from, to): zero for a clean sine; a step of
    height h reads h. */
 static double sine_step(const float *x, long from, long to, double freq)
@@ -430,6 +466,7 @@ int main(void)
     test_every_node_every_edit();
     test_live_equals_offline();
     test_stamped_command();
+    test_stamped_plan();
     test_crossfade();
     dyn_tmp_close();
     return mg_test_done("test_live");
