@@ -377,6 +377,30 @@ static void test_stamped_plan(void)
     free(r);
 }
 
+/* A file source whose disk side does not keep up plays silence and says so; it never waits. */
+static void test_underrun_reported(void)
+{
+    mg_graph *g = mg_test_graph(RATE, BLOCK, 2);
+    const long n = 10 * (long)RATE;
+    float *x = dyn_sine(440, RATE, -6, n);
+    mg_node *f = dyn_source1(g, "long", x, n);
+    CHECK_OK(mg_connect(f, 0, mg_graph_output(g), 0), g);
+    mg_live *lv = live_new(g, 0); /* no disk thread: the ring is never refilled */
+    float l[BLOCK], r[BLOCK];
+    float *out[2] = {l, r};
+    long blocks = 2 * (long)RATE / BLOCK; /* 2 s: longer than the primed ring */
+    for (long i = 0; i < blocks; i++)
+        mg_live_process(lv, NULL, out, BLOCK);
+    mg_live_stats s = mg_live_stats_take(lv);
+    CHECK(s.underruns > 0, "starved file source: %llu underrun frames reported",
+          (unsigned long long)s.underruns);
+    CHECK(l[BLOCK - 1] == 0, "an underrun plays silence");
+    mg_test_report("underrun frames over 2 s without a disk thread", (double)s.underruns, "");
+    mg_live_free(lv);
+    mg_graph_free(g);
+    free(x);
+}
+
 /* Largest |x[n] - 2cos(w)x[n-1] + x[n-2]| over [from, to): zero for a clean sine; a step of
    height h reads h. */
 static double sine_step(const float *x, long from, long to, double freq)
@@ -467,6 +491,7 @@ int main(void)
     test_live_equals_offline();
     test_stamped_command();
     test_stamped_plan();
+    test_underrun_reported();
     test_crossfade();
     dyn_tmp_close();
     return mg_test_done("test_live");
