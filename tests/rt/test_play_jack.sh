@@ -7,7 +7,8 @@
 #      above -60 dBFS in a steady 997 Hz tone;
 #   3. --watch: a reload with a broken patch prints patch.lua:LINE and the audio plays on;
 #      a good reload is applied, still without a step above -60 dBFS;
-#   4. an injected stall (a node sleeping in the callback) is reported (test_stall).
+#   4. an injected stall (a node sleeping in the callback) is reported (test_stall);
+# and, first, that no device gives a clear error and --list-devices shows the JACK device.
 # Spontaneous xruns (this VM wakes threads late) are logged, never a failure.
 # Usage: test_play_jack.sh BUILD_DIR SOURCE_DIR. Exit 77 (skip) without jackd.
 set -u
@@ -26,6 +27,17 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 ok() { echo "ok: $*"; }
 # run CMD under a fresh private server: server NAME RATE PERIOD -- CMD...
 server() { n=$1; shift; sh "$RT/jack_server.sh" run "$NAME$n" "$@"; }
+
+# 0. no device: a clear error naming the host APIs tried, exit 1
+JACK_DEFAULT_SERVER=mg_none_$$ JACK_NO_START_SERVER=1 "$MG" play "$RT/parity.lua" \
+    >"$T/nodev.out" 2>"$T/nodev.err"
+rc=$?
+cat "$T/nodev.err"
+[ $rc -eq 1 ] || fail "play without a device exited $rc (expect 1)"
+grep -q "host APIs tried: ALSA" "$T/nodev.err" || fail "no-device error does not name the host APIs"
+"$MG" play --help | grep -q -- "--list-devices" || fail "play --help"
+server 0 48000 1024 -- "$MG" play --list-devices >"$T/list.out" 2>&1
+grep -q "JACK Audio Connection Kit: system" "$T/list.out" || fail "--list-devices misses JACK"
 
 # 1. live = offline
 "$MG" render "$RT/parity.lua" -o "$T/ref.wav" --bits 32f --block 256 -q ||
