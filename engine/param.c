@@ -525,44 +525,59 @@ mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start
     return MG_OK;
 }
 
-/* [control] Produce the generator's values until one lands at or after sample `until`. */
-static mg_status gen_advance(mg_node *node, mg_param *p, int64_t until)
+/* [control] One call of the generator: the next control point becomes an event. */
+static mg_status gen_step(mg_node *node, mg_param *p)
 {
     mg_param_gen *gn = p->gen;
     mg_graph *g = node->g;
-    while (gn->last_s < until) {
-        double t = gn->start + (double)gn->k / gn->rate, v = 0;
-        char err[512] = "";
-        if (gn->fn(gn->ud, t, &v, err, sizeof err)) {
-            mg_graph_errorf(g, MG_ERR_SCRIPT, "%s", err);
-            return MG_ERR_SCRIPT;
-        }
-        if (!isfinite(v)) {
-            mg_node_errorf(node, MG_ERR_SCRIPT, "%s: fn returned %g at %g s", p->name, v, t);
-            return MG_ERR_SCRIPT;
-        }
-        v = v < p->d->min ? p->d->min : v > p->d->max ? p->d->max : v;
-        mg_tl_event x = {.type = gn->k ? MG_EV_LINEAR : MG_EV_SET, .s = llround(t * g->rate),
-                         .v = v, .cut = INT64_MAX};
-        mg_status st = insert_control(p, &x);
-        if (st)
-            return st;
-        gn->k++;
-        gn->last_s = x.s;
+    double t = gn->start + (double)gn->k / gn->rate, v = 0;
+    char err[512] = "";
+    if (gn->fn(gn->ud, t, &v, err, sizeof err)) {
+        mg_graph_errorf(g, MG_ERR_SCRIPT, "%s", err);
+        return MG_ERR_SCRIPT;
     }
+    if (!isfinite(v))
+        return mg_node_errorf(node, MG_ERR_SCRIPT, "%s: fn returned %g at %g s", p->name, v, t);
+    v = v < p->d->min ? p->d->min : v > p->d->max ? p->d->max : v;
+    mg_tl_event x = {.type = gn->k ? MG_EV_LINEAR : MG_EV_SET, .s = llround(t * g->rate),
+                     .v = v, .cut = INT64_MAX};
+    mg_status st = insert_control(p, &x);
+    if (st)
+        return mg_node_errorf(node, st, "%s: out of memory for its events", p->name);
+    gn->k++;
+    gn->last_s = x.s;
     return MG_OK;
 }
 
+/*
+** Calls go out in time order across all generators (ties: node, then parameter order), so the
+** sequence of calls is the same whatever `until` steps the caller uses: functions sharing
+** state (mixgraph.random) give the same values for every block size.
+*/
 mg_status mg_graph_advance(mg_graph *g, int64_t until)
 {
-    for (int i = 0; i < g->n_nodes; i++) {
-        mg_node *n = g->nodes[i];
-        for (int k = 0; k < n->n_params; k++)
-            if (n->params[k].gen) {
-                mg_status st = gen_advance(n, &n->params[k], until);
-                if (st)
-                    return st;
+    for (;;) {
+        mg_node *bn = NULL;
+        mg_param *bp = NULL;
+        double bt = INFINITY;
+        for (int i = 0; i < g->n_nodes; i++) {
+            mg_node *n = g->nodes[i];
+            for (int k = 0; k < n->n_params; k++) {
+                mg_param_gen *gn = n->params[k].gen;
+                if (!gn || gn->last_s >= until)
+                    continue;
+                double t = gn->start + (double)gn->k / gn->rate;
+                if (t < bt) {
+                    bt = t;
+                    bn = n;
+                    bp = &n->params[k];
+                }
             }
+        }
+        if (!bp)
+            return MG_OK;
+        mg_status st = gen_step(bn, bp);
+        if (st)
+            return st;
     }
-    return MG_OK;
 }

@@ -129,9 +129,9 @@ static void test_building(void)
         "local f = g:filter{ type = 'highpass', freq = 80, slope = 24 }\n"
         "assert(f.type == 'highpass' and f:response{ 80 }[1] < -2.9)\n"
         "g.duration = 2\n"
-        "assert(g.tempo == 120)\n"
+        "assert(g:tempo() == 120)\n"
         "g.tempo = 96\n"
-        "assert(g.tempo == 96)\n"
+        "assert(g:tempo() == 96)\n"
         "local order = g:nodes()\n"
         "assert(order[#order] == g.output, 'output last')\n",
         args, 3);
