@@ -550,9 +550,10 @@ static mg_status gen_step(mg_node *node, mg_param *p)
 }
 
 /*
-** Calls go out in time order across all generators (ties: node, then parameter order), so the
-** sequence of calls is the same whatever `until` steps the caller uses: functions sharing
-** state (mixgraph.random) give the same values for every block size.
+** Calls go out in time order across all generators (ties: node, then parameter order) until
+** every generator covers `until`, so the calls made are always a prefix of one sequence,
+** whatever steps the caller advances by: functions sharing state (mixgraph.random) give the
+** same values for every block size.
 */
 mg_status mg_graph_advance(mg_graph *g, int64_t until)
 {
@@ -560,12 +561,14 @@ mg_status mg_graph_advance(mg_graph *g, int64_t until)
         mg_node *bn = NULL;
         mg_param *bp = NULL;
         double bt = INFINITY;
+        int behind = 0;
         for (int i = 0; i < g->n_nodes; i++) {
             mg_node *n = g->nodes[i];
             for (int k = 0; k < n->n_params; k++) {
                 mg_param_gen *gn = n->params[k].gen;
-                if (!gn || gn->last_s >= until)
+                if (!gn)
                     continue;
+                behind |= gn->last_s < until;
                 double t = gn->start + (double)gn->k / gn->rate;
                 if (t < bt) {
                     bt = t;
@@ -574,7 +577,7 @@ mg_status mg_graph_advance(mg_graph *g, int64_t until)
                 }
             }
         }
-        if (!bp)
+        if (!behind)
             return MG_OK;
         mg_status st = gen_step(bn, bp);
         if (st)

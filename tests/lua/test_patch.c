@@ -78,6 +78,35 @@ static void test_errors(void)
                  "node 'mix1': inputs[2] has no parameter 'gian'");
     expect_error("local g = ...\nlocal m = g:mix{}\nm.inputs[1].gain = 99\n", 3,
                  "gain1 99 out of range");
+    /* automation (docs/lua.md, Automation) */
+    expect_error("local g = ...\nlocal d = g:dc{ value = 1 }\nd:param('value'):exp_to(0, 1)\n",
+                 3, "node 'dc1': value: exp_to 0: an exponential ramp cannot reach 0");
+    expect_error("local g = ...\nlocal d = g:dc{}\nd:param('value'):exp_to(5, 1)\n", 3,
+                 "value: exp_to 5: an exponential ramp cannot pass through 0 (it starts from 0)");
+    expect_error("local g = ...\nlocal f = g:filter{}\nlocal p = f:param('freq')\n"
+                 "p:set(100, 0.5)\np:curve({ 100, 200 }, 0.4, 0.2)\n", 5,
+                 "freq: curve from 0.4 s to 0.6 s overlaps the set at 0.5 s");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):curve({ 100, 200 }, 1, 1)"
+                 ":linear_to(50, 1.5)\n", 3,
+                 "freq: linear_to at 1.5 s falls inside the curve from 1 s to 2 s");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):linear_to(200000, 1)\n", 3,
+                 "freq: value 200000 out of range [1, 96000] Hz");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):set(100, -1)\n", 3,
+                 "freq: set at -1 s: time must be in [0, 1e7) s");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):target(100, 1, -2)\n", 3,
+                 "freq: target time constant -2 s must be >= 0");
+    expect_error("local g = ...\nlocal f = g:filter{}\nlocal p = f:param('frq')\n", 3,
+                 "node 'filter1' (filter) has no parameter 'frq' (did you mean 'freq'?)");
+    expect_error("local g = ...\nlocal f = g:filter{}\nlocal o = g:osc{}\n_ = o >> f\n"
+                 "o:param('freq'):mod(f, 10)\n", 5, "freq: modulation by 'filter1' would close a loop");
+    expect_error("local g = ...\nlocal o = g:osc{}\no:param('freq'):fn(function(t) return t end, "
+                 "{ rate = 0 })\n", 3, "freq: fn rate 0 Hz out of range (0, 48000]");
+    expect_error("local g = ...\ng:tempo(500)\n", 2, "tempo 500 BPM out of range [20, 400]");
+    expect_error("local g = ...\ng:tempo(100, { at = 2 })\ng:tempo(90, { at = 1 })\n", 3,
+                 "tempo change at 1 s must come after the previous one (2 s)");
+    expect_error("local g = ...\nlocal x = g:note('3/0')\n", 2, "note '3/0': expected N/D");
+    expect_error("local g = ...\ng:stem(g:osc{}, 'a/b')\n", 2,
+                 "stem name 'a/b' must be a plain file name");
     expect_error("local g = ...\nlocal m = g:mix{}\nlocal r = m:response{ 100 }\n", 3,
                  "has no frequency response");
     expect_error("local g = ...\nlocal f = g:filter{ type = 'lowpas' }\n", 2,
