@@ -358,10 +358,11 @@ static mg_status node_setup(mg_node *n, const mg_opt *opts, int n_opts)
             for (int r = 0; r < n->multi; r++) {
                 char nm[40];
                 snprintf(nm, sizeof nm, "%s%d", pd->name, r + 1);
-                mg_param_init(&n->params[k++], pd, nm);
+                if (mg_param_init(&n->params[k++], pd, nm))
+                    return MG_ERR_NOMEM;
             }
-        } else {
-            mg_param_init(&n->params[k++], pd, pd->name);
+        } else if (mg_param_init(&n->params[k++], pd, pd->name)) {
+            return MG_ERR_NOMEM;
         }
     }
     if (d->create) {

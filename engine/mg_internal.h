@@ -182,7 +182,7 @@ mg_status mg_graph_errorf(mg_graph *g, mg_status st, const char *fmt, ...)
     ;
 
 /* param.c */
-void mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);
+mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);
 void mg_param_free(mg_param *p);
 /* [control] Immediate change: before the render starts it is the initial value; later a
    linear ramp over desc->smooth_ms from the value at sample `now`. */

@@ -80,4 +80,28 @@ int mg_timeline_render(mg_timeline *tl, int64_t pos, uint32_t n, float *out);
 /* [rt] Back to sample 0: replay the events from the start (unless some were compacted). */
 void mg_timeline_rewind(mg_timeline *tl);
 
+/* ---- the control side's entry points for a real-time driver ---- */
+
+/* [any] Parameter i's timeline (what the audio thread inserts into). */
+mg_timeline *mg_node_param_timeline(mg_node *node, int i);
+
+/*
+** [control] Validate e and convert it to samples (round(t * rate)) without inserting: the
+** checks of mg_node_param_event (range, exponential ramps through 0, curve overlaps, read
+** against the timeline as it stands), a curve's values copied into memory the node owns. The
+** result can cross a lock-free queue and be inserted on the audio thread with
+** mg_timeline_insert(mg_node_param_timeline(node, i), &out).
+*/
+mg_status mg_node_param_event_prepare(mg_node *node, int i, const mg_param_event *e,
+                                      mg_tl_event *out);
+
+/*
+** [control] Generated automation with a horizon: call the generators (param:fn) until their
+** events cover sample `until`, handing each event to sink(ud, node, param, event) instead of
+** inserting it (a real-time driver queues it for the audio thread). A non-zero status from the
+** sink stops and is returned. mg_graph_advance(g, until) is this with direct insertion.
+*/
+typedef mg_status (*mg_event_sink)(void *ud, mg_node *node, int param, const mg_tl_event *e);
+mg_status mg_graph_advance_to(mg_graph *g, int64_t until, mg_event_sink sink, void *ud);
+
 #endif

@@ -260,7 +260,7 @@ int mg_timeline_render(mg_timeline *tl, int64_t pos, uint32_t n, float *out)
 
 /* ---- a node's parameter ---- */
 
-void mg_param_init(mg_param *p, const mg_param_desc *d, const char *name)
+mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name)
 {
     memset(p, 0, sizeof *p);
     p->d = d;
@@ -268,6 +268,9 @@ void mg_param_init(mg_param *p, const mg_param_desc *d, const char *name)
     p->value = (float)d->def;
     p->tl.init = d->def;
     mg_timeline_rewind(&p->tl);
+    p->tl.ev = malloc(MG_TIMELINE_CAP * sizeof *p->tl.ev); /* room for real-time inserts */
+    p->tl.cap = p->tl.ev ? MG_TIMELINE_CAP : 0;
+    return p->tl.ev ? MG_OK : MG_ERR_NOMEM;
 }
 
 void mg_param_free(mg_param *p)
@@ -381,6 +384,14 @@ static const mg_tl_event *curve_around(const mg_timeline *tl, int64_t s)
 
 mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e)
 {
+    mg_tl_event x;
+    mg_status st = mg_node_param_event_prepare(node, i, e, &x);
+    return st ? st : insert_control(&node->params[i], &x);
+}
+
+mg_status mg_node_param_event_prepare(mg_node *node, int i, const mg_param_event *e,
+                                      mg_tl_event *out)
+{
     if (i < 0 || i >= node->n_params)
         return mg_node_errorf(node, MG_ERR_NOT_FOUND, "no parameter #%d", i);
     mg_param *p = &node->params[i];
@@ -396,7 +407,7 @@ mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e)
     switch (e->type) {
     case MG_EV_CANCEL:
     case MG_EV_HOLD:
-        return insert_control(p, &x);
+        return *out = x, MG_OK;
     case MG_EV_CURVE: {
         if (e->n_values < 2 || !e->values)
             return mg_node_errorf(node, MG_ERR_INVALID, "%s: curve needs at least 2 values",
@@ -432,7 +443,7 @@ mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e)
             vals[k] = (float)e->values[k];
         x.curve = vals;
         x.n_curve = e->n_values;
-        return insert_control(p, &x);
+        return *out = x, MG_OK;
     }
     default:
         break;
@@ -479,7 +490,7 @@ mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e)
     default:
         break;
     }
-    return insert_control(p, &x);
+    return *out = x, MG_OK;
 }
 
 double mg_node_param_value_at(const mg_node *node, int i, double t)
@@ -525,8 +536,9 @@ mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start
     return MG_OK;
 }
 
-/* [control] One call of the generator: the next control point becomes an event. */
-static mg_status gen_step(mg_node *node, mg_param *p)
+/* [control] One call of the generator: the next control point becomes an event, inserted
+   (sink NULL) or handed to the sink. */
+static mg_status gen_step(mg_node *node, mg_param *p, mg_event_sink sink, void *ud)
 {
     mg_param_gen *gn = p->gen;
     mg_graph *g = node->g;
@@ -541,9 +553,11 @@ static mg_status gen_step(mg_node *node, mg_param *p)
     v = v < p->d->min ? p->d->min : v > p->d->max ? p->d->max : v;
     mg_tl_event x = {.type = gn->k ? MG_EV_LINEAR : MG_EV_SET, .s = llround(t * g->rate),
                      .v = v, .cut = INT64_MAX};
-    mg_status st = insert_control(p, &x);
+    mg_status st = sink ? sink(ud, node, (int)(p - node->params), &x) : insert_control(p, &x);
     if (st)
-        return mg_node_errorf(node, st, "%s: out of memory for its events", p->name);
+        return st == MG_ERR_NOMEM
+                   ? mg_node_errorf(node, st, "%s: out of memory for its events", p->name)
+                   : st;
     gn->k++;
     gn->last_s = x.s;
     return MG_OK;
@@ -556,6 +570,11 @@ static mg_status gen_step(mg_node *node, mg_param *p)
 ** same values for every block size.
 */
 mg_status mg_graph_advance(mg_graph *g, int64_t until)
+{
+    return mg_graph_advance_to(g, until, NULL, NULL);
+}
+
+mg_status mg_graph_advance_to(mg_graph *g, int64_t until, mg_event_sink sink, void *ud)
 {
     for (;;) {
         mg_node *bn = NULL;
@@ -579,8 +598,10 @@ mg_status mg_graph_advance(mg_graph *g, int64_t until)
         }
         if (!behind)
             return MG_OK;
-        mg_status st = gen_step(bn, bp);
+        mg_status st = gen_step(bn, bp, sink, ud);
         if (st)
             return st;
     }
 }
+
+mg_timeline *mg_node_param_timeline(mg_node *node, int i) { return &node->params[i].tl; }

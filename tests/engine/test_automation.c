@@ -6,6 +6,7 @@
 ** modulation with clamping; generated (function) automation; and the error messages.
 */
 #include "mg_test.h"
+#include "mg_timeline.h"
 
 #define RATE 48000.0
 #define FRAMES 24000 /* 0.5 s */
@@ -445,8 +446,65 @@ static void test_errors(void)
     mg_graph_free(r.g);
 }
 
+/*
+** The real-time path: events prepared on the control side and inserted into the fixed array
+** between blocks (as an audio callback would) land on their sample; a full array drops reached
+** events to make room, and refuses (and counts) an event only when nothing can be dropped.
+*/
+static void test_rt_insert(void)
+{
+    rig r = make(64, 0);
+    CHECK(mg_graph_compile(r.g) == MG_OK, "compile");
+    mg_timeline *tl = mg_node_param_timeline(r.dc, 0);
+    float *y = calloc(4800, sizeof *y);
+    for (long done = 0; done < 4800; done += 64) {
+        if (done == 640) { /* "audio thread": insert what the control side prepared */
+            mg_param_event e = {.type = MG_EV_LINEAR, .t = 2000 / RATE, .v = 8};
+            mg_tl_event x;
+            CHECK_OK(mg_node_param_event_prepare(r.dc, 0, &e, &x), r.g);
+            CHECK(mg_timeline_insert(tl, &x) == 0, "rt insert");
+        }
+        const float *const *o = mg_graph_process(r.g, 64);
+        memcpy(y + done, o[0], 64 * sizeof *y);
+    }
+    /* the ramp starts from the previous event (the initial value at 0) and ends at 2000 */
+    double worst = 0;
+    for (long i = 640; i < 4800; i++) {
+        double want = i >= 2000 ? 8 : 8.0 * (double)i / 2000;
+        worst = fmax(worst, fabs(y[i] - want) / fmax(fabs(want), 1));
+    }
+    CHECK(worst <= 1e-6, "rt-inserted ramp: error %g", worst);
+    free(y);
+    /* capacity: a fresh timeline of 32 events refuses the 33rd while nothing was reached */
+    mg_graph_reset(r.g);
+    mg_tl_event cancel = {.type = MG_EV_CANCEL, .s = 0, .cut = INT64_MAX};
+    mg_timeline_insert(tl, &cancel);
+    int refused = 0, cap = tl->cap;
+    for (int k = 0; k < cap + 3; k++) {
+        mg_tl_event x = {.type = MG_EV_SET, .s = 10000 + k, .v = k, .cut = INT64_MAX};
+        refused += mg_timeline_insert(tl, &x) != 0;
+    }
+    CHECK(refused == 3 && mg_node_param_overflow(r.dc, 0) == 3,
+          "full timeline: %d refused, overflow %llu (wanted 3)", refused,
+          (unsigned long long)mg_node_param_overflow(r.dc, 0));
+    mg_graph_process(r.g, 64); /* nothing reached yet: still full */
+    for (int k = 0; k < 10; k++)
+        mg_graph_process(r.g, 64);
+    float last = mg_graph_process(r.g, 64)[0][0];
+    (void)last;
+    const float *o = NULL;
+    for (int k = 0; k < 160; k++) /* past sample 10000 + cap: all reached */
+        o = mg_graph_process(r.g, 64)[0];
+    CHECK(o && o[63] == (float)(cap - 1), "the last stored event holds: %g", o ? o[63] : -1.0);
+    mg_tl_event late = {.type = MG_EV_SET, .s = 20000, .v = 99, .cut = INT64_MAX};
+    CHECK(mg_timeline_insert(tl, &late) == 0 && tl->compacted, "room made by dropping reached "
+          "events");
+    mg_graph_free(r.g);
+}
+
 int main(void)
 {
+    test_rt_insert();
     test_event_types();
     test_cancel_hold();
     test_sample_accuracy();
