@@ -4,9 +4,11 @@
 # byte-identical files for blocks 1, 64 and 4096; the same --seed gives identical files and
 # different seeds differ; a Lua error inside an automation function stops the render with
 # `patch.lua:LINE: message`, exit 2 and no output; --stems writes the mixer's buses.
-# Usage: test_automation.sh path/to/mixgraph
+# patches/algorithmic_mix.lua renders, and its seeds differ.
+# Usage: test_automation.sh path/to/mixgraph source-dir
 set -u
 MG=$1
+SRC=${2:-.}
 T=$(mktemp -d /tmp/mg_auto_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -90,6 +92,13 @@ expect 0 "$MG" render "$T/auto.lua" -o "$T/mix.flac" --stems "$T/stems" --bits 1
 [ -e "$T/stems/master.flac" ] && fail "master written as a stem" || ok
 expect 0 "$MG" analyze "$T/mix.flac" "$T/stems/verb.flac"
 [ "$(grep -c '1.500 s' "$T/out")" -eq 2 ] && ok || { fail "stem length differs"; cat "$T/out" >&2; }
+
+# the example patch
+if [ -f "$SRC/patches/algorithmic_mix.lua" ]; then
+    expect 0 "$MG" render "$SRC/patches/algorithmic_mix.lua" -o "$T/algo1.wav" --duration 4
+    expect 0 "$MG" render "$SRC/patches/algorithmic_mix.lua" -o "$T/algo2.wav" --duration 4 --seed 2
+    cmp -s "$T/algo1.wav" "$T/algo2.wav" && fail "algorithmic_mix: seeds 1 and 2 identical" || ok
+fi
 
 echo "test_automation_cli: $checks checks, $fails failed"
 [ "$fails" -eq 0 ]
