@@ -792,32 +792,37 @@ mg_status mg_graph_tempo_change(mg_graph *g, double t, double bpm)
     return MG_OK;
 }
 
-double mg_graph_tempo_at(const mg_graph *g, double t)
+/* The tempo segment in force at time x (by_beat 0) or beat x (by_beat 1): its start time,
+   beats elapsed at its start and tempo. */
+static void tempo_seg(const mg_graph *g, int by_beat, double x, double *t0, double *b0,
+                      double *bpm)
 {
-    double bpm = g->tempo;
-    for (int i = 0; i < g->n_tempo && g->tempo_map[i].t <= t; i++)
-        bpm = g->tempo_map[i].bpm;
-    return bpm;
+    *t0 = 0, *b0 = 0, *bpm = g->tempo;
+    for (int i = 0; i < g->n_tempo && (by_beat ? g->tempo_map[i].beat : g->tempo_map[i].t) <= x;
+         i++) {
+        *t0 = g->tempo_map[i].t;
+        *b0 = g->tempo_map[i].beat;
+        *bpm = g->tempo_map[i].bpm;
+    }
 }
 
 double mg_graph_beat_at(const mg_graph *g, double t)
 {
-    double t0 = 0, b0 = 0, bpm = g->tempo;
-    for (int i = 0; i < g->n_tempo && g->tempo_map[i].t <= t; i++) {
-        t0 = g->tempo_map[i].t;
-        b0 = g->tempo_map[i].beat;
-        bpm = g->tempo_map[i].bpm;
-    }
+    double t0, b0, bpm;
+    tempo_seg(g, 0, t, &t0, &b0, &bpm);
     return b0 + (t - t0) * bpm / 60.0;
 }
 
 double mg_graph_beat_time(const mg_graph *g, double beat)
 {
-    double t0 = 0, b0 = 0, bpm = g->tempo;
-    for (int i = 0; i < g->n_tempo && g->tempo_map[i].beat <= beat; i++) {
-        t0 = g->tempo_map[i].t;
-        b0 = g->tempo_map[i].beat;
-        bpm = g->tempo_map[i].bpm;
-    }
+    double t0, b0, bpm;
+    tempo_seg(g, 1, beat, &t0, &b0, &bpm);
     return t0 + (beat - b0) * 60.0 / bpm;
+}
+
+double mg_graph_tempo_at(const mg_graph *g, double t)
+{
+    double t0, b0, bpm;
+    tempo_seg(g, 0, t, &t0, &b0, &bpm);
+    return bpm;
 }
