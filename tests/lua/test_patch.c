@@ -184,6 +184,46 @@ static void test_building(void)
     }
 }
 
+/* Automation, tempo and randomness through the binding (values checked in Lua). */
+static void test_automation(void)
+{
+    mg_patch *p = expect_ok(
+        "local g = ...\nlocal mg = require 'mixgraph'\n"
+        "g:tempo(120)\n"
+        "assert(g:beats(4) == 2 and g:bars(1) == 2, 'beats and bars at 120')\n"
+        "g:tempo(60, { bar = 2 })\n"
+        "assert(g:bars(2) == 4 and g:bars(3) == 8, 'a tempo change at bar 2: ' .. g:bars(3))\n"
+        "assert(g:beats(10) == 4 + 2, 'beats past the change')\n"
+        "assert(g:note('1/8.') == 0.375 and math.abs(g:note('1/4t', 5) - 2 / 3) < 1e-12)\n"
+        "g:tempo(100, { at = 10, beats_per_bar = 3 })\n"
+        "assert(g:bars(4) == 8 and math.abs(g:bars(6) - 12.4) < 1e-12, 'beats_per_bar 3: ' .. g:bars(6))\n"
+        "local d = g:dc{ name = 'd', value = 1 }\n"
+        "local p = d:param('value')\n"
+        "assert(p:set(2, 1):linear_to(4, 2):exp_to(8, 3) == p, 'chainable')\n"
+        "assert(p:value_at(0.5) == 1 and p:value_at(1.5) == 3 and p:value_at(2.5) == 4 * 2 ^ 0.5)\n"
+        "p:hold(2.5)\nassert(p:value_at(10) == 4 * 2 ^ 0.5, 'held')\n"
+        "p:cancel(0)\nassert(p:value_at(10) == 1, 'cancelled')\n"
+        "p:curve({ 0, 10 }, 1, 2)\nassert(p:value_at(1.5) == 2.5 and p:value_at(5) == 10)\n"
+        "assert(p.name == 'value' and p.node == d and p.value == 1)\n"
+        "assert(tostring(p) == \"parameter 'd.value'\")\n"
+        "local lfo = g:osc{ freq = 1 }\n"
+        "assert((lfo >> p) == p, 'lfo >> param modulates')\n"
+        "p:mod(nil)\n"
+        "mg.seed(5)\nlocal a = { mg.random(), mg.random(6), mg.random(-3, 3) }\n"
+        "mg.seed(5)\nlocal b = { mg.random(), mg.random(6), mg.random(-3, 3) }\n"
+        "assert(a[1] == b[1] and a[2] == b[2] and a[3] == b[3], 'same seed, same numbers')\n"
+        "assert(a[1] >= 0 and a[1] < 1 and a[2] >= 1 and a[2] <= 6 and a[3] >= -3 and a[3] <= 3)\n"
+        "mg.seed(6)\nassert(mg.random() ~= a[1], 'another seed, another number')\n"
+        "g:stem(d, 'probe')\n",
+        NULL, 0);
+    if (p) {
+        mg_graph *g = mg_patch_graph(p);
+        CHECK(mg_graph_stem_count(g) == 1 && strcmp(mg_graph_stem_name(g, 0), "probe") == 0,
+              "g:stem registers a stem");
+        mg_patch_free(p);
+    }
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -192,6 +232,7 @@ int main(void)
     }
     test_errors();
     test_building();
+    test_automation();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
