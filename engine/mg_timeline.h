@@ -51,6 +51,7 @@ typedef struct mg_timeline {
     double init;       /* value before any event (set on the control thread before running) */
     uint64_t overflow; /* [rt] events refused because the array was full */
     int compacted;     /* [rt] reached events were dropped to make room: a reset cannot replay */
+    int steady;        /* [rt] no event pending and the value constant: renders skip it */
 } mg_timeline;
 
 /* Default capacity of a timeline the control thread has not grown. */

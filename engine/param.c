@@ -149,6 +149,7 @@ static void state_init(mg_tl_state *st, double v)
 void mg_timeline_rewind(mg_timeline *tl)
 {
     tl->head = 0;
+    tl->steady = 0;
     state_init(&tl->st, tl->init);
 }
 
@@ -207,6 +208,7 @@ static int place(mg_timeline *tl, const mg_tl_event *e)
 
 int mg_timeline_insert(mg_timeline *tl, const mg_tl_event *e)
 {
+    tl->steady = 0;
     if (e->type == MG_EV_CANCEL) {
         int i = upper(tl, e->s - 1); /* first pending event at or after s */
         tl->n = i;
@@ -247,6 +249,7 @@ int mg_timeline_render(mg_timeline *tl, int64_t pos, uint32_t n, float *out)
     if (state_constant(&tl->st, pos) &&
         (!nx || (mg_tl_event_time(nx) >= end && !(is_ramp(nx->type) && tl->st.anchor_s < end)))) {
         out[0] = (float)value_with(&tl->st, nx, pos);
+        tl->steady = !nx; /* nothing will move until the next insert or rewind */
         return 1;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -327,6 +330,11 @@ void mg_param_settle(mg_param *p)
 void mg_param_render(mg_param *p, uint64_t pos, uint32_t n, float *scratch, mg_pval *pv,
                      const float *mod, float depth)
 {
+    if (p->tl.steady && !mod) { /* the common case: nothing scheduled, value unchanged */
+        pv->v = &p->value;
+        pv->constant = 1;
+        return;
+    }
     int c = mg_timeline_render(&p->tl, (int64_t)pos, n, scratch);
     if (c && !mod) {
         p->value = scratch[0];
@@ -338,6 +346,7 @@ void mg_param_render(mg_param *p, uint64_t pos, uint32_t n, float *scratch, mg_p
         for (uint32_t i = 1; i < n; i++)
             scratch[i] = scratch[0];
     if (mod) {
+        p->tl.steady = 0; /* p->value will hold a modulated value */
         float lo = (float)p->d->min, hi = (float)p->d->max;
         for (uint32_t i = 0; i < n; i++) {
             float v = scratch[i] + depth * mod[i];
