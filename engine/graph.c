@@ -826,3 +826,22 @@ double mg_graph_tempo_at(const mg_graph *g, double t)
     tempo_seg(g, 0, t, &t0, &b0, &bpm);
     return bpm;
 }
+
+/* Tempo in force at graph frame pos: a change at t seconds takes effect at frame round(t * rate). */
+double mg_graph_tempo_at_frame(const mg_graph *g, uint64_t pos)
+{
+    double bpm = g->tempo;
+    for (int i = 0; i < g->n_tempo && llround(g->tempo_map[i].t * g->rate) <= (int64_t)pos; i++)
+        bpm = g->tempo_map[i].bpm;
+    return bpm;
+}
+
+int64_t mg_graph_frames_to_change(const mg_graph *g)
+{
+    for (int i = 0; i < g->n_tempo; i++) {
+        int64_t s = llround(g->tempo_map[i].t * g->rate);
+        if (s > (int64_t)g->pos)
+            return s - (int64_t)g->pos;
+    }
+    return INT64_MAX;
+}

@@ -71,6 +71,11 @@ mg_status mg_graph_tempo_change(mg_graph *g, double t, double bpm);
 double mg_graph_tempo_at(const mg_graph *g, double t);
 double mg_graph_beat_at(const mg_graph *g, double t);       /* beats elapsed at t seconds */
 double mg_graph_beat_time(const mg_graph *g, double beat);  /* seconds at which beat falls */
+/* Frames from the current position to the next tempo change (INT64_MAX: none). Nodes see the
+   tempo once per block, so drivers end a block there (mg_render does) to keep renders
+   identical for every block size. */
+int64_t mg_graph_frames_to_change(const mg_graph *g);
+double mg_graph_tempo_at_frame(const mg_graph *g, uint64_t pos);
 int mg_graph_node_count(const mg_graph *g);
 mg_node *mg_graph_node(mg_graph *g, int i); /* in creation order */
 mg_node *mg_graph_find(mg_graph *g, const char *name);

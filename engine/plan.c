@@ -871,7 +871,7 @@ const float *const *mg_graph_process(mg_graph *g, int n)
     if (n < 1 || n > g->block || mg_graph_compile(g))
         return NULL;
     mg_fpu_denormals_off();
-    double tempo = g->n_tempo ? mg_graph_tempo_at(g, (double)g->pos / g->rate) : g->tempo;
+    double tempo = g->n_tempo ? mg_graph_tempo_at_frame(g, g->pos) : g->tempo;
     mg_plan_run(g->plan, g->pos, (uint32_t)n, tempo);
     g->pos += (uint64_t)n;
     g->started = 1;

@@ -370,6 +370,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     /* run through the graph's latency first and drop it: the file starts at source time 0 */
     for (int64_t pre = mg_graph_latency(g); !st && pre > 0;) {
         int n = pre < g->block ? (int)pre : g->block;
+        if (mg_graph_frames_to_change(g) < n)
+            n = (int)mg_graph_frames_to_change(g);
         mg_graph_service(g);
         if ((st = mg_graph_advance(g, (int64_t)g->pos + n)))
             break;
@@ -386,6 +388,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         }
         uint32_t n = (uint32_t)((uint64_t)total - done < (uint64_t)g->block
                                     ? (uint64_t)total - done : (uint64_t)g->block);
+        if (mg_graph_frames_to_change(g) < (int64_t)n) /* nodes see the new tempo from here */
+            n = (uint32_t)mg_graph_frames_to_change(g);
         mg_graph_service(g);
         if ((st = mg_graph_advance(g, (int64_t)g->pos + n)))
             break;

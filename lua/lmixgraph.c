@@ -607,6 +607,8 @@ static int graph_measure(lua_State *L)
     mg_graph_reset(g);
     while (done < total) {
         int n = total - done < mg_graph_block(g) ? (int)(total - done) : mg_graph_block(g);
+        if (mg_graph_frames_to_change(g) < n)
+            n = (int)mg_graph_frames_to_change(g);
         mg_graph_service(g);
         if (mg_graph_advance(g, (int64_t)mg_graph_position(g) + n))
             return lua_pushstring(L, mg_graph_error(g)), lua_error(L);

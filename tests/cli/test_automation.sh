@@ -17,13 +17,14 @@ cat >"$T/auto.lua" <<'LUA'
 local g = ...
 local mg = require "mixgraph"
 g:tempo(120)
-g:tempo(90, { bar = 1 })
+g:tempo(90, { at = 0.7731 })
 local mx = mg.mixer(g)
 local verb = mx:bus{ name = "verb", inserts = { g:reverb{ mix = 100 } } }
+local echo = mx:bus{ name = "echo", inserts = { g:delay{ note = "1/16", mix = 100, feedback = 30 } } }
 local src = g:osc{ shape = "saw", freq = 110, gain = -18, duration = 1.5 }
 local f = g:filter{ freq = 400 }
 local t = mx:track{ name = "synth", source = src, inserts = { f },
-                    sends = { { bus = verb, gain = -60 } } }
+                    sends = { { bus = verb, gain = -60 }, { bus = echo, gain = -6 } } }
 local fr = f:param("freq")
 fr:exp_to(6000, g:beats(2)):target(300, g:bars(1), 0.1):step_to(2000, 1.2, 4)
 fr:hold(1.25)
@@ -36,7 +37,7 @@ src:param("freq"):fn(function(tt) return 110 + mg.random(0, 4) * 55 end, { rate 
 g.duration = 1.5
 LUA
 
-# block sizes
+# block sizes (a tempo change at 0.7731 s moves a note-valued delay: blocks end there)
 for b in 1 64 4096; do expect 0 "$MG" render "$T/auto.lua" -o "$T/b$b.wav" --block $b --bits 32f; done
 cmp -s "$T/b1.wav" "$T/b64.wav" && ok || fail "block 64 differs from block 1"
 cmp -s "$T/b1.wav" "$T/b4096.wav" && ok || fail "block 4096 differs from block 1"
