@@ -19,6 +19,7 @@ typedef struct mg_param_gen {
     void (*free_ud)(void *ud);
     double rate;     /* calls per second */
     double start;    /* seconds of call 0 */
+    double stop;     /* no calls after this time (INFINITY: none) */
     int64_t k;       /* next call index */
     int64_t last_s;  /* sample of the last value produced (-1: none yet) */
 } mg_param_gen;

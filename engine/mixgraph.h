@@ -173,6 +173,8 @@ mg_status mg_node_param_modulate(mg_node *node, int i, mg_node *src, int port, d
 typedef int (*mg_param_fn)(void *ud, double t, double *value, char *err, size_t errsz);
 mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start,
                                  mg_param_fn fn, void *ud, void (*free_ud)(void *ud));
+/* No calls after `stop` seconds (the last value holds); fn NULL above removes a generator. */
+mg_status mg_node_param_generate_stop(mg_node *node, int i, double stop);
 mg_status mg_graph_advance(mg_graph *g, int64_t until);
 
 /* Value of option `name` as given at creation (numbers) */

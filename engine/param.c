@@ -519,6 +519,13 @@ mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start
                                  mg_param_fn fn, void *ud, void (*free_ud)(void *ud))
 {
     mg_param *p = &node->params[i];
+    if (!fn) {
+        if (p->gen && p->gen->free_ud)
+            p->gen->free_ud(p->gen->ud);
+        free(p->gen);
+        p->gen = NULL;
+        return MG_OK;
+    }
     if (!(rate > 0 && rate <= node->g->rate)) {
         if (free_ud)
             free_ud(ud);
@@ -540,8 +547,20 @@ mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start
     if (p->gen && p->gen->free_ud)
         p->gen->free_ud(p->gen->ud);
     free(p->gen);
-    *gn = (mg_param_gen){fn, ud, free_ud, rate, start, 0, -1};
+    *gn = (mg_param_gen){fn, ud, free_ud, rate, start, INFINITY, 0, -1};
     p->gen = gn;
+    return MG_OK;
+}
+
+mg_status mg_node_param_generate_stop(mg_node *node, int i, double stop)
+{
+    mg_param *p = &node->params[i];
+    if (!p->gen)
+        return mg_node_errorf(node, MG_ERR_INVALID, "%s: no fn to stop", p->name);
+    if (!(stop >= p->gen->start))
+        return mg_node_errorf(node, MG_ERR_RANGE, "%s: fn stop %g s comes before its start "
+                              "%g s", p->name, stop, p->gen->start);
+    p->gen->stop = stop;
     return MG_OK;
 }
 
@@ -594,10 +613,10 @@ mg_status mg_graph_advance_to(mg_graph *g, int64_t until, mg_event_sink sink, vo
             mg_node *n = g->nodes[i];
             for (int k = 0; k < n->n_params; k++) {
                 mg_param_gen *gn = n->params[k].gen;
-                if (!gn)
+                double t = gn ? gn->start + (double)gn->k / gn->rate : 0;
+                if (!gn || t > gn->stop)
                     continue;
                 behind |= gn->last_s < until;
-                double t = gn->start + (double)gn->k / gn->rate;
                 if (t < bt) {
                     bt = t;
                     bn = n;

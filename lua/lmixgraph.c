@@ -1149,15 +1149,22 @@ static int param_fn(lua_State *L)
 {
     int i;
     mg_node *n = checkparam(L, 1, &i);
+    if (lua_isnil(L, 2)) { /* p:fn(nil): no more function */
+        mg_node_param_generate(n, i, 0, 0, NULL, NULL, NULL);
+        lua_settop(L, 1);
+        return 1;
+    }
     luaL_checktype(L, 2, LUA_TFUNCTION);
-    double rate = 200, start = 0;
+    double rate = 200, start = 0, stop = HUGE_VAL;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         if (lua_getfield(L, 3, "rate") != LUA_TNIL)
             rate = luaL_checknumber(L, -1);
         if (lua_getfield(L, 3, "start") != LUA_TNIL)
             start = luaL_checknumber(L, -1);
-        lua_pop(L, 2);
+        if (lua_getfield(L, 3, "stop") != LUA_TNIL)
+            stop = luaL_checknumber(L, -1);
+        lua_pop(L, 3);
     }
     lfn *f = calloc(1, sizeof *f);
     if (!f)
@@ -1171,7 +1178,8 @@ static int param_fn(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
     f->L = lua_tothread(L, -1);
     lua_pop(L, 1);
-    if (mg_node_param_generate(n, i, rate, start, lfn_call, f, lfn_free))
+    if (mg_node_param_generate(n, i, rate, start, lfn_call, f, lfn_free) ||
+        (stop < HUGE_VAL && mg_node_param_generate_stop(n, i, stop)))
         return raise_graph(L, mg_node_graph(n));
     lua_settop(L, 1);
     return 1;

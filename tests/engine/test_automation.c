@@ -286,6 +286,11 @@ static double f_gen(long i, const void *ud)
     return v0 + (v1 - v0) * ((double)i - k * period) / period;
 }
 
+static double f_gen_stopped(long i, const void *ud)
+{
+    return i < 4320 ? f_gen(i, ud) : 3 * sin(2 * M_PI * 5 * 0.09);
+}
+
 static int gen_fail(void *ud, double t, double *v, char *err, size_t errsz)
 {
     (void)ud;
@@ -306,7 +311,12 @@ static void test_generated(void)
         snprintf(what, sizeof what, "fn at 200 Hz, block %d", blocks[b]);
         compare(&r, what, f_gen, NULL);
     }
+    /* stopped at 0.0925 s: the last call is at 0.09 s (sample 4320), its value holds */
     rig r = make(64, 0);
+    CHECK_OK(mg_node_param_generate(r.dc, 0, 200, 0, gen_sine, NULL, NULL), r.g);
+    CHECK_OK(mg_node_param_generate_stop(r.dc, 0, 0.0925), r.g);
+    compare(&r, "fn stopped at 0.0925 s", f_gen_stopped, NULL);
+    r = make(64, 0);
     CHECK_OK(mg_node_param_generate(r.dc, 0, 100, 0, gen_fail, NULL, NULL), r.g);
     mg_status st = mg_graph_advance(r.g, 1000);
     CHECK(st == MG_OK, "first 0.02 s generate fine");
