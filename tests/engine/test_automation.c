@@ -512,9 +512,53 @@ static void test_rt_insert(void)
     mg_graph_free(r.g);
 }
 
+/* A real-time driver's path for functions: generate ahead (a 1000-frame horizon) into a sink
+   (the queue), insert on the "audio thread" before each block: the same samples as offline. */
+typedef struct queue {
+    mg_tl_event ev[64];
+    int n;
+} queue;
+
+static mg_status to_queue(void *ud, mg_node *node, int param, const mg_tl_event *e)
+{
+    (void)node;
+    (void)param;
+    queue *q = ud;
+    if (q->n == 64)
+        return MG_ERR_RANGE;
+    q->ev[q->n++] = *e;
+    return MG_OK;
+}
+
+static void test_rt_generator(void)
+{
+    rig r = make(64, 0);
+    CHECK_OK(mg_node_param_generate(r.dc, 0, 200, 0, gen_sine, NULL, NULL), r.g);
+    CHECK(mg_graph_compile(r.g) == MG_OK, "compile");
+    mg_timeline *tl = mg_node_param_timeline(r.dc, 0);
+    double worst = 0;
+    for (long done = 0; done < FRAMES; done += 64) {
+        queue q = {.n = 0};
+        CHECK_OK(mg_graph_advance_to(r.g, done + 64 + 1000, to_queue, &q), r.g);
+        for (int k = 0; k < q.n; k++)
+            CHECK(mg_timeline_insert(tl, &q.ev[k]) == 0, "rt insert of a generated event");
+        const float *y = mg_graph_process(r.g, 64)[0];
+        for (int i = 0; i < 64; i++) {
+            double want = f_gen(done + i, NULL);
+            worst = fmax(worst, fabs(y[i] - want) / fmax(fabs(want), 1));
+        }
+    }
+    mg_test_report("fn through a sink and rt inserts, 1000-frame horizon: worst rel. error", worst,
+                   "");
+    CHECK(worst <= 1e-6, "generator via sink: error %g", worst);
+    CHECK(mg_node_param_overflow(r.dc, 0) == 0, "no overflow");
+    mg_graph_free(r.g);
+}
+
 int main(void)
 {
     test_rt_insert();
+    test_rt_generator();
     test_event_types();
     test_cancel_hold();
     test_sample_accuracy();
