@@ -508,8 +508,10 @@ mg_status mg_node_set_index(mg_node *node, int i, double v)
                               (p->d->flags & MG_PARAM_INT) ? " (integers)" : "");
     }
     /* values given while the node is being made (create) apply at once */
-    mg_status st = mg_param_set(p, (float)v, node->g->pos, node->g->started && node->created,
-                                node->g->rate);
+    mg_status st = mg_param_reserve(p, 2);
+    if (!st)
+        st = mg_param_set(p, (float)v, node->g->pos, node->g->started && node->created,
+                          node->g->rate);
     return st ? mg_node_errorf(node, st, "%s: out of memory for its events", p->name) : MG_OK;
 }
 

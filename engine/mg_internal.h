@@ -185,9 +185,13 @@ mg_status mg_graph_errorf(mg_graph *g, mg_status st, const char *fmt, ...)
 /* param.c */
 mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);
 void mg_param_free(mg_param *p);
-/* [control] Immediate change: before the render starts it is the initial value; later a
-   linear ramp over desc->smooth_ms from the value at sample `now`. */
+/* [rt] Immediate change: before the render starts (smooth 0) it is the initial value; later
+   hold(now) and a linear ramp over desc->smooth_ms, inserted without allocating (MG_ERR_NOMEM
+   and the overflow count when the timeline is full). */
 mg_status mg_param_set(mg_param *p, float v, uint64_t now, int smooth, double rate);
+/* [control] Make room for `more` events (grows the array; never while an audio thread owns
+   the timeline). */
+mg_status mg_param_reserve(mg_param *p, int more);
 void mg_param_settle(mg_param *p);
 /* [rt] Fill pv for frames [pos, pos+n); scratch holds n floats; mod (or NULL) is the
    modulating signal, added times depth and clamped to the range. */

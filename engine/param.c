@@ -293,16 +293,21 @@ void mg_param_free(mg_param *p)
 /* [control] Insert, growing the array when it is full. */
 static mg_status insert_control(mg_param *p, const mg_tl_event *e)
 {
-    mg_timeline *tl = &p->tl;
-    if (tl->n == tl->cap) {
-        int cap = tl->cap ? 2 * tl->cap : MG_TIMELINE_CAP;
-        mg_tl_event *ev = realloc(tl->ev, (size_t)cap * sizeof *ev);
+    mg_status st = mg_param_reserve(p, 1);
+    return st ? st : mg_timeline_insert(&p->tl, e) ? MG_ERR_NOMEM : MG_OK;
+}
+
+mg_status mg_param_reserve(mg_param *p, int more)
+{
+    while (p->tl.n + more > p->tl.cap) {
+        int cap = p->tl.cap ? 2 * p->tl.cap : MG_TIMELINE_CAP;
+        mg_tl_event *ev = realloc(p->tl.ev, (size_t)cap * sizeof *ev);
         if (!ev)
             return MG_ERR_NOMEM;
-        tl->ev = ev;
-        tl->cap = cap;
+        p->tl.ev = ev;
+        p->tl.cap = cap;
     }
-    return mg_timeline_insert(tl, e) ? MG_ERR_NOMEM : MG_OK;
+    return MG_OK;
 }
 
 mg_status mg_param_set(mg_param *p, float v, uint64_t now, int smooth, double rate)
@@ -317,8 +322,10 @@ mg_status mg_param_set(mg_param *p, float v, uint64_t now, int smooth, double ra
     mg_tl_event hold = {.type = MG_EV_HOLD, .s = (int64_t)now, .cut = INT64_MAX};
     mg_tl_event to = {.type = len ? MG_EV_LINEAR : MG_EV_SET, .s = (int64_t)now + len, .v = v,
                       .cut = INT64_MAX};
-    mg_status st = insert_control(p, &hold);
-    return st ? st : insert_control(p, &to);
+    /* no allocation here: a live engine applies this on the audio thread */
+    if (mg_timeline_insert(&p->tl, &hold) || mg_timeline_insert(&p->tl, &to))
+        return MG_ERR_NOMEM;
+    return MG_OK;
 }
 
 void mg_param_settle(mg_param *p)
