@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mg_internal.h"
+#include "mg_live.h"
 
 mg_status mg_graph_errorf(mg_graph *g, mg_status st, const char *fmt, ...)
 {
@@ -83,6 +84,7 @@ mg_graph *mg_graph_new(const mg_graph_config *cfg, mg_status *err)
         g->rate = c.rate;
         g->block = c.block;
         g->tempo = 120;
+        g->xfade = 0.005;
         g->channels = c.channels;
         g->dirty = 1;
         mg_opt o = {.name = "channels", .num = c.channels};
@@ -98,18 +100,27 @@ mg_graph *mg_graph_new(const mg_graph_config *cfg, mg_status *err)
     return g;
 }
 
+/* A node state made by create (and maybe prepare): destroy, then free. */
+static void state_free(const mg_node_desc *d, void *state)
+{
+    if (d->destroy)
+        d->destroy(state);
+    free(state);
+}
+
 static void node_free(mg_node *n)
 {
     if (!n)
         return;
     if (n->g && n->g->err_node == n)
         n->g->err_node = NULL;
-    if (n->created && n->d->destroy)
-        n->d->destroy(n->state);
+    if (n->created)
+        state_free(n->d, n->state);
+    else
+        free(n->state);
     for (int i = 0; n->opt && i < n->d->n_options; i++)
         free((char *)n->opt[i].str);
     free(n->opt);
-    free(n->state);
     free(n->in);
     free(n->out);
     for (int i = 0; n->params && i < n->n_params; i++)
@@ -121,11 +132,45 @@ static void node_free(mg_node *n)
     free(n);
 }
 
+static void trash_item_free(int kind, void *p, const mg_node_desc *d)
+{
+    if (kind == MG_TRASH_NODE)
+        node_free(p);
+    else if (kind == MG_TRASH_LINE)
+        mg_edge_delay_free(p);
+    else
+        state_free(d, p);
+}
+
+void mg_trash_put(mg_graph *g, int kind, void *p, const mg_node_desc *d)
+{
+    mg_trash *t = g->live ? malloc(sizeof *t) : NULL;
+    if (!t) { /* offline, or out of memory (then leak rather than free under the audio) */
+        if (!g->live)
+            trash_item_free(kind, p, d);
+        return;
+    }
+    *t = (mg_trash){.kind = kind, .p = p, .d = d, .next = g->trash};
+    g->trash = t;
+}
+
+void mg_trash_free(mg_trash *t)
+{
+    while (t) {
+        mg_trash *next = t->next;
+        trash_item_free((int)t->kind, t->p, t->d);
+        free(t);
+        t = next;
+    }
+}
+
 void mg_graph_free(mg_graph *g)
 {
     if (!g)
         return;
+    mg_live_free(g->live); /* a host should have stopped it; do not leave it dangling */
     mg_plan_free(g->plan);
+    mg_trash_free(g->trash);
     for (int i = 0; i < g->n_nodes; i++)
         node_free(g->nodes[i]);
     for (int i = 0; i < g->n_edges; i++)
@@ -158,6 +203,8 @@ mg_node *mg_graph_find(mg_graph *g, const char *name)
 mg_status mg_graph_set_rate(mg_graph *g, double rate)
 {
     mg_status st = check_rate(g, rate);
+    if (!st && rate != g->rate && g->live)
+        return mg_graph_errorf(g, MG_ERR_INVALID, "the rate cannot change while playing");
     if (!st && rate != g->rate) {
         g->rate = rate;
         g->dirty = 1;
@@ -171,6 +218,8 @@ mg_status mg_graph_set_tempo(mg_graph *g, double bpm)
 {
     if (!(bpm >= 20 && bpm <= 400))
         return mg_graph_errorf(g, MG_ERR_RANGE, "tempo %g BPM out of range [20, 400]", bpm);
+    if (g->live)
+        return mg_live_tempo(g->live, bpm);
     g->tempo = bpm;
     return MG_OK;
 }
@@ -178,6 +227,8 @@ mg_status mg_graph_set_tempo(mg_graph *g, double bpm)
 mg_status mg_graph_set_block(mg_graph *g, int block)
 {
     mg_status st = check_block(g, block);
+    if (!st && block != g->block && g->live)
+        return mg_graph_errorf(g, MG_ERR_INVALID, "the block size cannot change while playing");
     if (!st && block != g->block) {
         g->block = block;
         g->dirty = 1;
@@ -374,6 +425,20 @@ static mg_status node_setup(mg_node *n, const mg_opt *opts, int n_opts)
     return MG_OK;
 }
 
+mg_status mg_node_state_new(mg_node *n, void **out)
+{
+    void *state = calloc(1, n->d->state_size ? n->d->state_size : 1);
+    if (!state)
+        return mg_graph_errorf(n->g, MG_ERR_NOMEM, "out of memory preparing '%s'", n->name);
+    mg_status st = n->d->create ? n->d->create(state, n) : MG_OK;
+    if (st) {
+        state_free(n->d, state);
+        return st;
+    }
+    *out = state;
+    return MG_OK;
+}
+
 mg_node *mg_node_new(mg_graph *g, const char *type, const char *name, const mg_opt *opts,
                      int n_opts)
 {
@@ -419,23 +484,35 @@ mg_node *mg_node_new(mg_graph *g, const char *type, const char *name, const mg_o
     return n;
 }
 
-mg_status mg_node_remove(mg_node *node)
+/* Connections and nodes edited while audio runs fade instead of vanishing (see plan.c). */
+static int fades(const mg_graph *g) { return g->started && g->xfade > 0; }
+
+/* Remove edge i now; its delay line may still be in use by a live plan. */
+static void edge_drop(mg_graph *g, int i)
 {
-    mg_graph *g = node->g;
-    if (node == g->output)
-        return mg_graph_errorf(g, MG_ERR_INVALID, "the output node cannot be removed");
-    /* the current plan may reference the node and its edges: drop it first */
-    mg_plan_free(g->plan);
-    g->plan = NULL;
-    int k = 0;
-    for (int i = 0; i < g->n_edges; i++) {
-        if (g->edges[i].src != node && g->edges[i].dst != node)
-            g->edges[k++] = g->edges[i];
-        else
-            mg_edge_delay_free(g->edges[i].line);
+    mg_edge *e = &g->edges[i];
+    if (!g->live) { /* the plan may read this edge's delay line */
+        mg_plan_free(g->plan);
+        g->plan = NULL;
     }
-    g->n_edges = k;
-    k = 0;
+    if (e->line)
+        mg_trash_put(g, MG_TRASH_LINE, e->line, NULL);
+    memmove(e, e + 1, (size_t)(g->n_edges - i - 1) * sizeof *e);
+    g->n_edges--;
+    g->dirty = 1;
+}
+
+/* Remove a node and its connections now. */
+static void node_drop(mg_graph *g, mg_node *node)
+{
+    for (int i = g->n_edges - 1; i >= 0; i--)
+        if (g->edges[i].src == node || g->edges[i].dst == node)
+            edge_drop(g, i);
+    if (!g->live) {
+        mg_plan_free(g->plan);
+        g->plan = NULL;
+    }
+    int k = 0;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i] != node)
             g->nodes[k++] = g->nodes[i];
@@ -453,7 +530,104 @@ mg_status mg_node_remove(mg_node *node)
     }
     g->n_stems = k;
     g->dirty = 1;
-    node_free(node);
+    if (g->err_node == node)
+        g->err_node = NULL;
+    mg_trash_put(g, MG_TRASH_NODE, node, NULL);
+}
+
+/* Start fading edge i out (or drop it if it never played). */
+static void edge_fade_out(mg_graph *g, int i)
+{
+    if (g->edges[i].fade == MG_FADE_IN || !fades(g)) {
+        edge_drop(g, i);
+        return;
+    }
+    if (g->edges[i].fade == 0)
+        g->edges[i].fade = MG_FADE_OUT;
+    g->dirty = 1;
+}
+
+mg_status mg_node_remove(mg_node *node)
+{
+    mg_graph *g = node->g;
+    if (node == g->output)
+        return mg_graph_errorf(g, MG_ERR_INVALID, "the output node cannot be removed");
+    if (node->dying)
+        return MG_OK;
+    if (!fades(g) || !node->prepared) {
+        node_drop(g, node);
+        return MG_OK;
+    }
+    /* it keeps running, unnamed, while its connections fade; mg_graph_collect removes it */
+    char *name = malloc(strlen(node->name) + 24);
+    if (!name)
+        return mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory removing '%s'", node->name);
+    sprintf(name, "~%s#%d", node->name, node->id);
+    free(node->name);
+    node->name = name;
+    node->dying = 1;
+    for (int i = g->n_edges - 1; i >= 0; i--)
+        if (g->edges[i].src == node || g->edges[i].dst == node)
+            edge_fade_out(g, i);
+    if (g->err_node == node)
+        g->err_node = NULL;
+    g->dirty = 1;
+    return MG_OK;
+}
+
+/* Drop every faded connection and removed node at once (no fade). */
+static void drop_fading(mg_graph *g)
+{
+    for (int i = g->n_edges - 1; i >= 0; i--)
+        if (g->edges[i].fade < 0)
+            edge_drop(g, i);
+    for (int i = g->n_nodes - 1; i >= 0; i--)
+        if (g->nodes[i]->dying)
+            node_drop(g, g->nodes[i]);
+    g->fading = 0;
+}
+
+int mg_graph_collect(mg_graph *g)
+{
+    if (!g->fading || !g->plan)
+        return 0;
+    uint64_t start = g->plan->t_start, now = g->pos;
+    if (g->live && !mg_live_playing(g->live, g->plan, &start, &now))
+        return 0;
+    if (now < start + (uint64_t)llround(g->xfade * g->rate))
+        return 0;
+    int n = 0;
+    for (int i = g->n_edges - 1; i >= 0; i--)
+        if (g->edges[i].fade == MG_FADE_GONE) {
+            edge_drop(g, i);
+            n++;
+        }
+    int pending = 0;
+    for (int i = 0; i < g->n_edges; i++)
+        pending |= g->edges[i].fade < 0;
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        mg_node *d = g->nodes[i];
+        int wired = 0;
+        for (int k = 0; k < g->n_edges && !wired; k++)
+            wired = g->edges[k].src == d || g->edges[k].dst == d;
+        if (d->dying && !wired) {
+            node_drop(g, d);
+            n++;
+        }
+    }
+    g->fading = pending;
+    return n;
+}
+
+double mg_graph_xfade(const mg_graph *g) { return g->xfade; }
+
+void mg_graph_stamp(mg_graph *g, uint64_t sample) { g->stamp = sample; }
+
+mg_status mg_graph_set_xfade(mg_graph *g, double seconds)
+{
+    if (!(seconds >= 0 && seconds <= 1))
+        return mg_graph_errorf(g, MG_ERR_RANGE, "crossfade %g s out of range [0, 1]", seconds);
+    g->xfade = seconds;
     return MG_OK;
 }
 
@@ -507,6 +681,10 @@ mg_status mg_node_set_index(mg_node *node, int i, double v)
         return mg_node_errorf(node, MG_ERR_RANGE, "%s %g out of range %s%s", p->name, v, range,
                               (p->d->flags & MG_PARAM_INT) ? " (integers)" : "");
     }
+    p->ctl = (float)v;
+    /* live: the audio thread owns the running value; nodes not yet in a plan take it now */
+    if (node->g->live && node->prepared)
+        return mg_live_param(node->g->live, node, i, v, node->g->stamp);
     /* values given while the node is being made (create) apply at once */
     mg_status st = mg_param_reserve(p, 2);
     if (!st)
@@ -524,11 +702,7 @@ mg_status mg_node_set(mg_node *node, const char *param, double v)
     return mg_node_set_index(node, i, v);
 }
 
-double mg_node_get_index(const mg_node *node, int i)
-{
-    const mg_param *p = &node->params[i];
-    return node->g->started ? p->value : p->tl.init;
-}
+double mg_node_get_index(const mg_node *node, int i) { return node->params[i].ctl; }
 const mg_param_desc *mg_node_param_desc(const mg_node *node, int i) { return node->params[i].d; }
 
 double mg_node_meter(const mg_node *node, const char *name)
@@ -575,7 +749,8 @@ int mg_node_input_connections(const mg_node *node, int port)
 {
     int k = 0;
     for (int i = 0; i < node->g->n_edges; i++)
-        k += node->g->edges[i].dst == node && node->g->edges[i].in == port;
+        k += node->g->edges[i].dst == node && node->g->edges[i].in == port &&
+             node->g->edges[i].fade >= 0;
     return k;
 }
 
@@ -614,11 +789,20 @@ mg_status mg_connect(mg_node *src, int out_port, mg_node *dst, int in_port)
     if (in_port < 0 || in_port >= dst->n_in)
         return mg_graph_errorf(g, MG_ERR_NOT_FOUND, "node '%s' (%s) has no input #%d",
                                dst->name, dst->d->name, in_port + 1);
+    if (src->dying || dst->dying)
+        return mg_graph_errorf(g, MG_ERR_INVALID, "'%s' was removed",
+                               src->dying ? src->name : dst->name);
     for (int i = 0; i < g->n_edges; i++) {
         mg_edge *e = &g->edges[i];
-        if (e->src == src && e->dst == dst && e->out == out_port && e->in == in_port)
+        if (e->src != src || e->dst != dst || e->out != out_port || e->in != in_port)
+            continue;
+        if (e->fade >= 0)
             return mg_graph_errorf(g, MG_ERR_INVALID, "'%s' is already connected to '%s.%s'",
                                    src->name, dst->name, dst->in[in_port].name);
+        /* connected again while fading out: not yet played keeps playing, else fade in */
+        e->fade = e->fade == MG_FADE_OUT ? 0 : MG_FADE_IN;
+        g->dirty = 1;
+        return MG_OK;
     }
     /* A new edge src -> dst closes a cycle when dst already reaches src. It is legal only if
        every such cycle passes through a feedback node (src or dst themselves included). */
@@ -629,6 +813,18 @@ mg_status mg_connect(mg_node *src, int out_port, mg_node *dst, int in_port)
         for (int i = 0; i < g->n_nodes; i++)
             g->nodes[i]->mark = 0;
         int len = find_path(g, dst, src, path, 0);
+        if (len) {
+            /* a connection still fading out may close the loop: finish those fades now */
+            int any = 0;
+            for (int i = 0; i < g->n_edges; i++)
+                any |= g->edges[i].fade < 0;
+            if (any) {
+                drop_fading(g);
+                for (int i = 0; i < g->n_nodes; i++)
+                    g->nodes[i]->mark = 0;
+                len = find_path(g, dst, src, path, 0);
+            }
+        }
         if (len) {
             char msg[768];
             size_t o = 0;
@@ -649,7 +845,8 @@ mg_status mg_connect(mg_node *src, int out_port, mg_node *dst, int in_port)
         g->edges = e;
         g->cap_edges = cap;
     }
-    g->edges[g->n_edges++] = (mg_edge){src, dst, out_port, in_port, 0, NULL};
+    g->edges[g->n_edges++] =
+        (mg_edge){src, dst, out_port, in_port, 0, NULL, fades(g) ? MG_FADE_IN : 0};
     g->dirty = 1;
     return MG_OK;
 }
@@ -659,13 +856,9 @@ mg_status mg_disconnect(mg_node *src, int out_port, mg_node *dst, int in_port)
     mg_graph *g = src->g;
     for (int i = 0; i < g->n_edges; i++) {
         mg_edge *e = &g->edges[i];
-        if (e->src == src && e->dst == dst && e->out == out_port && e->in == in_port) {
-            mg_plan_free(g->plan); /* it may read this edge's delay line */
-            g->plan = NULL;
-            mg_edge_delay_free(e->line);
-            memmove(e, e + 1, (size_t)(g->n_edges - i - 1) * sizeof *e);
-            g->n_edges--;
-            g->dirty = 1;
+        if (e->src == src && e->dst == dst && e->out == out_port && e->in == in_port &&
+            e->fade >= 0) {
+            edge_fade_out(g, i);
             return MG_OK;
         }
     }

@@ -29,6 +29,7 @@ typedef struct mg_param {
     const mg_param_desc *d; /* [immutable] */
     char name[40];          /* [immutable] expanded name ("gain3" for MULTI params) */
     float value;            /* [rt] value at the last rendered sample */
+    float ctl;              /* [control] the last value set from the control side */
     mg_timeline tl;         /* events; see mg_timeline.h */
     float **curves;         /* [control] curve values owned by this parameter */
     int n_curves;
@@ -67,6 +68,7 @@ struct mg_node {
     int64_t path_latency, end;
     mg_node *endless;              /* the never-ending source behind `end` */
     int mark;                      /* scratch for graph walks */
+    int dying; /* [control] removed while playing: its connections fade out, then it goes */
 };
 
 /*
@@ -87,7 +89,14 @@ typedef struct mg_edge {
     int out, in;
     int64_t comp;          /* [control] compensation in frames from the last compile */
     mg_edge_delay *line;   /* allocated when comp > 0 */
+    /* [control] crossfade state of edits made while playing: 0 steady; MG_FADE_IN made since
+       the last compile (fades in with the next plan); MG_FADE_OUT removed since the last
+       compile (fades out with the next plan); MG_FADE_GONE faded out, kept until
+       mg_graph_collect so the order stays valid */
+    int fade;
 } mg_edge;
+
+enum { MG_FADE_IN = 1, MG_FADE_OUT = -1, MG_FADE_GONE = -2 };
 
 /* An up/down-mix or fan-in step into an input's scratch buffers. */
 typedef struct mg_mixop {
@@ -96,6 +105,8 @@ typedef struct mg_mixop {
     int add;           /* 0: first contribution overwrites, 1: accumulates */
     int identity;      /* same channel count: plain copy/add */
     mg_edge_delay *delay; /* latency compensation on this connection, or NULL */
+    int fade;             /* an MG_FADE_ state: gain ramps 0->1, 1->0, or stays 0 */
+    uint32_t flen;        /* fade length in frames, from the plan's t_start */
     float m[MG_MAX_CHANNELS][MG_MAX_CHANNELS]; /* dst[c] = sum_s m[c][s] * src[s] */
 } mg_mixop;
 
@@ -136,6 +147,8 @@ typedef struct mg_plan {
     const mg_buf **pmods; /* per pval: the modulating output port, or NULL */
     const mg_buf **stems; /* per graph stem: the tapped output port */
     int n_stems;
+    uint64_t t_start;    /* [rt] graph sample where the plan started playing */
+    struct mg_trash *trash; /* [control] freed with the plan (live edits, see graph.c) */
 } mg_plan;
 
 /* An output written to its own file by the renderer (--stems). */
@@ -151,6 +164,19 @@ typedef struct mg_tempo_seg {
     double t, bpm;
     double beat; /* beats elapsed at t */
 } mg_tempo_seg;
+
+/*
+** Things an edit removed while a live engine plays: the audio thread may still be using them
+** through the plan it runs, so they are freed with that plan when it is handed back.
+*/
+typedef struct mg_trash {
+    enum { MG_TRASH_NODE, MG_TRASH_LINE, MG_TRASH_STATE } kind;
+    void *p;
+    const mg_node_desc *d; /* MG_TRASH_STATE: whose destroy to call */
+    struct mg_trash *next;
+} mg_trash;
+
+struct mg_live;
 
 struct mg_graph {
     double rate;   /* [control] */
@@ -171,6 +197,12 @@ struct mg_graph {
     mg_tempo_seg *tempo_map; /* [control] changes after the initial tempo, in time order */
     int n_tempo;
     int started;     /* [rt] something was processed: parameter changes now ramp */
+    struct mg_live *live; /* [control] the live engine playing this graph, or NULL */
+    mg_trash *trash;      /* [control] removed while live, not yet attached to a plan */
+    mg_buf ext_in;        /* [rt] live input for `input` nodes (0 channels offline) */
+    double xfade;         /* [control] seconds over which edited connections crossfade */
+    uint64_t stamp;       /* [control] live edits take effect at this sample (0: at once) */
+    int fading;           /* [control] edges or nodes wait for mg_graph_collect */
     char err[1024];
     mg_node *err_node; /* node the last error is about, or NULL */
 };
@@ -181,6 +213,18 @@ mg_status mg_graph_errorf(mg_graph *g, mg_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* graph.c: while live, keep `p` until the plan playing now is retired; else free it now */
+void mg_trash_put(mg_graph *g, int kind, void *p, const mg_node_desc *d);
+void mg_trash_free(mg_trash *t);
+/* A second state for node `n` (create run on it), for re-preparing a node while it plays. */
+mg_status mg_node_state_new(mg_node *n, void **out);
+
+/* live.c */
+/* Non-zero when the audio thread plays plan p; *start is where it began, *now the position. */
+int mg_live_playing(struct mg_live *lv, const mg_plan *p, uint64_t *start, uint64_t *now);
+mg_status mg_live_install(struct mg_live *lv, mg_plan *p);
+mg_status mg_live_tempo(struct mg_live *lv, double bpm);
 
 /* param.c */
 mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);

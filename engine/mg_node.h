@@ -221,5 +221,8 @@ void mg_chanmix_matrix(int from, int to, float m[MG_MAX_CHANNELS][MG_MAX_CHANNEL
 /* All node types known to this build, NULL-terminated (nodes/registry.c). */
 extern const mg_node_desc *const mg_node_types[];
 const mg_node_desc *mg_node_type_find(const char *name);
+/* [control] Add a node type of the host program's own (before graphs use it). The descriptor
+   must outlive every graph. MG_ERR_INVALID for a duplicate name or missing process. */
+mg_status mg_node_type_register(const mg_node_desc *d);
 
 #endif

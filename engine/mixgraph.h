@@ -216,6 +216,28 @@ typedef struct mg_edge_info {
 int mg_graph_edge_count(const mg_graph *g);
 mg_edge_info mg_graph_edge(const mg_graph *g, int i);
 
+/*
+** Edits while audio runs. Once processing has started (offline mid-render, or live), a new
+** connection fades in, a removed one fades out and a removed node keeps running silently
+** until its connections have faded, over the graph's crossfade time (default 5 ms, 0 to cut).
+** mg_graph_collect then drops what has faded (the renderer and the live engine call it);
+** it returns how many connections and nodes went (recompile after a non-zero answer).
+*/
+double mg_graph_xfade(const mg_graph *g);
+mg_status mg_graph_set_xfade(mg_graph *g, double seconds); /* 0..1 s */
+int mg_graph_collect(mg_graph *g);
+/* Live: parameter changes and the plans compiled from now on take effect at graph sample
+   `sample` (0: as soon as possible), so an edit prepared ahead lands on its exact sample.
+   Offline edits apply where the renderer stands; the stamp is not used. */
+void mg_graph_stamp(mg_graph *g, uint64_t sample);
+/*
+** Give `dst` the nodes, connections, parameter values and tempo of `src`, matching nodes by
+** name: a node with the same name, type and options keeps its state; others are replaced.
+** Used by live reloads (`mixgraph play --watch`). *changed receives the number of edits (nodes, connections,
+** parameter values).
+*/
+mg_status mg_graph_update(mg_graph *dst, mg_graph *src, int *changed);
+
 /* ---- compile and process ---- */
 
 /* Compile the graph into a plan (topological order, buffers, latency). Called implicitly by

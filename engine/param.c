@@ -268,7 +268,7 @@ mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name)
     memset(p, 0, sizeof *p);
     p->d = d;
     snprintf(p->name, sizeof p->name, "%s", name);
-    p->value = (float)d->def;
+    p->value = p->ctl = (float)d->def;
     p->tl.init = d->def;
     mg_timeline_rewind(&p->tl);
     p->tl.ev = malloc(MG_TIMELINE_CAP * sizeof *p->tl.ev); /* room for real-time inserts */
@@ -400,6 +400,12 @@ static const mg_tl_event *curve_around(const mg_timeline *tl, int64_t s)
 
 mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e)
 {
+    /* the audio thread owns a live node's timeline: events must reach it through the live
+       engine's queue (mg_node_param_event_prepare + mg_timeline_insert), not wired yet */
+    if (node->g->live && node->prepared)
+        return mg_node_errorf(node, MG_ERR_INVALID, "%s: scheduling events while playing "
+                              "live is not supported yet (set the value instead)",
+                              i >= 0 && i < node->n_params ? node->params[i].name : "?");
     mg_tl_event x;
     mg_status st = mg_node_param_event_prepare(node, i, e, &x);
     return st ? st : insert_control(&node->params[i], &x);

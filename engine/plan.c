@@ -271,14 +271,29 @@ static mg_status prepare_nodes(mg_graph *g)
             ch[64 + p] = n->prep_ch[n->n_in + p] = n->out[p].channels;
         mg_prepare pr = {.rate = g->rate, .block = g->block, .in_ch = ch, .out_ch = ch + 64,
                          .length = n->n_in ? 0 : MG_FOREVER};
+        /* Live, a prepared node's state is in use by the audio thread: prepare a fresh one
+           and retire the old with the plan that plays it. */
+        void *state = n->state;
+        if (g->live && n->prepared) {
+            mg_status st = mg_node_state_new(n, &state);
+            if (st)
+                return st;
+        }
         if (n->d->prepare) {
-            mg_status st = n->d->prepare(n->state, n, &pr);
+            mg_status st = n->d->prepare(state, n, &pr);
             if (st) {
-                n->prepared = 0;
+                if (state != n->state)
+                    mg_trash_put(g, MG_TRASH_STATE, state, n->d);
+                else
+                    n->prepared = 0;
                 return st;
             }
         } else if (n->d->reset) {
-            n->d->reset(n->state);
+            n->d->reset(state);
+        }
+        if (state != n->state) {
+            mg_trash_put(g, MG_TRASH_STATE, n->state, n->d);
+            n->state = state;
         }
         n->length = pr.length;
         n->tail = pr.tail;
@@ -358,7 +373,8 @@ static mg_status size_edge_delays(mg_graph *g)
         mg_edge *e = &g->edges[i];
         int ch = e->src->out[e->out].channels;
         if (e->comp <= 0 || e->comp > (int64_t)UINT32_MAX / 4) {
-            mg_edge_delay_free(e->line);
+            if (e->line)
+                mg_trash_put(g, MG_TRASH_LINE, e->line, NULL);
             e->line = NULL;
             if (e->comp > 0)
                 return mg_graph_errorf(g, MG_ERR_RANGE, "latency of %lld frames into '%s' is "
@@ -372,7 +388,8 @@ static mg_status size_edge_delays(mg_graph *g)
         mg_edge_delay *d = e->line;
         if (d && d->channels == ch && d->delay == (uint32_t)e->comp && d->size >= need)
             continue;
-        mg_edge_delay_free(d);
+        if (d)
+            mg_trash_put(g, MG_TRASH_LINE, d, NULL);
         e->line = d = calloc(1, sizeof *d);
         if (d)
             d->buf = calloc((size_t)size * (size_t)ch, sizeof *d->buf);
@@ -501,7 +518,8 @@ static mg_status build(compiler *cc, mg_plan *pl)
                 for (int e = 0; e < E; e++)
                     if (g->edges[e].dst == n && g->edges[e].in == p)
                         ed = &g->edges[e];
-                if (ed->src->out[ed->out].channels == r->channels && ed->comp == 0) {
+                if (ed->src->out[ed->out].channels == r->channels && ed->comp == 0 &&
+                    ed->fade == 0) {
                     direct[in_off[i] + p] = 1;
                     direct_src[in_off[i] + p] = src;
                 }
@@ -671,6 +689,8 @@ static mg_status build(compiler *cc, mg_plan *pl)
                     int from = ed->src->out[ed->out].channels, to = n->in[p].channels;
                     op->identity = from == to;
                     op->delay = ed->comp > 0 ? ed->line : NULL;
+                    op->fade = ed->fade;
+                    op->flen = (uint32_t)fmax(1, llround(g->xfade * g->rate));
                     mg_chanmix_matrix(from, to, op->m);
                 }
             }
@@ -755,8 +775,36 @@ static void delay_block(mg_edge_delay *d, const mg_buf *src, uint32_t n, float *
     d->w += n;
 }
 
+/*
+** [rt] The crossfade of an edited connection: gain per frame, 0 -> 1 (fade in) or 1 -> 0
+** (fade out) over op->flen frames from the plan's start, shaped sin^2 and cos^2: they sum to
+** exactly 1, so moving a connection between two equal signals changes nothing.
+** Writes n gains into g; returns 0 when the gain is 1 all along (nothing to do).
+*/
+static int fade_gains(const mg_mixop *op, uint64_t since, uint32_t n, float *g)
+{
+    if (op->fade == MG_FADE_GONE) {
+        memset(g, 0, n * sizeof *g);
+        return 1;
+    }
+    if (since >= op->flen) {
+        if (op->fade == MG_FADE_IN)
+            return 0;
+        memset(g, 0, n * sizeof *g);
+        return 1;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t t = since + i;
+        double x = t >= op->flen ? 1.0 : (double)t / op->flen;
+        double s = sin(0.5 * 3.14159265358979323846 * x);
+        g[i] = (float)(op->fade == MG_FADE_IN ? s * s : 1.0 - s * s);
+    }
+    return 1;
+}
+
 /* [rt] */
-static void run_mixop(const mg_mixop *op, uint32_t n, float *tmp, size_t stride)
+static void run_mixop(const mg_mixop *op, uint32_t n, float *tmp, size_t stride,
+                      uint64_t since, float *gain)
 {
     const mg_buf *s = op->src;
     const mg_buf *d = op->dst;
@@ -764,6 +812,22 @@ static void run_mixop(const mg_mixop *op, uint32_t n, float *tmp, size_t stride)
     if (op->delay) {
         delay_block(op->delay, s, n, tmp, stride, &delayed);
         s = &delayed;
+    }
+    if (op->fade && fade_gains(op, since, n, gain)) {
+        for (int c = 0; c < d->channels; c++) {
+            float *y = d->ch[c];
+            if (!op->add)
+                memset(y, 0, n * sizeof *y);
+            for (int k = 0; k < s->channels; k++) {
+                float m = op->identity ? (k == c) : op->m[c][k];
+                if (m == 0.0f)
+                    continue;
+                const float *x = s->ch[k];
+                for (uint32_t i = 0; i < n; i++)
+                    y[i] += m * gain[i] * x[i];
+            }
+        }
+        return;
     }
     if (op->identity) {
         for (int c = 0; c < d->channels; c++) {
@@ -797,7 +861,8 @@ void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n, double tempo)
     for (int k = 0; k < p->n_steps; k++) {
         mg_step *s = &p->steps[k];
         for (int m = 0; m < s->nmix; m++)
-            run_mixop(&p->mixops[s->mix0 + m], n, p->dtmp, p->stride);
+            run_mixop(&p->mixops[s->mix0 + m], n, p->dtmp, p->stride, pos - p->t_start,
+                      p->pscratch);
         mg_node *node = s->node;
         if (s->kind != 2)
             for (int i = 0; i < node->n_params; i++) {
@@ -823,9 +888,28 @@ mg_status mg_graph_compile(mg_graph *g)
     mg_status st = mg_plan_build(g, &p);
     if (st)
         return st;
-    /* Offline the old plan can go at once; the real-time driver hands it back first. */
-    mg_plan_free(g->plan);
-    g->plan = p;
+    /* Edits made since the last plan fade with this one; removed ones wait for collection. */
+    for (int i = 0; i < g->n_edges; i++) {
+        mg_edge *e = &g->edges[i];
+        if (e->fade == MG_FADE_IN)
+            e->fade = 0;
+        else if (e->fade == MG_FADE_OUT)
+            e->fade = MG_FADE_GONE;
+        if (e->fade == MG_FADE_GONE)
+            g->fading = 1;
+    }
+    p->t_start = g->pos;
+    /* Offline the old plan can go at once; the audio thread hands a live one back first. */
+    if (g->live && g->plan) {
+        st = mg_live_install(g->live, p);
+        if (st) {
+            mg_plan_free(p);
+            return st;
+        }
+    } else {
+        mg_plan_free(g->plan);
+        g->plan = p;
+    }
     g->dirty = 0;
     return MG_OK;
 }

@@ -308,6 +308,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     mg_render_result r = {0};
     char msg[512];
     int fmt;
+    if (g->live)
+        return mg_graph_errorf(g, MG_ERR_INVALID, "cannot render a graph that is playing live");
     mg_status st = mg_format_for_path(o->path, o->bits, &fmt, msg, sizeof msg);
     if (st)
         return mg_graph_errorf(g, st, "%s", msg);
@@ -400,6 +402,7 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         }
         if ((st = stems_write(g, stems, n_stems, g->pos, n, (uint64_t)total, sub)))
             break;
+        mg_graph_collect(g); /* edits made mid-render: drop what has faded out */
         r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf);
         fill += n;
         done += n;

@@ -390,6 +390,37 @@ static int graph_gc(lua_State *L)
     return 0;
 }
 
+/* Drop the handles of nodes no longer in graph i (removed from C, e.g. by a live reload). */
+void mg_lua_graph_sync(lua_State *L, int i)
+{
+    lgraph *lg = luaL_checkudata(L, i, GRAPH_MT);
+    lua_getiuservalue(L, i, 1);
+    if (!lg->g || !lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    int t = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        const void *key = lua_touserdata(L, -2);
+        int alive = 0;
+        for (int k = 0; k < mg_graph_node_count(lg->g) && !alive; k++)
+            alive = mg_graph_node(lg->g, k) == key;
+        if (!alive) {
+            lnode *ln = lua_touserdata(L, -1);
+            if (ln)
+                ln->n = NULL;
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, t); /* clearing a field during lua_next is allowed */
+            continue;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
 /* Resolve a connection source: a node (its first output) or an output port. */
 static mg_node *conn_src(lua_State *L, int i, int *port)
 {
@@ -651,6 +682,8 @@ static int graph_index(lua_State *L)
         return lua_pushinteger(L, mg_graph_block(lg->g)), 1;
     if (strcmp(k, "channels") == 0)
         return lua_pushinteger(L, mg_node_input_channels(mg_graph_output(lg->g), 0)), 1;
+    if (strcmp(k, "xfade") == 0)
+        return lua_pushnumber(L, mg_graph_xfade(lg->g)), 1;
     if (strcmp(k, "duration") == 0) {
         if (lg->duration < 0)
             return luaL_pushfail(L), 1;
@@ -683,7 +716,13 @@ static int graph_newindex(lua_State *L)
             return raise_graph(L, lg->g);
         return 0;
     }
-    return luaL_error(L, "graph field '%s' cannot be set (settable: duration, tempo)", k);
+    if (strcmp(k, "xfade") == 0) {
+        if (mg_graph_set_xfade(lg->g, luaL_checknumber(L, 3)))
+            return raise_graph(L, lg->g);
+        return 0;
+    }
+    return luaL_error(L, "graph field '%s' cannot be set (settable: duration, tempo, xfade)",
+                      k);
 }
 
 static int graph_tostring(lua_State *L)

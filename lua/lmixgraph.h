@@ -18,6 +18,8 @@ void mg_lua_pushgraph(lua_State *L, const mg_graph_config *cfg);
 mg_graph *mg_lua_graph(lua_State *L, int i);
 /* Reseed mixgraph.random (the command's --seed). */
 void mg_lua_seed(lua_State *L, uint64_t seed);
+/* Forget handles of nodes that left graph i from C (live reloads). */
+void mg_lua_graph_sync(lua_State *L, int i);
 /* Seconds set with g.duration, or < 0. */
 double mg_lua_graph_duration(lua_State *L, int i);
 

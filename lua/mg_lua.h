@@ -40,4 +40,14 @@ mg_graph *mg_patch_graph(mg_patch *p);
 /* Seconds set by the patch (g.duration = 30), or a negative value when unset. */
 double mg_patch_duration(mg_patch *p);
 
+/*
+** Run Lua source `code` in the patch's state, as the REPL of `mixgraph play` does. The global
+** `g` is the patch's graph. An expression's values are written to out ("0.5"); an error
+** writes "CHUNK:LINE: message" and returns non-zero.
+*/
+int mg_patch_eval(mg_patch *p, const char *code, const char *chunkname, char *out,
+                  size_t outsz);
+/* After the graph changed from C (mg_graph_update), forget handles of removed nodes. */
+void mg_patch_sync(mg_patch *p);
+
 #endif

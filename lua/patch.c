@@ -149,3 +149,44 @@ double mg_patch_duration(mg_patch *p)
     lua_pop(p->L, 1);
     return d;
 }
+
+void mg_patch_sync(mg_patch *p)
+{
+    push_graph(p);
+    mg_lua_graph_sync(p->L, -1);
+    lua_pop(p->L, 1);
+}
+
+int mg_patch_eval(mg_patch *p, const char *code, const char *chunkname, char *out,
+                  size_t outsz)
+{
+    lua_State *L = p->L;
+    out[0] = 0;
+    push_graph(p);
+    lua_setglobal(L, "g");
+    lua_pushcfunction(L, msgh);
+    int base = lua_gettop(L);
+    /* an expression first (prints its value), then a statement */
+    lua_pushfstring(L, "return %s", code);
+    int st = luaL_loadbufferx(L, lua_tostring(L, -1), lua_rawlen(L, -1), chunkname, "t");
+    lua_remove(L, -2);
+    if (st != LUA_OK) {
+        lua_pop(L, 1);
+        st = luaL_loadbufferx(L, code, strlen(code), chunkname, "t");
+    }
+    if (st == LUA_OK)
+        st = lua_pcall(L, 0, LUA_MULTRET, base);
+    if (st != LUA_OK) {
+        snprintf(out, outsz, "%s", lua_tostring(L, -1));
+        lua_settop(L, base - 1);
+        return 1;
+    }
+    size_t o = 0;
+    for (int i = base + 1; i <= lua_gettop(L) && o + 1 < outsz; i++) {
+        const char *v = luaL_tolstring(L, i, NULL);
+        o += (size_t)snprintf(out + o, outsz - o, "%s%s", i > base + 1 ? "\t" : "", v);
+        lua_pop(L, 1);
+    }
+    lua_settop(L, base - 1);
+    return 0;
+}

@@ -538,6 +538,16 @@ static const mg_option_desc file_options[] = {
      .doc = "repeat the region [offset, offset+length) forever"},
 };
 
+/* [any] "underruns": frames played as silence because the prefetch ring was short. */
+static double file_meter(const void *state, const char *name)
+{
+    const struct file_state *st = state;
+    if (strcmp(name, "underruns") != 0)
+        return NAN;
+    return (double)atomic_load_explicit(&((struct file_state *)st)->underruns,
+                                        memory_order_relaxed);
+}
+
 const mg_node_desc mg_node_file = {
     .name = "file",
     .doc =
@@ -562,6 +572,8 @@ const mg_node_desc mg_node_file = {
     .reset = file_reset,
     .process = file_process,
     .service = file_service,
+    .meter = file_meter,
+    .meters = "underruns",
     .out_channels = file_out_channels,
     .destroy = file_destroy,
 };

@@ -14,23 +14,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "mg_analyze.h"
 #include "mg_lua.h"
 #include "mg_node.h"
 #include "mixgraph.h"
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
-
-static volatile int interrupted;
-static void on_sigint(int sig)
+volatile int interrupted;
+void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
 }
 
-static const char *prog = "mixgraph";
+const char *prog = "mixgraph";
 
-static void die_usage(const char *cmd, const char *fmt, const char *arg)
+void die_usage(const char *cmd, const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
@@ -48,6 +47,7 @@ static const char *const help_main =
     "\n"
     "commands:\n"
     "  render PATCH.lua -o OUT   render a patch to a sound file\n"
+    "  play PATCH.lua            play a patch live on an audio device (PortAudio, JACK)\n"
     "  check PATCH.lua           build the graph without rendering; list nodes in order\n"
     "  graph PATCH.lua           print the graph as Graphviz DOT (--svg OUT.svg draws it)\n"
     "  nodes [NAME]              list node types with parameters, units, ranges, defaults\n"
@@ -105,7 +105,7 @@ static const char *const help_analyze =
     "For each file: format, duration, integrated loudness, maximum momentary and short-term\n"
     "loudness (ITU-R BS.1770-5 / EBU R128), sample peak and true peak.\n";
 
-static int wants_help(int argc, char **argv)
+int wants_help(int argc, char **argv)
 {
     for (int i = 0; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -115,20 +115,7 @@ static int wants_help(int argc, char **argv)
 
 /* ---- common patch options ---- */
 
-typedef struct patch_opts {
-    const char *patch, *out, *svg;
-    mg_graph_config cfg;
-    int rate_set, block_set;
-    double duration;
-    mg_sample_format bits;
-    mg_patch_arg args[256];
-    int n_args;
-    int quiet, markdown;
-    uint64_t seed;
-    const char *stems;
-} patch_opts;
-
-static double parse_num(const char *cmd, const char *opt, const char *v)
+double parse_num(const char *cmd, const char *opt, const char *v)
 {
     char *end;
     errno = 0;
@@ -141,7 +128,7 @@ static double parse_num(const char *cmd, const char *opt, const char *v)
     return d;
 }
 
-static void parse_patch_opts(const char *cmd, int argc, char **argv, patch_opts *o, int want_out)
+void parse_patch_opts(const char *cmd, int argc, char **argv, patch_opts *o, int want_out)
 {
     memset(o, 0, sizeof *o);
     o->cfg = mg_graph_config_default();
@@ -226,7 +213,7 @@ static void parse_patch_opts(const char *cmd, int argc, char **argv, patch_opts 
 }
 
 /* Print a graph error, prefixed with the node's patch position when known. */
-static void print_graph_error(mg_graph *g)
+void print_graph_error(mg_graph *g)
 {
     mg_node *n = mg_graph_error_node(g);
     const char *origin = n ? mg_node_origin(n) : NULL;
@@ -236,7 +223,7 @@ static void print_graph_error(mg_graph *g)
         fprintf(stderr, "%s: %s\n", prog, mg_graph_error(g));
 }
 
-static mg_patch *load_patch(patch_opts *o)
+mg_patch *load_patch(patch_opts *o)
 {
     char err[2048];
     mg_patch *p = mg_patch_run_seeded(o->patch, &o->cfg, o->args, o->n_args, o->seed, err,
@@ -260,7 +247,7 @@ static mg_patch *load_patch(patch_opts *o)
 
 /* ---- render ---- */
 
-static void fmt_time(double s, char *buf, size_t sz)
+void fmt_time(double s, char *buf, size_t sz)
 {
     if (!isfinite(s) || s < 0)
         s = 0;
@@ -779,6 +766,8 @@ int main(int argc, char **argv)
             fputs(help_render, stdout);
         else if (strcmp(sub, "check") == 0)
             fputs(help_check, stdout);
+        else if (strcmp(sub, "play") == 0)
+            fputs(help_play, stdout);
         else if (strcmp(sub, "graph") == 0)
             fputs(help_graph, stdout);
         else if (strcmp(sub, "nodes") == 0)
@@ -797,6 +786,8 @@ int main(int argc, char **argv)
         return cmd_render(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "play") == 0)
+        return cmd_play(argc - 2, argv + 2);
     if (strcmp(cmd, "graph") == 0)
         return cmd_graph(argc - 2, argv + 2);
     if (strcmp(cmd, "nodes") == 0)
