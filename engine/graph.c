@@ -970,10 +970,12 @@ mg_status mg_graph_tempo_change(mg_graph *g, double t, double bpm)
     if (!(bpm >= 20 && bpm <= 400))
         return mg_graph_errorf(g, MG_ERR_RANGE, "tempo %g BPM out of range [20, 400]", bpm);
     if (t <= 0) {
-        g->tempo = bpm;
         g->n_tempo = 0;
-        return MG_OK;
+        return mg_graph_set_tempo(g, bpm); /* live: through the engine's queue */
     }
+    if (g->live) /* the audio thread reads the map: it may not move under it */
+        return mg_graph_errorf(g, MG_ERR_INVALID, "tempo changes at a time cannot be added "
+                               "while playing live (set g.tempo instead)");
     double last_t = g->n_tempo ? g->tempo_map[g->n_tempo - 1].t : 0;
     if (!(t > last_t && t < 1e7))
         return mg_graph_errorf(g, MG_ERR_INVALID, "tempo change at %g s must come after the "
