@@ -54,7 +54,7 @@ static void compare(rig *r, const char *what, double (*expected)(long i, const v
     }
     char label[128];
     snprintf(label, sizeof label, "%s: worst relative error", what);
-    mg_test_report(label, worst, "");
+    mg_test_report(label, worst * 1e9, "ppb");
     CHECK(worst <= 1e-6, "%s: error %.3g at sample %ld (got %.9g, expected %.9g)", what, worst,
           at, at >= 0 ? y[0][at] : 0.0, at >= 0 ? expected(at, ud) : 0.0);
     mg_test_free_channels(y, 1);
@@ -224,7 +224,7 @@ static void test_cancel_hold(void)
         double want = i < S(0.2) ? f_exp(i, &e) : held;
         worst = fmax(worst, fabs(y[0][i] - want) / fmax(fabs(want), 1));
     }
-    mg_test_report("hold(0.2) during exp_to(10, 0.3): worst relative error", worst, "");
+    mg_test_report("hold(0.2) during exp_to(10, 0.3): worst relative error", worst * 1e9, "ppb");
     CHECK(worst <= 1e-6, "hold: error %.3g", worst);
     mg_test_free_channels(y, 1);
     mg_graph_free(r.g);
@@ -241,7 +241,7 @@ static void test_cancel_hold(void)
         double want = i < S(0.25) ? f_target(i, &t) : held;
         worst = fmax(worst, fabs(y[0][i] - want) / fmax(fabs(want), 1));
     }
-    mg_test_report("hold(0.25) during a target: worst relative error", worst, "");
+    mg_test_report("hold(0.25) during a target: worst relative error", worst * 1e9, "ppb");
     CHECK(worst <= 1e-6, "hold during target: error %.3g", worst);
     mg_test_free_channels(y, 1);
     mg_graph_free(r.g);
@@ -352,7 +352,8 @@ static void test_modulation(void)
         double want = 10 + 10.0 * (double)i / S(0.5) + 4 * (double)x[0][i];
         worst = fmax(worst, fabs(y[0][i] - want) / fmax(fabs(want), 1));
     }
-    mg_test_report("modulation: automation + 4 x lfo, worst relative error", worst, "");
+    mg_test_report("modulation: automation + 4 x lfo, worst relative error", worst * 1e9,
+                   "ppb");
     CHECK(worst <= 1e-6, "modulation: error %.3g", worst);
     mg_test_free_channels(y, 1);
     mg_test_free_channels(x, 1);
@@ -548,8 +549,8 @@ static void test_rt_generator(void)
             worst = fmax(worst, fabs(y[i] - want) / fmax(fabs(want), 1));
         }
     }
-    mg_test_report("fn through a sink and rt inserts, 1000-frame horizon: worst rel. error", worst,
-                   "");
+    mg_test_report("fn through a sink and rt inserts, 1000-frame horizon: worst rel. error",
+                   worst * 1e9, "ppb");
     CHECK(worst <= 1e-6, "generator via sink: error %g", worst);
     CHECK(mg_node_param_overflow(r.dc, 0) == 0, "no overflow");
     mg_graph_free(r.g);
