@@ -123,6 +123,8 @@ static void node_free(mg_node *n)
     free(n->opt);
     free(n->in);
     free(n->out);
+    for (int i = 0; n->params && i < n->n_params; i++)
+        mg_param_free(&n->params[i]);
     free(n->params);
     free(n->prep_ch);
     free(n->name);
@@ -173,6 +175,10 @@ void mg_graph_free(mg_graph *g)
         node_free(g->nodes[i]);
     for (int i = 0; i < g->n_edges; i++)
         mg_edge_delay_free(g->edges[i].line);
+    for (int i = 0; i < g->n_stems; i++)
+        free(g->stems[i].name);
+    free(g->stems);
+    free(g->tempo_map);
     free(g->nodes);
     free(g->edges);
     free(g);
@@ -403,10 +409,11 @@ static mg_status node_setup(mg_node *n, const mg_opt *opts, int n_opts)
             for (int r = 0; r < n->multi; r++) {
                 char nm[40];
                 snprintf(nm, sizeof nm, "%s%d", pd->name, r + 1);
-                mg_param_init(&n->params[k++], pd, nm);
+                if (mg_param_init(&n->params[k++], pd, nm))
+                    return MG_ERR_NOMEM;
             }
-        } else {
-            mg_param_init(&n->params[k++], pd, pd->name);
+        } else if (mg_param_init(&n->params[k++], pd, pd->name)) {
+            return MG_ERR_NOMEM;
         }
     }
     if (d->create) {
@@ -510,6 +517,18 @@ static void node_drop(mg_graph *g, mg_node *node)
         if (g->nodes[i] != node)
             g->nodes[k++] = g->nodes[i];
     g->n_nodes = k;
+    for (int i = 0; i < g->n_nodes; i++) /* modulation it gave */
+        for (int j = 0; j < g->nodes[i]->n_params; j++)
+            if (g->nodes[i]->params[j].mod_src == node)
+                g->nodes[i]->params[j].mod_src = NULL;
+    k = 0;
+    for (int i = 0; i < g->n_stems; i++) {
+        if (g->stems[i].node != node)
+            g->stems[k++] = g->stems[i];
+        else
+            free(g->stems[i].name);
+    }
+    g->n_stems = k;
     g->dirty = 1;
     if (g->err_node == node)
         g->err_node = NULL;
@@ -667,8 +686,11 @@ mg_status mg_node_set_index(mg_node *node, int i, double v)
     if (node->g->live && node->prepared)
         return mg_live_param(node->g->live, node, i, v, node->g->stamp);
     /* values given while the node is being made (create) apply at once */
-    mg_param_set(p, (float)v, node->g->pos, node->g->started && node->created, node->g->rate);
-    return MG_OK;
+    mg_status st = mg_param_reserve(p, 2);
+    if (!st)
+        st = mg_param_set(p, (float)v, node->g->pos, node->g->started && node->created,
+                          node->g->rate);
+    return st ? mg_node_errorf(node, st, "%s: out of memory for its events", p->name) : MG_OK;
 }
 
 mg_status mg_node_set(mg_node *node, const char *param, double v)
@@ -850,4 +872,173 @@ mg_edge_info mg_graph_edge(const mg_graph *g, int i)
 {
     const mg_edge *e = &g->edges[i];
     return (mg_edge_info){e->src, e->dst, e->out, e->in};
+}
+
+/* ---- modulation ---- */
+
+/* Does `from` reach `to` through connections or modulation (delays included)? */
+static int reaches(mg_graph *g, mg_node *from, mg_node *to)
+{
+    if (from == to)
+        return 1;
+    if (from->mark)
+        return 0;
+    from->mark = 1;
+    for (int i = 0; i < g->n_edges; i++)
+        if (g->edges[i].src == from && reaches(g, g->edges[i].dst, to))
+            return 1;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i]->n_params; k++)
+            if (g->nodes[i]->params[k].mod_src == from && reaches(g, g->nodes[i], to))
+                return 1;
+    return 0;
+}
+
+mg_status mg_node_param_modulate(mg_node *node, int i, mg_node *src, int port, double depth)
+{
+    mg_graph *g = node->g;
+    if (i < 0 || i >= node->n_params)
+        return mg_node_errorf(node, MG_ERR_NOT_FOUND, "no parameter #%d", i);
+    mg_param *p = &node->params[i];
+    if (!src || depth == 0) {
+        p->mod_src = NULL;
+        p->mod_depth = 0;
+        g->dirty = 1;
+        return MG_OK;
+    }
+    if (src->g != g || port < 0 || port >= src->n_out)
+        return mg_node_errorf(node, MG_ERR_INVALID, "%s: cannot be modulated by '%s' output #%d",
+                              p->name, src->name, port + 1);
+    if (!isfinite(depth))
+        return mg_node_errorf(node, MG_ERR_RANGE, "%s: modulation depth must be finite",
+                              p->name);
+    for (int k = 0; k < g->n_nodes; k++)
+        g->nodes[k]->mark = 0;
+    if (reaches(g, node, src))
+        return mg_node_errorf(node, MG_ERR_CYCLE, "%s: modulation by '%s' would close a loop "
+                              "('%s' depends on '%s')", p->name, src->name, src->name,
+                              node->name);
+    p->mod_src = src;
+    p->mod_port = port;
+    p->mod_depth = depth;
+    g->dirty = 1;
+    return MG_OK;
+}
+
+/* ---- stems ---- */
+
+mg_status mg_graph_add_stem(mg_graph *g, mg_node *node, int port, const char *name,
+                            int automatic)
+{
+    int explicit_ = 0;
+    for (int i = 0; i < g->n_stems; i++)
+        explicit_ |= !g->stems[i].automatic;
+    if (automatic && explicit_)
+        return MG_OK;
+    if (port < 0 || port >= node->n_out)
+        return mg_node_errorf(node, MG_ERR_INVALID, "stem: no output #%d", port + 1);
+    if (!name || !*name || strchr(name, '/'))
+        return mg_graph_errorf(g, MG_ERR_INVALID, "stem name '%s' must be a plain file name",
+                               name ? name : "");
+    if (!automatic && !explicit_) { /* the patch chooses: forget the mixer's buses */
+        for (int i = 0; i < g->n_stems; i++)
+            free(g->stems[i].name);
+        g->n_stems = 0;
+    }
+    for (int i = 0; i < g->n_stems; i++)
+        if (strcmp(g->stems[i].name, name) == 0)
+            return mg_graph_errorf(g, MG_ERR_INVALID, "a stem named '%s' already exists", name);
+    mg_stem *st = realloc(g->stems, (size_t)(g->n_stems + 1) * sizeof *st);
+    if (!st)
+        return MG_ERR_NOMEM;
+    g->stems = st;
+    char *nm = dupstr(name);
+    if (!nm)
+        return MG_ERR_NOMEM;
+    g->stems[g->n_stems++] = (mg_stem){node, port, nm, automatic};
+    g->dirty = 1;
+    return MG_OK;
+}
+
+int mg_graph_stem_count(const mg_graph *g) { return g->n_stems; }
+const char *mg_graph_stem_name(const mg_graph *g, int i) { return g->stems[i].name; }
+
+/* ---- tempo map ---- */
+
+mg_status mg_graph_tempo_change(mg_graph *g, double t, double bpm)
+{
+    if (!(bpm >= 20 && bpm <= 400))
+        return mg_graph_errorf(g, MG_ERR_RANGE, "tempo %g BPM out of range [20, 400]", bpm);
+    if (t <= 0) {
+        g->n_tempo = 0;
+        return mg_graph_set_tempo(g, bpm); /* live: through the engine's queue */
+    }
+    if (g->live) /* the audio thread reads the map: it may not move under it */
+        return mg_graph_errorf(g, MG_ERR_INVALID, "tempo changes at a time cannot be added "
+                               "while playing live (set g.tempo instead)");
+    double last_t = g->n_tempo ? g->tempo_map[g->n_tempo - 1].t : 0;
+    if (!(t > last_t && t < 1e7))
+        return mg_graph_errorf(g, MG_ERR_INVALID, "tempo change at %g s must come after the "
+                               "previous one (%g s)", t, last_t);
+    mg_tempo_seg *m = realloc(g->tempo_map, (size_t)(g->n_tempo + 1) * sizeof *m);
+    if (!m)
+        return MG_ERR_NOMEM;
+    g->tempo_map = m;
+    double beat = mg_graph_beat_at(g, t);
+    m[g->n_tempo++] = (mg_tempo_seg){t, bpm, beat};
+    return MG_OK;
+}
+
+/* The tempo segment in force at time x (by_beat 0) or beat x (by_beat 1): its start time,
+   beats elapsed at its start and tempo. */
+static void tempo_seg(const mg_graph *g, int by_beat, double x, double *t0, double *b0,
+                      double *bpm)
+{
+    *t0 = 0, *b0 = 0, *bpm = g->tempo;
+    for (int i = 0; i < g->n_tempo && (by_beat ? g->tempo_map[i].beat : g->tempo_map[i].t) <= x;
+         i++) {
+        *t0 = g->tempo_map[i].t;
+        *b0 = g->tempo_map[i].beat;
+        *bpm = g->tempo_map[i].bpm;
+    }
+}
+
+double mg_graph_beat_at(const mg_graph *g, double t)
+{
+    double t0, b0, bpm;
+    tempo_seg(g, 0, t, &t0, &b0, &bpm);
+    return b0 + (t - t0) * bpm / 60.0;
+}
+
+double mg_graph_beat_time(const mg_graph *g, double beat)
+{
+    double t0, b0, bpm;
+    tempo_seg(g, 1, beat, &t0, &b0, &bpm);
+    return t0 + (beat - b0) * 60.0 / bpm;
+}
+
+double mg_graph_tempo_at(const mg_graph *g, double t)
+{
+    double t0, b0, bpm;
+    tempo_seg(g, 0, t, &t0, &b0, &bpm);
+    return bpm;
+}
+
+/* Tempo in force at graph frame pos: a change at t seconds takes effect at frame round(t * rate). */
+double mg_graph_tempo_at_frame(const mg_graph *g, uint64_t pos)
+{
+    double bpm = g->tempo;
+    for (int i = 0; i < g->n_tempo && llround(g->tempo_map[i].t * g->rate) <= (int64_t)pos; i++)
+        bpm = g->tempo_map[i].bpm;
+    return bpm;
+}
+
+int64_t mg_graph_frames_to_change(const mg_graph *g)
+{
+    for (int i = 0; i < g->n_tempo; i++) {
+        int64_t s = llround(g->tempo_map[i].t * g->rate);
+        if (s > (int64_t)g->pos)
+            return s - (int64_t)g->pos;
+    }
+    return INT64_MAX;
 }

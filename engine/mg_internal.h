@@ -10,17 +10,33 @@
 
 #include "mg_node.h"
 #include "mixgraph.h"
+#include "mg_timeline.h"
 
-/* A parameter's live state: a target and a linear ramp toward it. */
+/* A control-rate generator of automation (param:fn): see mg_node_param_generate. */
+typedef struct mg_param_gen {
+    mg_param_fn fn;
+    void *ud;
+    void (*free_ud)(void *ud);
+    double rate;     /* calls per second */
+    double start;    /* seconds of call 0 */
+    double stop;     /* no calls after this time (INFINITY: none) */
+    int64_t k;       /* next call index */
+    int64_t last_s;  /* sample of the last value produced (-1: none yet) */
+} mg_param_gen;
+
+/* A parameter's live state: its timeline, modulation and generator. */
 typedef struct mg_param {
     const mg_param_desc *d; /* [immutable] */
     char name[40];          /* [immutable] expanded name ("gain3" for MULTI params) */
-    float value;            /* [rt] value reached at the end of the last block */
+    float value;            /* [rt] value at the last rendered sample */
     float ctl;              /* [control] the last value set from the control side */
-    float start, target;    /* [rt] ramp endpoints */
-    uint64_t t0;            /* [rt] graph sample where the ramp starts */
-    uint32_t len;           /* [rt] ramp length in samples */
-    int ramping;            /* [rt] */
+    mg_timeline tl;         /* events; see mg_timeline.h */
+    float **curves;         /* [control] curve values owned by this parameter */
+    int n_curves;
+    mg_node *mod_src;       /* [control] audio-rate modulation source, or NULL */
+    int mod_port;
+    double mod_depth;
+    mg_param_gen *gen;      /* [control] param:fn automation, or NULL */
 } mg_param;
 
 typedef struct mg_port {
@@ -128,9 +144,26 @@ typedef struct mg_plan {
     const mg_buf *final; /* the output node's out port */
     mg_node **order;     /* nodes in compiled order */
     int n_order;
+    const mg_buf **pmods; /* per pval: the modulating output port, or NULL */
+    const mg_buf **stems; /* per graph stem: the tapped output port */
+    int n_stems;
     uint64_t t_start;    /* [rt] graph sample where the plan started playing */
     struct mg_trash *trash; /* [control] freed with the plan (live edits, see graph.c) */
 } mg_plan;
+
+/* An output written to its own file by the renderer (--stems). */
+typedef struct mg_stem {
+    mg_node *node;
+    int port;
+    char *name;
+    int automatic; /* added by the mixer for a bus; dropped when the patch names stems */
+} mg_stem;
+
+/* A tempo change: from `t` seconds on, `bpm` quarter notes per minute. */
+typedef struct mg_tempo_seg {
+    double t, bpm;
+    double beat; /* beats elapsed at t */
+} mg_tempo_seg;
 
 /*
 ** Things an edit removed while a live engine plays: the audio thread may still be using them
@@ -159,6 +192,10 @@ struct mg_graph {
     int dirty;       /* topology or settings changed since the last compile */
     mg_plan *plan;   /* current plan */
     uint64_t pos;    /* [rt] frames processed since the last reset */
+    mg_stem *stems;  /* [control] */
+    int n_stems;
+    mg_tempo_seg *tempo_map; /* [control] changes after the initial tempo, in time order */
+    int n_tempo;
     int started;     /* [rt] something was processed: parameter changes now ramp */
     struct mg_live *live; /* [control] the live engine playing this graph, or NULL */
     mg_trash *trash;      /* [control] removed while live, not yet attached to a plan */
@@ -190,11 +227,20 @@ mg_status mg_live_install(struct mg_live *lv, mg_plan *p);
 mg_status mg_live_tempo(struct mg_live *lv, double bpm);
 
 /* param.c */
-void mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);
-void mg_param_set(mg_param *p, float v, uint64_t now, int smooth, double rate);
+mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);
+void mg_param_free(mg_param *p);
+/* [rt] Immediate change: before the render starts (smooth 0) it is the initial value; later
+   hold(now) and a linear ramp over desc->smooth_ms, inserted without allocating (MG_ERR_NOMEM
+   and the overflow count when the timeline is full). */
+mg_status mg_param_set(mg_param *p, float v, uint64_t now, int smooth, double rate);
+/* [control] Make room for `more` events (grows the array; never while an audio thread owns
+   the timeline). */
+mg_status mg_param_reserve(mg_param *p, int more);
 void mg_param_settle(mg_param *p);
-/* [rt] Fill pv for frames [pos, pos+n); scratch holds n floats. */
-void mg_param_render(mg_param *p, uint64_t pos, uint32_t n, float *scratch, mg_pval *pv);
+/* [rt] Fill pv for frames [pos, pos+n); scratch holds n floats; mod (or NULL) is the
+   modulating signal, added times depth and clamped to the range. */
+void mg_param_render(mg_param *p, uint64_t pos, uint32_t n, float *scratch, mg_pval *pv,
+                     const float *mod, float depth);
 /* "[min, max] unit" into buf */
 void mg_param_range_str(const mg_param_desc *d, char *buf, size_t sz);
 

@@ -29,7 +29,8 @@ typedef enum mg_status {
     MG_ERR_IO,          /* file could not be read or written */
     MG_ERR_FORMAT,      /* unsupported or unknown file format */
     MG_ERR_INTERRUPTED, /* render interrupted */
-    MG_ERR_UNBOUNDED    /* render length unknown: a source never ends */
+    MG_ERR_UNBOUNDED,   /* render length unknown: a source never ends */
+    MG_ERR_SCRIPT       /* an automation function failed ("patch.lua:LINE: message") */
 } mg_status;
 
 const char *mg_strerror(mg_status st);
@@ -64,6 +65,17 @@ mg_node *mg_graph_output(mg_graph *g);
    `note`). Nodes read it every block. */
 double mg_graph_tempo(const mg_graph *g);
 mg_status mg_graph_set_tempo(mg_graph *g, double bpm);
+/* Tempo map: from t seconds on, bpm (t <= 0 sets the initial tempo and clears the map;
+   changes must come in time order). Nodes read the tempo at the start of each block. */
+mg_status mg_graph_tempo_change(mg_graph *g, double t, double bpm);
+double mg_graph_tempo_at(const mg_graph *g, double t);
+double mg_graph_beat_at(const mg_graph *g, double t);       /* beats elapsed at t seconds */
+double mg_graph_beat_time(const mg_graph *g, double beat);  /* seconds at which beat falls */
+/* Frames from the current position to the next tempo change (INT64_MAX: none). Nodes see the
+   tempo once per block, so drivers end a block there (mg_render does) to keep renders
+   identical for every block size. */
+int64_t mg_graph_frames_to_change(const mg_graph *g);
+double mg_graph_tempo_at_frame(const mg_graph *g, uint64_t pos);
 int mg_graph_node_count(const mg_graph *g);
 mg_node *mg_graph_node(mg_graph *g, int i); /* in creation order */
 mg_node *mg_graph_find(mg_graph *g, const char *name);
@@ -101,6 +113,70 @@ mg_status mg_node_set_index(mg_node *node, int i, double value);
 double mg_node_get_index(const mg_node *node, int i); /* current target value */
 /* The descriptor entry behind parameter i (a MULTI entry serves gain1..gainN). */
 const struct mg_param_desc *mg_node_param_desc(const mg_node *node, int i);
+/* ---- parameter automation (engine/param.c, docs/lua.md) ----
+**
+** Web Audio's AudioParam semantics: each event has a time in seconds that lands on sample
+** round(t * rate) whatever the block size; ramps end at their time and start from the
+** previous event (its time and value). Values outside the parameter's range are rejected.
+*/
+typedef enum mg_event_type {
+    MG_EV_SET,    /* jump to v at t */
+    MG_EV_LINEAR, /* ramp to v, ending at t; k = curvature (0 straight, > 0 slow start,
+                     < 0 fast start: shape (1 - e^(k f)) / (1 - e^k) of the fraction f) */
+    MG_EV_EXP,    /* exponential ramp to v (v and the start value non-zero, same sign) */
+    MG_EV_SCURVE, /* raised-cosine S-curve to v: (1 - cos(pi f)) / 2 */
+    MG_EV_STEP,   /* staircase of k equal steps ending on v at t */
+    MG_EV_TARGET, /* from t approach v exponentially with time constant `tau` seconds */
+    MG_EV_CURVE,  /* from t, `n_values` values spread over `dur` seconds, linearly
+                     interpolated; the last one holds */
+    MG_EV_CANCEL, /* remove every event at or after t */
+    MG_EV_HOLD    /* cancel after t and hold the value the timeline has at t */
+} mg_event_type;
+
+typedef struct mg_param_event {
+    mg_event_type type;
+    double t;              /* seconds from the start of the render */
+    double v;
+    double k;              /* LINEAR: curvature; STEP: number of steps (0 = 1) */
+    double tau;            /* TARGET: time constant, seconds (0 = a jump) */
+    double dur;            /* CURVE: seconds */
+    const double *values;  /* CURVE: copied */
+    int n_values;
+} mg_param_event;
+
+/*
+** [control] Validate an event and insert it into parameter i's timeline (growing it when it
+** is full and not owned by an audio thread). Errors name the node and parameter:
+** "node 'f': freq: exp_to 0 ...". See mg_timeline.h for the real-time path.
+*/
+mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e);
+/* [control] Value parameter i's timeline gives at `t` seconds (>= the render position). */
+double mg_node_param_value_at(const mg_node *node, int i, double t);
+/* [control] Events refused by a full timeline (real time) on parameter i. */
+uint64_t mg_node_param_overflow(const mg_node *node, int i);
+
+/*
+** Audio-rate modulation: channel 1 of src's output `port` times `depth` is added to parameter
+** i (in its unit) every sample; the sum with the automation is clamped to the range. depth 0
+** (or src NULL) removes it. Refused when it would close a cycle.
+*/
+mg_status mg_node_param_modulate(mg_node *node, int i, mg_node *src, int port, double depth);
+
+/*
+** Generated automation ([control]): fn(ud, t, &value, err, errsz) gives the parameter's value
+** at t seconds; it is called at `rate` Hz from `start` seconds and linearly interpolated
+** between calls (as linear ramps in the timeline). mg_graph_advance(g, S) calls every
+** generator until its events cover sample S, so offline renders call it before each block
+** and a real-time driver calls it on the control thread ahead of the audio. A non-zero return
+** from fn stops the render with MG_ERR_SCRIPT and err as the message.
+*/
+typedef int (*mg_param_fn)(void *ud, double t, double *value, char *err, size_t errsz);
+mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start,
+                                 mg_param_fn fn, void *ud, void (*free_ud)(void *ud));
+/* No calls after `stop` seconds (the last value holds); fn NULL above removes a generator. */
+mg_status mg_node_param_generate_stop(mg_node *node, int i, double stop);
+mg_status mg_graph_advance(mg_graph *g, int64_t until);
+
 /* Value of option `name` as given at creation (numbers) */
 int mg_node_option_index(const mg_node *node, const char *name); /* -1 if none */
 
@@ -229,6 +305,8 @@ typedef struct mg_render_opts {
     int (*progress)(const mg_render_progress *p, void *ud);
     void *ud;
     volatile int *interrupt;   /* set non-zero (e.g. from SIGINT) to stop and discard */
+    const char *stems_dir;     /* non-NULL: also write every graph stem to DIR/NAME.EXT (the
+                                  extension of path); all files appear only on success */
 } mg_render_opts;
 
 typedef struct mg_render_result {
@@ -244,6 +322,16 @@ typedef struct mg_render_result {
 ** is removed and an existing target is left untouched.
 */
 mg_status mg_render(mg_graph *g, const mg_render_opts *opts, mg_render_result *res);
+
+/*
+** Stems: outputs written to their own files by mg_render (opts.stems), sample-aligned with the
+** main output. A stem added with automatic = 1 (the mixer's buses) is dropped as soon as the
+** patch names one itself.
+*/
+mg_status mg_graph_add_stem(mg_graph *g, mg_node *node, int port, const char *name,
+                            int automatic);
+int mg_graph_stem_count(const mg_graph *g);
+const char *mg_graph_stem_name(const mg_graph *g, int i);
 
 /* Format for a file name's extension; MG_ERR_FORMAT with a message listing what is known. */
 mg_status mg_format_for_path(const char *path, mg_sample_format bits, int *sf_format,

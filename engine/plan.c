@@ -27,6 +27,8 @@ void mg_plan_free(mg_plan *p)
     free(p->mixops);
     free(p->ports);
     free(p->pvals);
+    free(p->pmods);
+    free(p->stems);
     free(p->pscratch);
     free(p->dtmp);
     free(p->mem);
@@ -101,12 +103,37 @@ static int on_cycle(mg_graph *g, mg_node *f, char *seen, int *stack)
     return 0;
 }
 
+/*
+** Modulation links (a node's output driving another node's parameter) are dependencies too:
+** the modulated node's parameter-rendering unit (its read half when split) waits for the
+** source. `release` 0 counts them into indeg; 1 releases the units that `src` modulates.
+*/
+static void mod_deps(compiler *cc, mg_node *src, int release, int *queue, int *tail)
+{
+    mg_graph *g = cc->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        mg_node *n = g->nodes[i];
+        int u = cc->cons_of[i];
+        if (cc->units[u].kind == 2)
+            u--; /* the read half renders the parameters */
+        for (int k = 0; k < n->n_params; k++) {
+            mg_node *m = n->params[k].mod_src;
+            if (!m || (release && m != src))
+                continue;
+            if (!release)
+                cc->units[u].indeg++;
+            else if (--cc->units[u].indeg == 0)
+                queue[(*tail)++] = u;
+        }
+    }
+}
+
 static mg_status order_units(compiler *cc)
 {
     mg_graph *g = cc->g;
     int N = g->n_nodes;
     char *seen = calloc((size_t)N + 1, 1);
-    int *stack = malloc(((size_t)N + (size_t)g->n_edges + 1) * sizeof *stack);
+    int *stack = malloc((2 * (size_t)N + (size_t)g->n_edges + 1) * sizeof *stack);
     cc->units = calloc(2 * (size_t)N + 1, sizeof *cc->units);
     cc->cons_of = malloc(((size_t)N + 1) * sizeof *cc->cons_of);
     cc->order = malloc((2 * (size_t)N + 1) * sizeof *cc->order);
@@ -131,6 +158,7 @@ static mg_status order_units(compiler *cc)
     /* Kahn's algorithm with a FIFO seeded in creation order: deterministic. */
     int head = 0, tail = 0;
     int *queue = stack;
+    mod_deps(cc, NULL, 0, NULL, NULL);
     for (int u = 0; u < cc->n_units; u++)
         if (cc->units[u].indeg == 0)
             queue[tail++] = u;
@@ -147,6 +175,7 @@ static mg_status order_units(compiler *cc)
         }
         if (cc->units[u].kind == 2)
             continue; /* the write half produces nothing */
+        mod_deps(cc, n, 1, queue, &tail);
         for (int i = 0; i < g->n_edges; i++) {
             mg_edge *e = &g->edges[i];
             if (e->src != n)
@@ -380,6 +409,56 @@ typedef struct portref {
 } portref;
 
 /*
+** Outputs read outside the edges: a modulation source lives until the step that renders the
+** modulated parameters; a stem's tapped output until the end of the block (the renderer reads
+** it after the plan ran).
+*/
+static void keep_alive(compiler *cc, const int *out_off, int *out_last)
+{
+    mg_graph *g = cc->g;
+    for (int i = 0; i < g->n_nodes; i++) {
+        mg_node *n = g->nodes[i];
+        int u = cc->cons_of[i];
+        if (cc->units[u].kind == 2)
+            u--;
+        for (int k = 0; k < n->n_params; k++) {
+            mg_node *m = n->params[k].mod_src;
+            if (!m)
+                continue;
+            int o = out_off[node_index(m)] + n->params[k].mod_port;
+            if (cc->units[u].step > out_last[o])
+                out_last[o] = cc->units[u].step;
+        }
+    }
+    for (int i = 0; i < g->n_stems; i++)
+        out_last[out_off[node_index(g->stems[i].node)] + g->stems[i].port] = cc->n_units + 1;
+}
+
+/* After layout: where each modulated parameter reads its source, and each stem its audio. */
+static mg_status link_taps(compiler *cc, mg_plan *pl, const int *out_off, int n_pv)
+{
+    mg_graph *g = cc->g;
+    pl->pmods = calloc((size_t)n_pv + 1, sizeof *pl->pmods);
+    pl->stems = calloc((size_t)g->n_stems + 1, sizeof *pl->stems);
+    if (!pl->pmods || !pl->stems)
+        return MG_ERR_NOMEM;
+    for (int k = 0; k < pl->n_steps; k++) {
+        mg_step *s = &pl->steps[k];
+        mg_node *n = s->node;
+        for (int i = 0; i < n->n_params && s->kind != 2; i++) {
+            mg_node *m = n->params[i].mod_src;
+            if (m)
+                pl->pmods[s->pv - pl->pvals + i] =
+                    &pl->ports[out_off[node_index(m)] + n->params[i].mod_port];
+        }
+    }
+    pl->n_stems = g->n_stems;
+    for (int i = 0; i < g->n_stems; i++)
+        pl->stems[i] = &pl->ports[out_off[node_index(g->stems[i].node)] + g->stems[i].port];
+    return MG_OK;
+}
+
+/*
 ** Buffer assignment. For each node port we record which pool buffer each channel lives in.
 ** An input with exactly one connection of the same width reads the producer's buffer
 ** directly; any other connected input gets scratch buffers filled by mix ops.
@@ -449,6 +528,7 @@ static mg_status build(compiler *cc, mg_plan *pl)
                 n_mix += cnt;
         }
     }
+    keep_alive(cc, out_off, out_last);
     /* the sink's outputs stay alive to the end of the block */
     {
         int oi = node_index(g->output);
@@ -621,6 +701,7 @@ static mg_status build(compiler *cc, mg_plan *pl)
     }
     pl->n_mixops = mi;
     pl->final = &pl->ports[out_off[node_index(g->output)]];
+    st = link_taps(cc, pl, out_off, n_pv);
 done:
     free(in_off);
     free(out_off);
@@ -784,9 +865,12 @@ void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n, double tempo)
                       p->pscratch);
         mg_node *node = s->node;
         if (s->kind != 2)
-            for (int i = 0; i < node->n_params; i++)
+            for (int i = 0; i < node->n_params; i++) {
+                const mg_buf *mb = p->pmods[s->pv - p->pvals + i];
                 mg_param_render(&node->params[i], pos, n, p->pscratch + (size_t)i * p->block,
-                                &s->pv[i]);
+                                &s->pv[i], mb ? mb->ch[0] : NULL,
+                                (float)node->params[i].mod_depth);
+            }
         s->blk.n = n;
         s->blk.pos = pos;
         s->blk.tempo = tempo;
@@ -871,7 +955,8 @@ const float *const *mg_graph_process(mg_graph *g, int n)
     if (n < 1 || n > g->block || mg_graph_compile(g))
         return NULL;
     mg_fpu_denormals_off();
-    mg_plan_run(g->plan, g->pos, (uint32_t)n, g->tempo);
+    double tempo = g->n_tempo ? mg_graph_tempo_at_frame(g, g->pos) : g->tempo;
+    mg_plan_run(g->plan, g->pos, (uint32_t)n, tempo);
     g->pos += (uint64_t)n;
     g->started = 1;
     return (const float *const *)g->plan->final->ch;

@@ -175,6 +175,134 @@ static uint64_t interleave(const float *const *y, int ch, uint32_t n, int sub, v
     return clipped;
 }
 
+/*
+** Stems (--stems DIR): each graph stem is written to DIR/NAME.EXT in the same pass, through its
+** own temporary file, renamed into place only when the whole render (main file and every
+** stem) succeeded. A stem tapped at path latency L holds the source time the main file does
+** when it takes graph frames [L, L + total): every file starts at source time 0.
+*/
+typedef struct stem_out {
+    char path[4096], tmp[4096];
+    int fd, ch;
+    mg_sndfile sf;
+    int64_t lat;      /* graph frames before its source time 0 */
+    uint64_t written;
+    char *ibuf;
+    int32_t *qbuf;
+} stem_out;
+
+static mg_status stems_open(mg_graph *g, const mg_render_opts *o, const SF_INFO *main,
+                            stem_out **out, int *n_out)
+{
+    int n = g->plan ? g->plan->n_stems : 0;
+    *out = NULL;
+    *n_out = 0;
+    if (!o->stems_dir || n == 0)
+        return MG_OK;
+    if (mkdir(o->stems_dir, 0777) != 0 && errno != EEXIST)
+        return mg_graph_errorf(g, MG_ERR_IO, "%s: cannot create the stems folder: %s",
+                               o->stems_dir, strerror(errno));
+    stem_out *st = calloc((size_t)n, sizeof *st);
+    if (!st)
+        return mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory");
+    *out = st;
+    const char *dot = strrchr(o->path, '.');
+    for (int i = 0; i < n; i++) {
+        stem_out *so = &st[i];
+        so->fd = -1;
+        so->ch = g->plan->stems[i]->channels;
+        so->lat = g->stems[i].node->path_latency;
+        snprintf(so->path, sizeof so->path, "%s/%s%s", o->stems_dir, g->stems[i].name,
+                 dot ? dot : "");
+        SF_INFO info = *main;
+        info.channels = so->ch;
+        char why[256];
+        so->ibuf = malloc((size_t)g->block * (size_t)so->ch * 4);
+        so->qbuf = malloc((size_t)g->block * (size_t)so->ch * sizeof *so->qbuf);
+        if (!so->ibuf || !so->qbuf)
+            return mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory");
+        if (!sf_format_check(&info))
+            return mg_graph_errorf(g, MG_ERR_FORMAT, "%s: this format cannot hold %d channels",
+                                   so->path, so->ch);
+        if ((so->fd = make_temp(so->path, so->tmp, sizeof so->tmp)) < 0)
+            return mg_graph_errorf(g, MG_ERR_IO, "%s: cannot create a file there: %s", so->path,
+                                   strerror(errno));
+        *n_out = i + 1;
+        if (mg_sndfile_open_fd_write(&so->sf, so->fd, &info, why, sizeof why))
+            return mg_graph_errorf(g, MG_ERR_IO, "%s: %s", so->path, why);
+        if ((info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV)
+            sf_command(so->sf.sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    }
+    return MG_OK;
+}
+
+/* After a block of n frames that ended at graph position `pos_end`: write what each stem owes. */
+static mg_status stems_write(mg_graph *g, stem_out *st, int n_st, uint64_t pos_end, uint32_t n,
+                             uint64_t total, int sub)
+{
+    int use_int = sub == SF_FORMAT_PCM_16 || sub == SF_FORMAT_PCM_24;
+    for (int i = 0; i < n_st; i++) {
+        stem_out *so = &st[i];
+        int64_t first = (int64_t)pos_end - (int64_t)n; /* graph frame of y[0] */
+        int64_t from = so->lat + (int64_t)so->written; /* next graph frame the stem needs */
+        if (so->written >= total || from >= (int64_t)pos_end || from < first)
+            continue;
+        uint32_t off = (uint32_t)(from - first), m = n - off;
+        if ((uint64_t)m > total - so->written)
+            m = (uint32_t)(total - so->written);
+        const float *y[MG_MAX_CHANNELS];
+        for (int c = 0; c < so->ch; c++)
+            y[c] = g->plan->stems[i]->ch[c] + off;
+        interleave(y, so->ch, m, sub, so->ibuf, so->qbuf);
+        sf_count_t w = use_int ? sf_writef_int(so->sf.sf, (int *)so->ibuf, m)
+                               : sf_writef_float(so->sf.sf, (float *)so->ibuf, m);
+        if (w != (sf_count_t)m)
+            return mg_graph_errorf(g, MG_ERR_IO, "%s: write failed: %s", so->path,
+                                   sf_strerror(so->sf.sf));
+        so->written += m;
+    }
+    return MG_OK;
+}
+
+/* Close every stem; on success (st == MG_OK) pad short ones with silence and rename them into
+   place, else remove the temporaries. Returns the first failure. */
+static mg_status stems_close(mg_graph *g, stem_out *so_all, int n_st, uint64_t total,
+                             mg_status st)
+{
+    for (int i = 0; i < n_st; i++) {
+        stem_out *so = &so_all[i];
+        if (!st && so->written < total) { /* a stem behind more latency than the output */
+            float *z = calloc((size_t)so->ch, sizeof *z);
+            for (; z && so->written < total; so->written++)
+                sf_writef_float(so->sf.sf, z, 1);
+            free(z);
+        }
+        if (mg_sndfile_close(&so->sf) && !st)
+            st = mg_graph_errorf(g, MG_ERR_IO, "%s: cannot finish writing", so->path);
+        if (!st && fsync(so->fd) != 0)
+            st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", so->path, strerror(errno));
+        if (so->fd >= 0)
+            close(so->fd);
+    }
+    for (int i = 0; i < n_st; i++) {
+        if (!st && rename(so_all[i].tmp, so_all[i].path) != 0)
+            st = mg_graph_errorf(g, MG_ERR_IO, "%s: cannot move the result into place: %s",
+                                 so_all[i].path, strerror(errno));
+        if (st)
+            unlink(so_all[i].tmp);
+    }
+    return st;
+}
+
+static void stems_free(stem_out *st, int n)
+{
+    for (int i = 0; st && i < n; i++) {
+        free(st[i].ibuf);
+        free(st[i].qbuf);
+    }
+    free(st);
+}
+
 mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
 {
     mg_render_result r = {0};
@@ -234,15 +362,25 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         st = mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory");
     if (g->pos != 0)
         mg_graph_reset(g);
+    stem_out *stems = NULL;
+    int n_stems = 0;
+    if (!st)
+        st = stems_open(g, o, &info, &stems, &n_stems);
     uint64_t nonfinite0 = mg_graph_nonfinite(g);
     double t0 = now_s(), last = t0;
     uint64_t done = 0;
     /* run through the graph's latency first and drop it: the file starts at source time 0 */
     for (int64_t pre = mg_graph_latency(g); !st && pre > 0;) {
         int n = pre < g->block ? (int)pre : g->block;
+        if (mg_graph_frames_to_change(g) < n)
+            n = (int)mg_graph_frames_to_change(g);
         mg_graph_service(g);
+        if ((st = mg_graph_advance(g, (int64_t)g->pos + n)))
+            break;
         if (!mg_graph_process(g, n))
             st = MG_ERR_INVALID;
+        else
+            st = stems_write(g, stems, n_stems, g->pos, (uint32_t)n, (uint64_t)total, sub);
         pre -= n;
     }
     while (!st && done < (uint64_t)total) {
@@ -252,12 +390,18 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         }
         uint32_t n = (uint32_t)((uint64_t)total - done < (uint64_t)g->block
                                     ? (uint64_t)total - done : (uint64_t)g->block);
+        if (mg_graph_frames_to_change(g) < (int64_t)n) /* nodes see the new tempo from here */
+            n = (uint32_t)mg_graph_frames_to_change(g);
         mg_graph_service(g);
+        if ((st = mg_graph_advance(g, (int64_t)g->pos + n)))
+            break;
         const float *const *y = mg_graph_process(g, (int)n);
         if (!y) {
             st = MG_ERR_INVALID;
             break;
         }
+        if ((st = stems_write(g, stems, n_stems, g->pos, n, (uint64_t)total, sub)))
+            break;
         mg_graph_collect(g); /* edits made mid-render: drop what has faded out */
         r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf);
         fill += n;
@@ -291,6 +435,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
     if (close(fd) != 0 && !st)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
+    st = stems_close(g, stems, n_stems, (uint64_t)total, st);
+    stems_free(stems, n_stems);
     if (!st && rename(tmp, o->path) != 0)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: cannot move the result into place: %s", o->path,
                              strerror(errno));

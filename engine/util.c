@@ -24,6 +24,7 @@ const char *mg_strerror(mg_status st)
     case MG_ERR_FORMAT: return "unsupported format";
     case MG_ERR_INTERRUPTED: return "interrupted";
     case MG_ERR_UNBOUNDED: return "render length unknown";
+    case MG_ERR_SCRIPT: return "automation function failed";
     }
     return "unknown error";
 }

@@ -26,10 +26,13 @@
 #define NODE_MT "mixgraph.node"
 #define PORT_MT "mixgraph.port"
 #define MEMBER_MT "mixgraph.member"
+#define PARAM_MT "mixgraph.param"
+#define RNG_KEY "mixgraph.rng"
 
 typedef struct lgraph {
     mg_graph *g;
-    double duration; /* seconds; < 0 unset */
+    double duration;     /* seconds; < 0 unset */
+    double beats_per_bar; /* for g:bars() and tempo changes at bars */
 } lgraph;
 
 typedef struct lnode {
@@ -317,6 +320,7 @@ static int graph_new_with(lua_State *L, const mg_graph_config *cfg)
     lgraph *lg = lua_newuserdatauv(L, sizeof *lg, 1);
     lg->g = NULL;
     lg->duration = -1;
+    lg->beats_per_bar = 4;
     luaL_setmetatable(L, GRAPH_MT);
     lua_newtable(L); /* node cache, weak values are not needed: nodes die with the graph */
     lua_setiuservalue(L, -2, 1);
@@ -498,7 +502,15 @@ static int connect2(lua_State *L, int a, int b)
     return 1;
 }
 
-static int l_shr(lua_State *L) { return connect2(L, 1, 2); }
+static int param_mod_from(lua_State *L, int pi, int src, double depth);
+
+/* a >> b; `lfo >> f:param("freq")` modulates with depth 1 */
+static int l_shr(lua_State *L)
+{
+    if (luaL_testudata(L, 2, PARAM_MT))
+        return param_mod_from(L, 2, 1, 1.0);
+    return connect2(L, 1, 2);
+}
 static int graph_connect(lua_State *L)
 {
     mg_lua_checkgraph(L, 1);
@@ -626,7 +638,11 @@ static int graph_measure(lua_State *L)
     mg_graph_reset(g);
     while (done < total) {
         int n = total - done < mg_graph_block(g) ? (int)(total - done) : mg_graph_block(g);
+        if (mg_graph_frames_to_change(g) < n)
+            n = (int)mg_graph_frames_to_change(g);
         mg_graph_service(g);
+        if (mg_graph_advance(g, (int64_t)mg_graph_position(g) + n))
+            return lua_pushstring(L, mg_graph_error(g)), lua_error(L);
         const float *const *y = mg_graph_process(g, n);
         if (!y)
             return raise_graph(L, g);
@@ -666,8 +682,6 @@ static int graph_index(lua_State *L)
         return lua_pushinteger(L, mg_graph_block(lg->g)), 1;
     if (strcmp(k, "channels") == 0)
         return lua_pushinteger(L, mg_node_input_channels(mg_graph_output(lg->g), 0)), 1;
-    if (strcmp(k, "tempo") == 0)
-        return lua_pushnumber(L, mg_graph_tempo(lg->g)), 1;
     if (strcmp(k, "xfade") == 0)
         return lua_pushnumber(L, mg_graph_xfade(lg->g)), 1;
     if (strcmp(k, "duration") == 0) {
@@ -975,6 +989,426 @@ static int port_tostring(lua_State *L)
     return 1;
 }
 
+/* ---- parameters as objects: automation (docs/lua.md, "Automation") ---- */
+
+typedef struct lparam {
+    int index;
+} lparam; /* user value 1: the node userdata */
+
+/* node:param("freq") -> a parameter object */
+static int node_param(lua_State *L)
+{
+    mg_node *n = checknode(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    int i = mg_node_param_index(n, k);
+    if (i < 0) {
+        char hint[64];
+        return luaL_error(L, "node '%s' (%s) has no parameter '%s'%s", mg_node_name(n),
+                          mg_node_desc_of(n)->name, k,
+                          suggest(mg_node_desc_of(n), n, k, hint, sizeof hint));
+    }
+    lparam *p = lua_newuserdatauv(L, sizeof *p, 1);
+    p->index = i;
+    luaL_setmetatable(L, PARAM_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+static mg_node *checkparam(lua_State *L, int i, int *index)
+{
+    lparam *p = luaL_checkudata(L, i, PARAM_MT);
+    lua_getiuservalue(L, i, 1);
+    mg_node *n = checknode(L, -1);
+    lua_pop(L, 1);
+    *index = p->index;
+    return n;
+}
+
+/* A time argument in seconds (default: the graph's current position). */
+static double time_arg(lua_State *L, mg_node *n, int idx)
+{
+    mg_graph *g = mg_node_graph(n);
+    if (lua_isnoneornil(L, idx))
+        return (double)mg_graph_position(g) / mg_graph_rate(g);
+    return luaL_checknumber(L, idx);
+}
+
+/* Insert e into parameter (node n, index i); raise with the engine's message; return self. */
+static int param_post(lua_State *L, mg_node *n, int i, const mg_param_event *e)
+{
+    if (mg_node_param_event(n, i, e))
+        return raise_graph(L, mg_node_graph(n));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* p:set(v, t), p:linear_to(v, t [, curvature]), p:exp_to(v, t), p:scurve_to(v, t),
+   p:step_to(v, t, steps) */
+static int param_value_event(lua_State *L, mg_event_type type)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    char who[160];
+    snprintf(who, sizeof who, "node '%s'", mg_node_name(n));
+    mg_param_event e = {.type = type};
+    e.v = param_arg(L, who, mg_node_param_desc(n, i), mg_node_param_name(n, i), 2);
+    if (type == MG_EV_SET)
+        e.t = time_arg(L, n, 3);
+    else
+        e.t = luaL_checknumber(L, 3);
+    if (type == MG_EV_LINEAR)
+        e.k = luaL_optnumber(L, 4, 0);
+    if (type == MG_EV_STEP)
+        e.k = luaL_checknumber(L, 4);
+    return param_post(L, n, i, &e);
+}
+
+static int param_set(lua_State *L) { return param_value_event(L, MG_EV_SET); }
+static int param_linear_to(lua_State *L) { return param_value_event(L, MG_EV_LINEAR); }
+static int param_exp_to(lua_State *L) { return param_value_event(L, MG_EV_EXP); }
+static int param_scurve_to(lua_State *L) { return param_value_event(L, MG_EV_SCURVE); }
+static int param_step_to(lua_State *L) { return param_value_event(L, MG_EV_STEP); }
+
+/* p:target(v, t, tau) */
+static int param_target(lua_State *L)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    mg_param_event e = {.type = MG_EV_TARGET, .v = luaL_checknumber(L, 2),
+                        .t = luaL_checknumber(L, 3), .tau = luaL_checknumber(L, 4)};
+    return param_post(L, n, i, &e);
+}
+
+/* p:curve({ v1, v2, ... }, t, duration) */
+static int param_curve(lua_State *L)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_Integer len = luaL_len(L, 2);
+    if (len < 2 || len > 1000000)
+        return luaL_error(L, "node '%s': %s: curve needs 2 to 1000000 values, got %d",
+                          mg_node_name(n), mg_node_param_name(n, i), (int)len);
+    double *vals = lua_newuserdatauv(L, (size_t)len * sizeof *vals, 0); /* freed by the GC */
+    for (lua_Integer k = 1; k <= len; k++) {
+        lua_geti(L, 2, k);
+        if (!lua_isnumber(L, -1))
+            return luaL_error(L, "node '%s': %s: curve value #%d is a %s, not a number",
+                              mg_node_name(n), mg_node_param_name(n, i), (int)k,
+                              luaL_typename(L, -1));
+        vals[k - 1] = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    mg_param_event e = {.type = MG_EV_CURVE, .t = luaL_checknumber(L, 3),
+                        .dur = luaL_checknumber(L, 4), .values = vals, .n_values = (int)len};
+    return param_post(L, n, i, &e);
+}
+
+/* p:cancel(t), p:hold(t) */
+static int param_cancel_hold(lua_State *L, mg_event_type type)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    mg_param_event e = {.type = type, .t = time_arg(L, n, 2)};
+    return param_post(L, n, i, &e);
+}
+static int param_cancel(lua_State *L) { return param_cancel_hold(L, MG_EV_CANCEL); }
+static int param_hold(lua_State *L) { return param_cancel_hold(L, MG_EV_HOLD); }
+
+/* p:value_at(t): the value the automation gives at t seconds */
+static int param_value_at(lua_State *L)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    lua_pushnumber(L, mg_node_param_value_at(n, i, luaL_checknumber(L, 2)));
+    return 1;
+}
+
+/* Modulate the parameter at pi by the node or output port at src. */
+static int param_mod_from(lua_State *L, int pi, int src, double depth)
+{
+    int i, port;
+    mg_node *n = checkparam(L, pi, &i);
+    mg_node *s = conn_src(L, src, &port);
+    if (mg_node_param_modulate(n, i, s, port, depth))
+        return raise_graph(L, mg_node_graph(n));
+    lua_pushvalue(L, pi);
+    return 1;
+}
+
+/* p:mod(src, depth): src's first channel times depth (parameter units) is added; nil src
+   removes the modulation */
+static int param_mod(lua_State *L)
+{
+    if (lua_isnoneornil(L, 2)) {
+        int i;
+        mg_node *n = checkparam(L, 1, &i);
+        mg_node_param_modulate(n, i, NULL, 0, 0);
+        lua_settop(L, 1);
+        return 1;
+    }
+    return param_mod_from(L, 1, 2, luaL_optnumber(L, 3, 1.0));
+}
+
+/* A Lua automation function kept in the registry, called by the engine (mg_param_fn). */
+typedef struct lfn {
+    lua_State *L;
+    int ref;
+    char where[200]; /* "patch.lua:12": where the function was defined */
+} lfn;
+
+static int lfn_call(void *ud, double t, double *value, char *err, size_t errsz)
+{
+    lfn *f = ud;
+    lua_State *L = f->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
+    lua_pushnumber(L, t);
+    int rc = 0;
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        snprintf(err, errsz, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                                 : "(error object is not a string)");
+        rc = 1;
+    } else if (!lua_isnumber(L, -1)) {
+        snprintf(err, errsz, "%s: automation function returned %s at t = %g s (expected a "
+                 "number)", f->where, luaL_typename(L, -1), t);
+        rc = 1;
+    } else {
+        *value = lua_tonumber(L, -1);
+    }
+    lua_settop(L, top);
+    return rc;
+}
+
+static void lfn_free(void *ud) { free(ud); } /* the registry goes with the Lua state */
+
+/* p:fn(function(t) return ... end, { rate = 200, start = 0 }) */
+static int param_fn(lua_State *L)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    if (lua_isnil(L, 2)) { /* p:fn(nil): no more function */
+        mg_node_param_generate(n, i, 0, 0, NULL, NULL, NULL);
+        lua_settop(L, 1);
+        return 1;
+    }
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    double rate = 200, start = 0, stop = HUGE_VAL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_getfield(L, 3, "rate") != LUA_TNIL)
+            rate = luaL_checknumber(L, -1);
+        if (lua_getfield(L, 3, "start") != LUA_TNIL)
+            start = luaL_checknumber(L, -1);
+        if (lua_getfield(L, 3, "stop") != LUA_TNIL)
+            stop = luaL_checknumber(L, -1);
+        lua_pop(L, 3);
+    }
+    lfn *f = calloc(1, sizeof *f);
+    if (!f)
+        return luaL_error(L, "out of memory");
+    lua_Debug ar;
+    lua_pushvalue(L, 2);
+    lua_getinfo(L, ">S", &ar);
+    snprintf(f->where, sizeof f->where, "%s:%d", ar.short_src, ar.linedefined);
+    lua_pushvalue(L, 2);
+    f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    f->L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    if (mg_node_param_generate(n, i, rate, start, lfn_call, f, lfn_free) ||
+        (stop < HUGE_VAL && mg_node_param_generate_stop(n, i, stop)))
+        return raise_graph(L, mg_node_graph(n));
+    lua_settop(L, 1);
+    return 1;
+}
+
+static int param_index(lua_State *L)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "value") == 0)
+        return push_param(L, n, i), 1;
+    if (strcmp(k, "name") == 0)
+        return lua_pushstring(L, mg_node_param_name(n, i)), 1;
+    if (strcmp(k, "node") == 0)
+        return lua_getiuservalue(L, 1, 1), 1;
+    luaL_getmetafield(L, 1, "methods");
+    if (lua_getfield(L, -1, k) != LUA_TNIL)
+        return 1;
+    return luaL_error(L, "parameter '%s' has no field '%s'", mg_node_param_name(n, i), k);
+}
+
+static int param_tostring(lua_State *L)
+{
+    int i;
+    mg_node *n = checkparam(L, 1, &i);
+    lua_pushfstring(L, "parameter '%s.%s'", mg_node_name(n), mg_node_param_name(n, i));
+    return 1;
+}
+
+/* ---- time and tempo ---- */
+
+/* g:tempo() -> bpm at 0; g:tempo(bpm [, { at = seconds | bar = n, beats_per_bar = 4 }]) */
+static int graph_tempo(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    if (lua_isnoneornil(L, 2))
+        return lua_pushnumber(L, mg_graph_tempo(lg->g)), 1;
+    double bpm = luaL_checknumber(L, 2), t = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_getfield(L, 3, "beats_per_bar") != LUA_TNIL) {
+            double b = luaL_checknumber(L, -1);
+            if (!(b >= 1 && b <= 64))
+                return luaL_error(L, "tempo: beats_per_bar %g out of range [1, 64]", b);
+            lg->beats_per_bar = b;
+        }
+        if (lua_getfield(L, 3, "at") != LUA_TNIL)
+            t = luaL_checknumber(L, -1);
+        if (lua_getfield(L, 3, "bar") != LUA_TNIL)
+            t = mg_graph_beat_time(lg->g, luaL_checknumber(L, -1) * lg->beats_per_bar);
+        lua_pop(L, 3);
+    }
+    if (mg_graph_tempo_change(lg->g, t, bpm))
+        return raise_graph(L, lg->g);
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* g:beats(n) -> seconds at which beat n falls (beat 0 at time 0), through the tempo map */
+static int graph_beats(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    return lua_pushnumber(L, mg_graph_beat_time(lg->g, luaL_checknumber(L, 2))), 1;
+}
+
+/* g:bars(n) -> seconds at which n bars have passed */
+static int graph_bars(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    double b = luaL_checknumber(L, 2) * lg->beats_per_bar;
+    return lua_pushnumber(L, mg_graph_beat_time(lg->g, b)), 1;
+}
+
+/* g:note("1/8." [, t]) -> seconds of a note value at the tempo at t (1/4 is one beat) */
+static int graph_note(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    const char *v = luaL_checkstring(L, 2);
+    double t = luaL_optnumber(L, 3, 0);
+    int num = 0, den = 0;
+    char mod = 0, extra = 0;
+    int got = sscanf(v, "%d/%d%c%c", &num, &den, &mod, &extra);
+    if (got < 2 || got > 3 || num < 1 || den < 1 || (got == 3 && mod != '.' && mod != 't'))
+        return luaL_error(L, "note '%s': expected N/D with an optional '.' (dotted) or 't' "
+                          "(triplet), e.g. \"1/8.\"", v);
+    double beats = 4.0 * num / den * (mod == '.' ? 1.5 : mod == 't' ? 2.0 / 3.0 : 1.0);
+    return lua_pushnumber(L, beats * 60.0 / mg_graph_tempo_at(lg->g, t)), 1;
+}
+
+/* g:stem(node_or_port [, name]): also write this output to DIR/NAME.EXT with --stems */
+static int graph_stem(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    int port;
+    mg_node *n = conn_src(L, 2, &port);
+    const char *name = luaL_optstring(L, 3, mg_node_name(n));
+    int automatic = 0;
+    if (lua_istable(L, 4)) {
+        lua_getfield(L, 4, "automatic");
+        automatic = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    if (mg_graph_add_stem(lg->g, n, port, name, automatic))
+        return raise_graph(L, lg->g);
+    return 0;
+}
+
+/* ---- seeded randomness ---- */
+
+/* xoshiro256** seeded through SplitMix64: the same seed gives the same sequence anywhere. */
+typedef struct lrng {
+    uint64_t s[4];
+} lrng;
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+static uint64_t rng_next(lrng *r)
+{
+    uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+static lrng *get_rng(lua_State *L)
+{
+    if (lua_getfield(L, LUA_REGISTRYINDEX, RNG_KEY) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        lrng *r = lua_newuserdatauv(L, sizeof *r, 0);
+        uint64_t x = MG_DEFAULT_PATCH_SEED;
+        for (int k = 0; k < 4; k++)
+            r->s[k] = splitmix(&x);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, RNG_KEY);
+    }
+    lrng *r = lua_touserdata(L, -1);
+    lua_pop(L, 1); /* the registry keeps it */
+    return r;
+}
+
+void mg_lua_seed(lua_State *L, uint64_t seed)
+{
+    lrng *r = get_rng(L);
+    uint64_t x = seed;
+    for (int k = 0; k < 4; k++)
+        r->s[k] = splitmix(&x);
+}
+
+/* mixgraph.seed(n) */
+static int l_seed(lua_State *L)
+{
+    mg_lua_seed(L, (uint64_t)luaL_checkinteger(L, 1));
+    return 0;
+}
+
+/* mixgraph.random() -> [0, 1); random(n) -> 1..n; random(m, n) -> m..n (as math.random) */
+static int l_random(lua_State *L)
+{
+    lrng *r = get_rng(L);
+    uint64_t x = rng_next(r);
+    if (lua_isnoneornil(L, 1)) {
+        lua_pushnumber(L, (double)(x >> 11) * 0x1.0p-53);
+        return 1;
+    }
+    lua_Integer lo = 1, hi;
+    if (lua_isnoneornil(L, 2)) {
+        hi = luaL_checkinteger(L, 1);
+    } else {
+        lo = luaL_checkinteger(L, 1);
+        hi = luaL_checkinteger(L, 2);
+    }
+    luaL_argcheck(L, lo <= hi, lua_isnoneornil(L, 2) ? 1 : 2, "interval is empty");
+    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
+    lua_pushinteger(L, span ? (lua_Integer)((uint64_t)lo + x % span) : (lua_Integer)x);
+    return 1;
+}
+
 /* ---- module ---- */
 
 static void pushdesc(lua_State *L, const mg_node_desc *d)
@@ -1054,7 +1488,8 @@ static int l_types(lua_State *L)
 static const luaL_Reg graph_methods[] = {
     {"node", graph_node},     {"connect", graph_connect}, {"find", graph_find},
     {"nodes", graph_nodes},   {"length", graph_length},   {"render", graph_render},
-    {"measure", graph_measure},
+    {"measure", graph_measure}, {"tempo", graph_tempo},     {"beats", graph_beats},
+    {"bars", graph_bars},       {"note", graph_note},       {"stem", graph_stem},
     {NULL, NULL}};
 static const luaL_Reg graph_meta[] = {
     {"__index", graph_index}, {"__newindex", graph_newindex}, {"__gc", graph_gc},
@@ -1062,7 +1497,16 @@ static const luaL_Reg graph_meta[] = {
 static const luaL_Reg node_methods[] = {
     {"to", node_to},         {"input", node_input},   {"output", node_output},
     {"set", node_set},       {"params", node_params}, {"remove", node_remove},
-    {"disconnect", node_disconnect}, {"response", node_response}, {NULL, NULL}};
+    {"disconnect", node_disconnect}, {"response", node_response}, {"param", node_param},
+    {NULL, NULL}};
+static const luaL_Reg param_methods[] = {
+    {"set", param_set},           {"linear_to", param_linear_to}, {"exp_to", param_exp_to},
+    {"scurve_to", param_scurve_to}, {"step_to", param_step_to},   {"target", param_target},
+    {"curve", param_curve},       {"cancel", param_cancel},       {"hold", param_hold},
+    {"fn", param_fn},             {"mod", param_mod},             {"value_at", param_value_at},
+    {NULL, NULL}};
+static const luaL_Reg param_meta[] = {
+    {"__index", param_index}, {"__tostring", param_tostring}, {NULL, NULL}};
 static const luaL_Reg node_meta[] = {
     {"__index", node_index}, {"__newindex", node_newindex}, {"__shr", l_shr},
     {"__tostring", node_tostring}, {NULL, NULL}};
@@ -1071,7 +1515,8 @@ static const luaL_Reg member_meta[] = {
 static const luaL_Reg port_meta[] = {
     {"__shr", l_shr}, {"__tostring", port_tostring}, {NULL, NULL}};
 static const luaL_Reg module_funcs[] = {
-    {"graph", l_graph}, {"types", l_types}, {"mixer", l_mixer}, {NULL, NULL}};
+    {"graph", l_graph}, {"types", l_types},   {"mixer", l_mixer},
+    {"seed", l_seed},   {"random", l_random}, {NULL, NULL}};
 
 static void newmeta(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {
@@ -1091,6 +1536,7 @@ int luaopen_mixgraph(lua_State *L)
     newmeta(L, NODE_MT, node_meta, node_methods);
     newmeta(L, PORT_MT, port_meta, NULL);
     newmeta(L, MEMBER_MT, member_meta, NULL);
+    newmeta(L, PARAM_MT, param_meta, param_methods);
     luaL_newlib(L, module_funcs);
     lua_pushliteral(L, MG_VERSION);
     lua_setfield(L, -2, "version");

@@ -4,8 +4,11 @@
 #ifndef LMIXGRAPH_H
 #define LMIXGRAPH_H
 
+#include <stdint.h>
+
 #include "lua.h"
 
+#include "mg_lua.h"
 #include "mixgraph.h"
 
 int luaopen_mixgraph(lua_State *L);
@@ -13,6 +16,8 @@ int luaopen_mixgraph(lua_State *L);
 void mg_lua_pushgraph(lua_State *L, const mg_graph_config *cfg);
 /* The graph at stack index i (raises if it is not a graph). */
 mg_graph *mg_lua_graph(lua_State *L, int i);
+/* Reseed mixgraph.random (the command's --seed). */
+void mg_lua_seed(lua_State *L, uint64_t seed);
 /* Forget handles of nodes that left graph i from C (live reloads). */
 void mg_lua_graph_sync(lua_State *L, int i);
 /* Seconds set with g.duration, or < 0. */

@@ -11,10 +11,14 @@
 #define MG_LUA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mixgraph.h"
 
 typedef struct mg_patch mg_patch;
+
+/* Seed of mixgraph.random unless the command is given --seed (keep equal to lmixgraph.h's). */
+#define MG_DEFAULT_PATCH_SEED 1u
 
 typedef struct mg_patch_arg {
     const char *key, *value; /* from --set key=value; numbers and booleans are converted */
@@ -26,6 +30,11 @@ typedef struct mg_patch_arg {
 */
 mg_patch *mg_patch_run(const char *path, const mg_graph_config *cfg, const mg_patch_arg *args,
                        int n_args, char *err, size_t errsz);
+/* The same with mixgraph.random seeded with `seed` (the command's --seed; mg_patch_run uses
+   a fixed default, so renders are reproducible unless asked otherwise). */
+mg_patch *mg_patch_run_seeded(const char *path, const mg_graph_config *cfg,
+                              const mg_patch_arg *args, int n_args, uint64_t seed, char *err,
+                              size_t errsz);
 void mg_patch_free(mg_patch *p); /* accepts NULL; frees the graph too */
 mg_graph *mg_patch_graph(mg_patch *p);
 /* Seconds set by the patch (g.duration = 30), or a negative value when unset. */

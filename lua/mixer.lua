@@ -141,6 +141,8 @@ function M.new(g, spec)
     b = b or {}
     local s = build(self, "bus", b)
     route(s, b.to or self.master)
+    -- each bus is a stem for `mixgraph render --stems DIR` unless the patch names its own
+    self.g:stem(s.out, s.name, { automatic = true })
     self:_update()
     return s
   end

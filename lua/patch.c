@@ -54,6 +54,13 @@ static int open_mixgraph(lua_State *L)
 mg_patch *mg_patch_run(const char *path, const mg_graph_config *cfg, const mg_patch_arg *args,
                        int n_args, char *err, size_t errsz)
 {
+    return mg_patch_run_seeded(path, cfg, args, n_args, MG_DEFAULT_PATCH_SEED, err, errsz);
+}
+
+mg_patch *mg_patch_run_seeded(const char *path, const mg_graph_config *cfg,
+                              const mg_patch_arg *args, int n_args, uint64_t seed, char *err,
+                              size_t errsz)
+{
     mg_patch *p = calloc(1, sizeof *p);
     lua_State *L = p ? luaL_newstate() : NULL;
     if (!L) {
@@ -71,6 +78,7 @@ mg_patch *mg_patch_run(const char *path, const mg_graph_config *cfg, const mg_pa
     lua_pop(L, 1);
     luaL_requiref(L, "mixgraph", luaopen_mixgraph, 0);
     lua_pop(L, 1);
+    mg_lua_seed(L, seed);
 
     lua_pushcfunction(L, msgh);
     int base = lua_gettop(L);

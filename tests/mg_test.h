@@ -117,6 +117,10 @@ static inline float **mg_test_render(mg_graph *g, long frames, int *channels_out
     for (long done = 0; done < frames;) {
         int n = (int)(frames - done < block ? frames - done : block);
         mg_graph_service(g);
+        if (mg_graph_advance(g, (int64_t)mg_graph_position(g) + n) != MG_OK) {
+            fprintf(stderr, "automation: %s\n", mg_graph_error(g));
+            exit(1);
+        }
         const float *const *y = mg_graph_process(g, n);
         for (int c = 0; c < ch; c++)
             memcpy(out[c] + done, y[c], (size_t)n * sizeof(float));

@@ -19,6 +19,8 @@ typedef struct patch_opts {
     mg_patch_arg args[256];
     int n_args;
     int quiet, markdown;
+    uint64_t seed;      /* mixgraph.random (--seed) */
+    const char *stems;  /* render --stems DIR */
 } patch_opts;
 
 extern const char *prog;

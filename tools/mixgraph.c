@@ -72,10 +72,13 @@ static const char *const help_render =
     "                       the nodes' tails; or g.duration when the patch sets it)\n"
     "  --bits 16|24|32f     sample format for PCM containers (default 24; no dither yet)\n"
     "  --set KEY=VALUE      patch argument (repeatable); numbers and true/false convert\n"
+    "  --seed N             seed of mixgraph.random (default 1)\n"
+    "  --stems DIR          also write each stem (the mixer's buses, or the outputs the patch\n"
+    "                       names with g:stem) to DIR/NAME.EXT, aligned with OUT\n"
     "  -q, --quiet          no progress bar or summary\n"
     "\n"
     "On a terminal a progress bar shows percent, elapsed time, ETA and speed (x realtime).\n"
-    "Renders are deterministic: the same patch and arguments give identical files.\n";
+    "Renders are deterministic: the same patch, arguments and seed give identical files.\n";
 
 static const char *const help_check =
     "usage: mixgraph check PATCH.lua [--set KEY=VALUE]... [--rate HZ] [--block N]\n"
@@ -130,6 +133,7 @@ void parse_patch_opts(const char *cmd, int argc, char **argv, patch_opts *o, int
     memset(o, 0, sizeof *o);
     o->cfg = mg_graph_config_default();
     o->duration = -1;
+    o->seed = MG_DEFAULT_PATCH_SEED;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -179,6 +183,15 @@ void parse_patch_opts(const char *cmd, int argc, char **argv, patch_opts *o, int
                 die_usage(cmd, "too many --set options%s", "");
             char *key = strndup(v, (size_t)(eq - v));
             o->args[o->n_args++] = (mg_patch_arg){key, eq + 1};
+        } else if (strcmp(a, "--seed") == 0) {
+            NEEDV();
+            double d = parse_num(cmd, a, v);
+            if (d != floor(d) || d < 0 || d > 9007199254740992.0)
+                die_usage(cmd, "--seed %s: expected a whole number >= 0", v);
+            o->seed = (uint64_t)d;
+        } else if (strcmp(a, "--stems") == 0 && want_out) {
+            NEEDV();
+            o->stems = v;
         } else if (strcmp(a, "--svg") == 0 && strcmp(cmd, "graph ") == 0) {
             NEEDV();
             o->svg = v;
@@ -213,7 +226,8 @@ void print_graph_error(mg_graph *g)
 mg_patch *load_patch(patch_opts *o)
 {
     char err[2048];
-    mg_patch *p = mg_patch_run(o->patch, &o->cfg, o->args, o->n_args, err, sizeof err);
+    mg_patch *p = mg_patch_run_seeded(o->patch, &o->cfg, o->args, o->n_args, o->seed, err,
+                                      sizeof err);
     if (!p) {
         fprintf(stderr, "%s\n", err);
         exit(EXIT_USAGE);
@@ -280,7 +294,8 @@ static int cmd_render(int argc, char **argv)
     mg_patch *p = load_patch(&o);
     mg_graph *g = mg_patch_graph(p);
     double dur = o.duration > 0 ? o.duration : mg_patch_duration(p);
-    mg_render_opts ro = {.path = o.out, .bits = o.bits, .interrupt = &interrupted};
+    mg_render_opts ro = {.path = o.out, .bits = o.bits, .interrupt = &interrupted,
+                         .stems_dir = o.stems};
     if (dur > 0)
         ro.frames = (int64_t)llround(dur * mg_graph_rate(g));
     int tty = isatty(2) && !o.quiet && !(getenv("CI") && strcmp(getenv("CI"), "true") == 0);
@@ -301,6 +316,13 @@ static int cmd_render(int argc, char **argv)
     if (st == MG_ERR_INTERRUPTED) {
         fprintf(stderr, "%s: interrupted; %s was not written\n", prog, o.out);
         code = EXIT_INTERRUPTED;
+    } else if (st == MG_ERR_SCRIPT) { /* "patch.lua:LINE: message" from an automation fn */
+        mg_node *n = mg_graph_error_node(g);
+        if (n && mg_node_origin(n))
+            fprintf(stderr, "%s: %s\n", mg_node_origin(n), mg_graph_error(g));
+        else
+            fprintf(stderr, "%s\n", mg_graph_error(g));
+        code = EXIT_USAGE;
     } else if (st == MG_ERR_UNBOUNDED || st == MG_ERR_FORMAT) {
         print_graph_error(g);
         code = EXIT_USAGE;

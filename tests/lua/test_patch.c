@@ -78,6 +78,35 @@ static void test_errors(void)
                  "node 'mix1': inputs[2] has no parameter 'gian'");
     expect_error("local g = ...\nlocal m = g:mix{}\nm.inputs[1].gain = 99\n", 3,
                  "gain1 99 out of range");
+    /* automation (docs/lua.md, Automation) */
+    expect_error("local g = ...\nlocal d = g:dc{ value = 1 }\nd:param('value'):exp_to(0, 1)\n",
+                 3, "node 'dc1': value: exp_to 0: an exponential ramp cannot reach 0");
+    expect_error("local g = ...\nlocal d = g:dc{}\nd:param('value'):exp_to(5, 1)\n", 3,
+                 "value: exp_to 5: an exponential ramp cannot pass through 0 (it starts from 0)");
+    expect_error("local g = ...\nlocal f = g:filter{}\nlocal p = f:param('freq')\n"
+                 "p:set(100, 0.5)\np:curve({ 100, 200 }, 0.4, 0.2)\n", 5,
+                 "freq: curve from 0.4 s to 0.6 s overlaps the set at 0.5 s");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):curve({ 100, 200 }, 1, 1)"
+                 ":linear_to(50, 1.5)\n", 3,
+                 "freq: linear_to at 1.5 s falls inside the curve from 1 s to 2 s");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):linear_to(200000, 1)\n", 3,
+                 "freq: value 200000 out of range [1, 96000] Hz");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):set(100, -1)\n", 3,
+                 "freq: set at -1 s: time must be in [0, 1e7) s");
+    expect_error("local g = ...\nlocal f = g:filter{}\nf:param('freq'):target(100, 1, -2)\n", 3,
+                 "freq: target time constant -2 s must be >= 0");
+    expect_error("local g = ...\nlocal f = g:filter{}\nlocal p = f:param('frq')\n", 3,
+                 "node 'filter1' (filter) has no parameter 'frq' (did you mean 'freq'?)");
+    expect_error("local g = ...\nlocal f = g:filter{}\nlocal o = g:osc{}\n_ = o >> f\n"
+                 "o:param('freq'):mod(f, 10)\n", 5, "freq: modulation by 'filter1' would close a loop");
+    expect_error("local g = ...\nlocal o = g:osc{}\no:param('freq'):fn(function(t) return t end, "
+                 "{ rate = 0 })\n", 3, "freq: fn rate 0 Hz out of range (0, 48000]");
+    expect_error("local g = ...\ng:tempo(500)\n", 2, "tempo 500 BPM out of range [20, 400]");
+    expect_error("local g = ...\ng:tempo(100, { at = 2 })\ng:tempo(90, { at = 1 })\n", 3,
+                 "tempo change at 1 s must come after the previous one (2 s)");
+    expect_error("local g = ...\nlocal x = g:note('3/0')\n", 2, "note '3/0': expected N/D");
+    expect_error("local g = ...\ng:stem(g:osc{}, 'a/b')\n", 2,
+                 "stem name 'a/b' must be a plain file name");
     expect_error("local g = ...\nlocal m = g:mix{}\nlocal r = m:response{ 100 }\n", 3,
                  "has no frequency response");
     expect_error("local g = ...\nlocal f = g:filter{ type = 'lowpas' }\n", 2,
@@ -129,9 +158,9 @@ static void test_building(void)
         "local f = g:filter{ type = 'highpass', freq = 80, slope = 24 }\n"
         "assert(f.type == 'highpass' and f:response{ 80 }[1] < -2.9)\n"
         "g.duration = 2\n"
-        "assert(g.tempo == 120)\n"
+        "assert(g:tempo() == 120)\n"
         "g.tempo = 96\n"
-        "assert(g.tempo == 96)\n"
+        "assert(g:tempo() == 96)\n"
         "local order = g:nodes()\n"
         "assert(order[#order] == g.output, 'output last')\n",
         args, 3);
@@ -155,6 +184,46 @@ static void test_building(void)
     }
 }
 
+/* Automation, tempo and randomness through the binding (values checked in Lua). */
+static void test_automation(void)
+{
+    mg_patch *p = expect_ok(
+        "local g = ...\nlocal mg = require 'mixgraph'\n"
+        "g:tempo(120)\n"
+        "assert(g:beats(4) == 2 and g:bars(1) == 2, 'beats and bars at 120')\n"
+        "g:tempo(60, { bar = 2 })\n"
+        "assert(g:bars(2) == 4 and g:bars(3) == 8, 'a tempo change at bar 2: ' .. g:bars(3))\n"
+        "assert(g:beats(10) == 4 + 2, 'beats past the change')\n"
+        "assert(g:note('1/8.') == 0.375 and math.abs(g:note('1/4t', 5) - 2 / 3) < 1e-12)\n"
+        "g:tempo(100, { at = 10, beats_per_bar = 3 })\n"
+        "assert(g:bars(4) == 8 and math.abs(g:bars(6) - 12.4) < 1e-12, 'beats_per_bar 3: ' .. g:bars(6))\n"
+        "local d = g:dc{ name = 'd', value = 1 }\n"
+        "local p = d:param('value')\n"
+        "assert(p:set(2, 1):linear_to(4, 2):exp_to(8, 3) == p, 'chainable')\n"
+        "assert(p:value_at(0.5) == 1 and p:value_at(1.5) == 3 and p:value_at(2.5) == 4 * 2 ^ 0.5)\n"
+        "p:hold(2.5)\nassert(p:value_at(10) == 4 * 2 ^ 0.5, 'held')\n"
+        "p:cancel(0)\nassert(p:value_at(10) == 1, 'cancelled')\n"
+        "p:curve({ 0, 10 }, 1, 2)\nassert(p:value_at(1.5) == 2.5 and p:value_at(5) == 10)\n"
+        "assert(p.name == 'value' and p.node == d and p.value == 1)\n"
+        "assert(tostring(p) == \"parameter 'd.value'\")\n"
+        "local lfo = g:osc{ freq = 1 }\n"
+        "assert((lfo >> p) == p, 'lfo >> param modulates')\n"
+        "p:mod(nil)\n"
+        "mg.seed(5)\nlocal a = { mg.random(), mg.random(6), mg.random(-3, 3) }\n"
+        "mg.seed(5)\nlocal b = { mg.random(), mg.random(6), mg.random(-3, 3) }\n"
+        "assert(a[1] == b[1] and a[2] == b[2] and a[3] == b[3], 'same seed, same numbers')\n"
+        "assert(a[1] >= 0 and a[1] < 1 and a[2] >= 1 and a[2] <= 6 and a[3] >= -3 and a[3] <= 3)\n"
+        "mg.seed(6)\nassert(mg.random() ~= a[1], 'another seed, another number')\n"
+        "g:stem(d, 'probe')\n",
+        NULL, 0);
+    if (p) {
+        mg_graph *g = mg_patch_graph(p);
+        CHECK(mg_graph_stem_count(g) == 1 && strcmp(mg_graph_stem_name(g, 0), "probe") == 0,
+              "g:stem registers a stem");
+        mg_patch_free(p);
+    }
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -163,6 +232,7 @@ int main(void)
     }
     test_errors();
     test_building();
+    test_automation();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
