@@ -251,7 +251,7 @@ const mg_node_desc mg_node_saturate = {
            "between Kaiser-windowed sinc filters (110 dB stopband, passband to 20 kHz), so "
            "harmonics above the Nyquist frequency are removed instead of aliasing. out = dry + "
            "mix (10^(gain/20) y - dry), the dry path delayed to match. Latency: the filters' "
-           "delay, a whole number of frames (e.g. 21 at 48 kHz, 4x).",
+           "delay, a whole number of frames (42 at 48 kHz, 4x).",
     .inputs = sat_in, .n_inputs = 1,
     .outputs = sat_out, .n_outputs = 1,
     .params = sat_params, .n_params = N_PARAMS,
