@@ -215,6 +215,7 @@ static void sat_process(void *state, const mg_block *b)
         for (int c = 0; c < nc; c++) {
             sat_chan *h = &s->ch[c];
             float x = b->in[0].ch[c][i];
+            x = isfinite(x) ? x : 0.0f; /* NaN or Inf would latch the DC blocker */
             float u = (float)(x * drive), y;
             if (L > 1) {
                 float ph[MG_OS_MAX];

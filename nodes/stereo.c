@@ -169,6 +169,8 @@ static void st_process(void *state, const mg_block *b)
         ll = a * ll + a1 * x * x;
         rr = a * rr + a1 * y * y;
     }
+    if (!isfinite(lr + ll + rr)) /* a NaN or Inf went through: start the meter again */
+        lr = ll = rr = 0;
     if (ll < 1e-30 || rr < 1e-30) { /* silence: no subnormals, correlation 0 */
         ll = ll < 1e-30 ? 0 : ll;
         rr = rr < 1e-30 ? 0 : rr;

@@ -330,6 +330,29 @@ static void blocks(void)
     mg_test_free_channels(x, 2);
 }
 
+/* A NaN and an Inf in the input do not latch: the output is finite and, 1 s later, limits
+   again to the ceiling. */
+static void nonfinite(void)
+{
+    const double rate = 48000;
+    long n = 2 * 48000;
+    float *x = dyn_sine(997, rate, 5, n);
+    x[1000] = NAN;
+    x[1001] = INFINITY;
+    dyn_param ps[] = {{"ceiling", C_DB}, {NULL, 0}};
+    float **y = limit(rate, 256, &x, 1, n, ps, NULL, NULL);
+    long bad = 0;
+    for (long i = 0; i < n; i++)
+        bad += !isfinite(y[0][i]);
+    double tail = dyn_db(mg_test_peak(y[0] + 48000, 48000));
+    mg_test_report("NaN/Inf in the input: non-finite output samples", (double)bad, "");
+    mg_test_report("  peak 1 s later (ceiling -1, +5 dBFS sine)", tail, "dBFS");
+    CHECK(bad == 0, "limiter: %ld non-finite output samples", bad);
+    CHECK(tail <= C_DB && tail > C_DB - 0.3, "limiter after NaN: peak %g dBFS", tail);
+    mg_test_free_channels(y, 1);
+    free(x);
+}
+
 int main(void)
 {
     dyn_tmp_open("limiter");
@@ -359,6 +382,7 @@ int main(void)
     tpl1(96000);
     tpl2(96000, 2, 10);
     blocks();
+    nonfinite();
     dyn_tmp_close();
     return mg_test_done("test_limiter");
 }
