@@ -5,7 +5,7 @@
 ** Two stages in series, every gain in dB (levels and conversions from mg_dynamics.h):
 **
 ** 1. Main stage. The input (times `gain`) is interpolated 8x by a polyphase windowed-sinc FIR
-**    (8 phases of 64 taps, Kaiser beta 8, cutoff at the input Nyquist; mg_oversample.h); the peak of a frame is
+**    (8 phases of 48 taps, Kaiser beta 8, cutoff at the input Nyquist; mg_oversample.h); the peak of a frame is
 **    the largest |value| of its 8 phases and of the two samples around them. The gain
 **    reduction wanted there is GR = max(0, L - (ceiling - MARGIN)) with L its level in dB,
 **    linked across channels as (1 - link) GR_own + link GR_max. A sliding maximum over the
@@ -37,8 +37,12 @@
 #include "mg_loudness.h"
 #include "mg_oversample.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define OS 8           /* main detector oversampling */
-#define OS_TAPS 64     /* taps per phase */
+#define OS_TAPS 48     /* taps per phase */
 #define OS_BETA 8.0    /* Kaiser window */
 #define MARGIN_DB 0.02 /* main stage aims this far under the ceiling; the guard does the rest */
 #define GUARD_MARGIN_DB 0.001 /* float rounding of the output */
@@ -96,6 +100,7 @@ typedef struct lim_state {
     uint32_t la;          /* lookahead frames (the ramp) */
     uint32_t d1;          /* main stage delay */
     mg_os os;             /* [immutable] the 8x detector's interpolator */
+    float gfir[GUARD_SPAN][4]; /* [immutable] mg_loudness_tp_fir transposed: [tap][phase] */
     void *mem;
     chan ch[MG_MAX_CHANNELS];
     /* [rt] */
@@ -127,7 +132,7 @@ static const mg_param_desc lim_params[] = {
 static const mg_option_desc lim_opts[] = {
     {.name = "lookahead", .type = MG_OPT_NUMBER, .unit = "ms", .min = 0.5, .max = 50, .def = 2,
      .doc = "attack ramp, round(lookahead * rate / 1000) frames; the latency is that plus "
-            "61 frames (the 8x interpolator and the true-peak guard)"},
+            "53 frames (the 8x interpolator and the true-peak guard)"},
 };
 
 /* ---- small [rt] structures ---- */
@@ -146,12 +151,14 @@ static inline double slide_push(slide_max *s, uint64_t t, double v)
 {
     /* drop entries not larger than v from the back, expired ones from the front */
     while (s->count) {
-        uint32_t back = (s->head + s->count - 1) % s->w;
+        uint32_t back = s->head + s->count - 1;
+        back = back >= s->w ? back - s->w : back;
         if (s->v[back] > v)
             break;
         s->count--;
     }
-    uint32_t at = (s->head + s->count) % s->w;
+    uint32_t at = s->head + s->count;
+    at = at >= s->w ? at - s->w : at;
     s->v[at] = v;
     s->at[at] = t;
     s->count++;
@@ -189,6 +196,9 @@ static mg_status lim_create(void *state, mg_node *node)
 {
     lim_state *s = state;
     s->lookahead_ms = mg_node_opt_num(node, OPT_LOOKAHEAD);
+    for (int j = 0; j < GUARD_SPAN; j++)
+        for (int p = 0; p < 4; p++)
+            s->gfir[j][p] = (float)mg_loudness_tp_fir[p][j];
     if (design_os(s) != MG_OK)
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the true-peak detector");
     return MG_OK;
@@ -294,8 +304,8 @@ static void lim_destroy(void *state)
 /* ---- processing ---- */
 
 /*
-** [rt] Push frame x = x[n]; returns the peak of the interval between frames n - 32 and n - 31:
-** the 8 interpolated phases (t = n - 32 + (p + 1)/8), the frame n - 32 and, at the largest of
+** [rt] Push frame x = x[n]; returns the peak of the interval between frames n - 24 and n - 23
+** (OS_TAPS/2 back): the 8 interpolated phases (t = n - 24 + (p + 1)/8), the frame n - 24 and, at the largest of
 ** them, the vertex of the parabola through it and its neighbours (the point 1/8 before the
 ** frame is the previous call's phase 6, kept in *prev). Grid points alone would read a peak
 ** at 0.4 fs up to 0.1 dB low; the vertex leaves well under 0.01 dB.
@@ -305,7 +315,7 @@ static inline double os_peak(const lim_state *s, mg_os_chan *det, float x, float
     float acc[MG_OS_MAX];
     mg_os_up(&s->os, det, x, acc);
     const float *w = det->in + det->in_pos; /* the last OS_TAPS frames, oldest first */
-    float v[OS + 2]; /* t = n - 32 + (k - 1)/8 */
+    float v[OS + 2]; /* t = n - 24 + (k - 1)/8 */
     v[0] = fabsf(*prev);
     v[1] = fabsf(w[OS_TAPS / 2 - 1]);
     for (int p = 0; p < OS; p++)
@@ -324,17 +334,30 @@ static inline double os_peak(const lim_state *s, mg_os_chan *det, float x, float
     return peak > last ? peak : last;
 }
 
-/* [rt] The Annex 2 reading at the newest frame: 4 phases and the frame itself. */
-static inline double guard_peak(const float *w)
+/* [rt] The Annex 2 reading at the newest frame: 4 phases (float, as vector lanes; their
+   rounding is far inside GUARD_MARGIN_DB) and the frame itself. */
+static inline double guard_peak(const lim_state *s, const float *w)
 {
-    double m = fabs((double)w[GUARD_SPAN - 1]);
-    for (int p = 0; p < 4; p++) {
-        double acc = 0;
-        for (int j = 0; j < GUARD_SPAN; j++)
-            acc += mg_loudness_tp_fir[p][j] * w[GUARD_SPAN - 1 - j];
-        acc = fabs(acc);
-        m = acc > m ? acc : m;
+    float acc[4];
+#if defined(__SSE2__)
+    __m128 a0 = _mm_setzero_ps(), a1 = a0;
+    for (int j = 0; j < GUARD_SPAN; j += 2) {
+        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(s->gfir[j]),
+                                       _mm_set1_ps(w[GUARD_SPAN - 1 - j])));
+        a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(s->gfir[j + 1]),
+                                       _mm_set1_ps(w[GUARD_SPAN - 2 - j])));
     }
+    _mm_storeu_ps(acc, _mm_add_ps(a0, a1));
+#else
+    for (int p = 0; p < 4; p++) {
+        acc[p] = 0;
+        for (int j = 0; j < GUARD_SPAN; j++)
+            acc[p] += s->gfir[j][p] * w[GUARD_SPAN - 1 - j];
+    }
+#endif
+    float m = fabsf(w[GUARD_SPAN - 1]);
+    for (int p = 0; p < 4; p++)
+        m = fabsf(acc[p]) > m ? fabsf(acc[p]) : m;
     return m;
 }
 
@@ -362,8 +385,13 @@ static void lim_process(void *state, const mg_block *b)
     double a_rel = mg_dyn_coef(p[P_RELEASE].v[0], b->rate);
     double a_slow = mg_dyn_coef(10.0 * p[P_RELEASE].v[0], b->rate);
     double gmax = atomic_load_explicit(&s->meter_gr_max, memory_order_relaxed);
+    double thr1 = 1.0, thr2 = 1.0;
     for (uint32_t i = 0; i < b->n; i++) {
         double ceil = mg_dyn_pv(&p[P_CEILING], i);
+        if (i == 0 || !p[P_CEILING].constant) { /* linear thresholds: most frames need no log */
+            thr1 = mg_dyn_amp(ceil - MARGIN_DB);
+            thr2 = mg_dyn_amp(ceil - GUARD_MARGIN_DB);
+        }
         double ga = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i));
         double link = mg_dyn_pv(&p[P_LINK], i) * 0.01;
         int autorel = mg_dyn_pv(&p[P_AUTO_RELEASE], i) >= 0.5;
@@ -380,7 +408,7 @@ static void lim_process(void *state, const mg_block *b)
             x = isfinite(x) ? x : 0.0f; /* NaN or Inf would latch the envelopes */
             hist_push(&h->line, x);
             double pk = os_peak(s, &h->det, x, &h->prev);
-            double gr = mg_dyn_db(pk * pk) - (ceil - MARGIN_DB);
+            double gr = pk > thr1 ? mg_dyn_db(pk * pk) - (ceil - MARGIN_DB) : 0.0;
             r[c] = gr > 0.0 ? gr : 0.0;
         }
         link_gr(r, nc, link);
@@ -402,8 +430,8 @@ static void lim_process(void *state, const mg_block *b)
             if (g1 > 0.0)
                 y = (float)(y * mg_dyn_amp(-g1));
             hist_push(&h->out, y);
-            double pk = guard_peak(hist_window(&h->out) + GUARD_DELAY + 1 - GUARD_SPAN);
-            double gr = mg_dyn_db(pk * pk) - (ceil - GUARD_MARGIN_DB);
+            double pk = guard_peak(s, hist_window(&h->out) + GUARD_DELAY + 1 - GUARD_SPAN);
+            double gr = pk > thr2 ? mg_dyn_db(pk * pk) - (ceil - GUARD_MARGIN_DB) : 0.0;
             r[c] = gr > 0.0 ? gr : 0.0;
         }
         link_gr(r, nc, link);
@@ -448,7 +476,7 @@ const mg_node_desc mg_node_limiter = {
            "so the gain is down before the peak arrives. A final guard reads the result through "
            "the BS.1770 Annex 2 interpolator and scales any remaining over to the ceiling. "
            "Below the ceiling the output is the input delayed, unchanged. Latency: "
-           "round(lookahead * rate / 1000) + 61 frames. Meters: gr (current gain reduction, "
+           "round(lookahead * rate / 1000) + 53 frames. Meters: gr (current gain reduction, "
            "dB, largest channel), gr_max (largest since the start).",
     .inputs = lim_in, .n_inputs = 1,
     .outputs = lim_out, .n_outputs = 1,

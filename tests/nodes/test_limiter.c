@@ -180,8 +180,8 @@ static void tpl3(void)
             err = fmax(err, fabs(y[c][i] - x[c][i]));
             err_off = fmax(err_off, fabs(y[c][i] - x[c][i - 1])); /* one frame off */
         }
-    int64_t expect = (int64_t)lrint(2.0 * rate / 1000) + 61;
-    mg_test_report("TPL-3: reported latency (frames; 2 ms lookahead + 61)", (double)lat, "");
+    int64_t expect = (int64_t)lrint(2.0 * rate / 1000) + 53;
+    mg_test_report("TPL-3: reported latency (frames; 2 ms lookahead + 53)", (double)lat, "");
     CHECK(lat == expect, "TPL-3: latency %lld, expected %lld", (long long)lat,
           (long long)expect);
     mg_test_report("TPL-3: max |out - in| at the reported latency (<= 1e-6)", err, "");
