@@ -270,4 +270,41 @@ static inline float **dyn_aligned(const char *type, const mg_opt *o, int no, dou
     return y;
 }
 
+/*
+** Block-size independence: render node `type` (options o, parameters ps, events ev whose node
+** is NULL: the node) fed planar x with blocks of 4096, 64 and 1 frames; returns how many
+** output samples of the 64 and 1 renders differ from the 4096 one (0: bit-identical).
+*/
+static inline long dyn_block_diff(const char *type, const mg_opt *o, int no, const dyn_param *ps,
+                                  float *const *x, int ch, long n, dyn_event *ev, int nev)
+{
+    float **ref = NULL;
+    long diff = 0;
+    const int sizes[] = {4096, 64, 1};
+    for (int k = 0; k < 3; k++) {
+        mg_graph *g = mg_test_graph(48000, 4096, ch);
+        mg_node *dn = mg_test_node(g, type, "dut", o, no);
+        for (const dyn_param *q = ps; q && q->name; q++)
+            CHECK_OK(mg_node_set(dn, q->name, q->value), g);
+        CHECK_OK(mg_connect(dyn_source(g, "x", x, ch, n), 0, dn, 0), g);
+        CHECK_OK(mg_connect(dn, 0, mg_graph_output(g), 0), g);
+        for (int e = 0; e < nev; e++)
+            ev[e].node = dn;
+        float **y = dyn_render(g, n, sizes[k], ev, nev, NULL);
+        if (!ref) {
+            ref = y;
+        } else {
+            for (int c = 0; c < ch; c++)
+                for (long i = 0; i < n; i++)
+                    diff += y[c][i] != ref[c][i];
+            mg_test_free_channels(y, ch);
+        }
+        mg_graph_free(g);
+    }
+    for (int e = 0; e < nev; e++)
+        ev[e].node = NULL;
+    mg_test_free_channels(ref, ch);
+    return diff;
+}
+
 #endif
