@@ -242,6 +242,20 @@ static void mb_process(void *state, const mg_block *b)
     }
 }
 
+/* [control] Ringing of the crossovers after the input stops: the slowest path goes through
+   every crossover's lowpass (or highpass, the same poles) and allpass. */
+static int64_t mb_tail(const void *state, const mg_node *node, double rate)
+{
+    const mb_state *s = state;
+    int64_t t = 0;
+    for (int j = 0; j < s->bands - 1; j++) {
+        mg_filter_params fp = {.type = MG_FT_LOWPASS, .freq = mg_node_get_index(node, P_XOVER1 + j),
+                               .q = 0.7071067811865476};
+        t += 2 * mg_filter_band_tail(&fp, s->slope, MG_FD_LINKWITZ_RILEY, rate);
+    }
+    return t;
+}
+
 /* [any] */
 static double mb_meter(const void *state, const char *name)
 {
@@ -282,6 +296,7 @@ const mg_node_desc mg_node_multiband = {
     .prepare = mb_prepare,
     .reset = mb_reset,
     .process = mb_process,
+    .tail = mb_tail,
     .meter = mb_meter,
     .meters = "gain_reduction|gr1|gr2|gr3|gr4",
     .destroy = mb_destroy,

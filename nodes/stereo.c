@@ -183,6 +183,17 @@ static void st_process(void *state, const mg_block *b)
     atomic_store_explicit(&s->meter_corr, (float)rho, memory_order_relaxed);
 }
 
+/* [control] Ringing of the bass-mono crossover after the input stops (0 when it is off). */
+static int64_t st_tail(const void *state, const mg_node *node, double rate)
+{
+    (void)state;
+    double f = mg_node_get_index(node, P_BASS_MONO);
+    if (!(f > 0))
+        return 0;
+    mg_filter_params fp = {.type = MG_FT_LOWPASS, .freq = f, .q = 0.7071067811865476};
+    return 2 * mg_filter_band_tail(&fp, 24, MG_FD_LINKWITZ_RILEY, rate);
+}
+
 /* [any] */
 static double st_meter(const void *state, const char *name)
 {
@@ -210,6 +221,7 @@ const mg_node_desc mg_node_stereo = {
     .prepare = st_prepare,
     .reset = st_reset,
     .process = st_process,
+    .tail = st_tail,
     .meter = st_meter,
     .meters = "correlation",
     .destroy = st_destroy,
