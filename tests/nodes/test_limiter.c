@@ -151,7 +151,8 @@ static void tpl1(double rate)
 static void tpl2(double rate, int ch, long seconds)
 {
     long n = lrint((double)seconds * rate);
-    float **x = dyn_pink(rate, ch, n, 20 + (uint64_t)ch, -6);
+    /* other noise at every rate and channel count */
+    float **x = dyn_pink(rate, ch, n, 20 + (uint64_t)ch + (uint64_t)rate, -6);
     double grmax;
     float **y = limit(rate, 256, x, ch, n, base, NULL, &grmax);
     char tag[64];
@@ -358,9 +359,9 @@ int main(void)
     tpl6();
     /* TPL-7: TPL-1 and TPL-2 at 44.1 and 96 kHz */
     tpl1(44100);
-    tpl2(44100, 2, 10);
+    tpl2(44100, 2, 20);
     tpl1(96000);
-    tpl2(96000, 2, 10);
+    tpl2(96000, 2, 20);
     blocks();
     nonfinite();
     dyn_tmp_close();
