@@ -16,6 +16,7 @@ typedef struct patch_opts {
     int rate_set, block_set;
     double duration;
     mg_sample_format bits;
+    mg_dither_mode dither;
     mg_patch_arg args[256];
     int n_args;
     int quiet, markdown;

@@ -218,4 +218,93 @@ static inline float **dyn_run(const char *type, double rate, int block, float *c
     return y;
 }
 
+/* Pink noise, ch independent channels of n frames (the noise node), scaled to a sample peak
+   of `peak_db` dBFS over all channels. */
+static inline float **dyn_pink(double rate, int ch, long n, uint64_t seed, double peak_db)
+{
+    mg_graph *g = mg_test_graph(rate, 256, ch);
+    mg_opt o[] = {{.name = "color", .str = "pink"}, {.name = "seed", .num = (double)seed},
+                  {.name = "channels", .num = ch}, {.name = "duration", .num = n / rate},
+                  {.name = "attack", .num = 0}, {.name = "release", .num = 0}};
+    mg_node *src = mg_test_node(g, "noise", "pink", o, 6);
+    CHECK_OK(mg_connect(src, 0, mg_graph_output(g), 0), g);
+    float **x = mg_test_render(g, n, NULL);
+    mg_graph_free(g);
+    double pk = 0;
+    for (int c = 0; c < ch; c++)
+        pk = fmax(pk, mg_test_peak(x[c], n));
+    double k = dyn_amp(peak_db) / pk;
+    for (int c = 0; c < ch; c++)
+        for (long i = 0; i < n; i++)
+            x[c][i] = (float)(x[c][i] * k);
+    return x;
+}
+
+/*
+** Render node `type` (options o[0..no-1], parameters ps) fed planar x (ch channels, n frames)
+** for n + latency frames and return the output aligned with the input: y[c][i] answers input
+** frame i. *latency (if given): the frames the node reported. When `meter` is given,
+** *meter_value receives that meter's value after the render.
+*/
+static inline float **dyn_aligned(const char *type, const mg_opt *o, int no, double rate,
+                                  int block, float *const *x, int ch, long n,
+                                  const dyn_param *ps, int64_t *latency, const char *meter,
+                                  double *meter_value)
+{
+    mg_graph *g = mg_test_graph(rate, block, ch);
+    mg_node *dn = mg_test_node(g, type, "dut", o, no);
+    for (; ps && ps->name; ps++)
+        CHECK_OK(mg_node_set(dn, ps->name, ps->value), g);
+    CHECK_OK(mg_connect(dyn_source(g, "x", x, ch, n), 0, dn, 0), g);
+    CHECK_OK(mg_connect(dn, 0, mg_graph_output(g), 0), g);
+    CHECK_OK(mg_graph_compile(g), g);
+    int64_t lat = mg_node_path_latency(dn);
+    float **y = dyn_render(g, n + lat, block, NULL, 0, NULL);
+    for (int c = 0; c < ch; c++)
+        memmove(y[c], y[c] + lat, (size_t)n * sizeof(float));
+    if (latency)
+        *latency = lat;
+    if (meter)
+        *meter_value = mg_node_meter(dn, meter);
+    mg_graph_free(g);
+    return y;
+}
+
+/*
+** Block-size independence: render node `type` (options o, parameters ps, events ev whose node
+** is NULL: the node) fed planar x with blocks of 4096, 64 and 1 frames; returns how many
+** output samples of the 64 and 1 renders differ from the 4096 one (0: bit-identical).
+*/
+static inline long dyn_block_diff(const char *type, const mg_opt *o, int no, const dyn_param *ps,
+                                  float *const *x, int ch, long n, dyn_event *ev, int nev)
+{
+    float **ref = NULL;
+    long diff = 0;
+    const int sizes[] = {4096, 64, 1};
+    for (int k = 0; k < 3; k++) {
+        mg_graph *g = mg_test_graph(48000, 4096, ch);
+        mg_node *dn = mg_test_node(g, type, "dut", o, no);
+        for (const dyn_param *q = ps; q && q->name; q++)
+            CHECK_OK(mg_node_set(dn, q->name, q->value), g);
+        CHECK_OK(mg_connect(dyn_source(g, "x", x, ch, n), 0, dn, 0), g);
+        CHECK_OK(mg_connect(dn, 0, mg_graph_output(g), 0), g);
+        for (int e = 0; e < nev; e++)
+            ev[e].node = dn;
+        float **y = dyn_render(g, n, sizes[k], ev, nev, NULL);
+        if (!ref) {
+            ref = y;
+        } else {
+            for (int c = 0; c < ch; c++)
+                for (long i = 0; i < n; i++)
+                    diff += y[c][i] != ref[c][i];
+            mg_test_free_channels(y, ch);
+        }
+        mg_graph_free(g);
+    }
+    for (int e = 0; e < nev; e++)
+        ev[e].node = NULL;
+    mg_test_free_channels(ref, ch);
+    return diff;
+}
+
 #endif
