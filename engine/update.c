@@ -28,18 +28,20 @@ static int same_options(const mg_node *a, const mg_node *b)
     return 1;
 }
 
-/* Options of src node n as an mg_opt list (strings borrowed from n). */
-static mg_opt *options_of(const mg_node *n)
+/* Options of src node n as an mg_opt list (strings borrowed from n; choice names written to
+   names[i], which must hold n_options entries of 64 bytes). */
+static mg_opt *options_of(const mg_node *n, char (*names)[64])
 {
     mg_opt *o = calloc((size_t)n->d->n_options + 1, sizeof *o);
     if (!o)
         return NULL;
     for (int i = 0; i < n->d->n_options; i++) {
-        o[i].name = n->d->options[i].name;
+        const mg_option_desc *od = &n->d->options[i];
+        o[i].name = od->name;
         o[i].str = n->opt[i].str;
         o[i].num = n->opt[i].num;
-        if (n->d->options[i].type == MG_OPT_ENUM) /* by name: the index form is numeric */
-            o[i].str = NULL;
+        if (od->type == MG_OPT_ENUM) /* choices are given by name */
+            o[i].str = mg_choice_name(od->choices, (int)n->opt[i].num, names[i], 64);
     }
     return o;
 }
@@ -73,11 +75,15 @@ mg_status mg_graph_update(mg_graph *dst, mg_graph *src, int *changed)
         mg_node *m = src->nodes[i];
         mg_node *n = counterpart(dst, m, src);
         if (!n) {
-            mg_opt *o = options_of(m);
-            if (!o)
+            char(*names)[64] = calloc((size_t)m->d->n_options + 1, sizeof *names);
+            mg_opt *o = names ? options_of(m, names) : NULL;
+            if (!o) {
+                free(names);
                 return MG_ERR_NOMEM;
+            }
             n = mg_node_new(dst, m->d->name, m->name, o, m->d->n_options);
             free(o);
+            free(names);
             if (!n)
                 return mg_graph_error_node(dst) ? MG_ERR_INVALID : MG_ERR_NOMEM;
             if (m->origin)

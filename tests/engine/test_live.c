@@ -220,6 +220,8 @@ static void test_every_node_every_edit(void)
     CHECK_OK(mg_connect(h1, 0, h2, 0), h);
     CHECK_OK(mg_connect(h2, 0, mg_graph_output(h), 0), h);
     CHECK_OK(mg_node_set(h2, "gain", -20), h);
+    mg_node *h3 = mg_test_node(h, "osc", "new_saw", &(mg_opt){.name = "shape", .str = "saw"}, 1);
+    CHECK_OK(mg_connect(h3, 0, h2, 0), h);
     int changed = 0;
     EDIT(lv, g, CHECK_OK(mg_graph_update(g, h, &changed), g));
     CHECK(changed > 5, "reload made %d changes", changed);
@@ -236,8 +238,11 @@ static void test_every_node_every_edit(void)
     CHECK(a.nan == 0, "%llu non-finite samples played", (unsigned long long)a.nan);
     CHECK(s.plans >= 8, "plans swapped in: %llu", (unsigned long long)s.plans);
     CHECK(s.dropped_cmds == 0, "commands dropped: %llu", (unsigned long long)s.dropped_cmds);
-    CHECK(mg_graph_node_count(g) == 3, "after the reload: %d nodes (expect src, trim, output)",
-          mg_graph_node_count(g));
+    CHECK(mg_graph_node_count(g) == 4, "after the reload: %d nodes (expect src, new_saw, trim, "
+          "output)", mg_graph_node_count(g));
+    mg_node *saw = mg_graph_find(g, "new_saw");
+    CHECK(saw && mg_node_opt_num(saw, 0) == 1, "a node made by the reload keeps its options "
+          "(shape saw)");
     mg_test_report("live: node types played under the malloc trap", made, "");
     mg_test_report("live: plans swapped", (double)s.plans, "");
     mg_live_free(lv);

@@ -39,10 +39,11 @@
 ** process callbacks, late_ms the time lost in gaps longer than 1.5 periods (beyond one period
 ** each); pacing = frames processed / (wall time * rate) from the first to the last callback of
 ** the capture, pacing_fit the same from a least-squares line through all callback times,
-** pacing_steady the same over the regular stretches (intervals of 0.5 to 1.5 periods). The
-** dummy driver does not catch up after a late cycle, so every late wake-up (a stall, or this
-** VM's spontaneous 10-50 ms ones) lowers pacing for good; pacing_steady is the server's pace
-** apart from them, and stalls show in xruns, max_gap_ms and late_ms. stop is frames,
+** pacing_steady the median of the per-cycle rates (frames of a cycle / its duration). The
+** dummy driver does not catch up after a late cycle, so every late wake-up (a stall, this
+** VM's spontaneous 10-50 ms ones, or the host stealing the CPU) lowers pacing for good;
+** pacing_steady is the server's pace apart from them, and stalls show in xruns, max_gap_ms and
+** late_ms. stop is frames,
 ** ports_gone, timeout, shutdown (server went away) or full (buffer full). cmd_status is CMD's
 ** exit status (128 + N when killed by signal N; -1 without CMD).
 **
@@ -272,23 +273,33 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 ** for good; this measure shows the pace the server keeps otherwise. `late_s` gets the time
 ** lost in the long gaps beyond one period each.
 */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static double steady_rate(const capture *c, double period_s, double *late_s)
 {
-    double frames = 0, secs = 0;
-    size_t seg = 0;
     *late_s = 0;
-    for (size_t i = 1; i <= c->n_stamps; i++) {
-        int end = i == c->n_stamps;
-        double dt = end ? 0 : c->stamp_t[i] - c->stamp_t[i - 1];
-        if (end || dt > 1.5 * period_s || dt < 0.5 * period_s) {
-            frames += (double)(c->stamp_pos[i - 1] - c->stamp_pos[seg]);
-            secs += c->stamp_t[i - 1] - c->stamp_t[seg];
-            if (dt > 1.5 * period_s)
-                *late_s += dt - period_s;
-            seg = i;
-        }
+    if (c->n_stamps < 2)
+        return 0.0;
+    /* the median of the per-cycle rates: late cycles (this VM's, or the host stealing the
+       CPU) pull single intervals down, but not the median of them */
+    size_t n = c->n_stamps - 1;
+    double *r = malloc(n * sizeof *r);
+    if (!r)
+        return 0.0;
+    for (size_t i = 1; i <= n; i++) {
+        double dt = c->stamp_t[i] - c->stamp_t[i - 1];
+        if (dt > 1.5 * period_s)
+            *late_s += dt - period_s;
+        r[i - 1] = dt > 0 ? (double)(c->stamp_pos[i] - c->stamp_pos[i - 1]) / dt : 0.0;
     }
-    return secs > 0 ? frames / secs : 0.0;
+    qsort(r, n, sizeof *r, cmp_double);
+    double med = n % 2 ? r[n / 2] : 0.5 * (r[n / 2 - 1] + r[n / 2]);
+    free(r);
+    return med;
 }
 
 /* Slope of the least-squares line through (pos, t), as frames per second. */
