@@ -1,0 +1,292 @@
+/*
+** master.c: closed-loop loudness normalisation of a graph's output (mg_master.h). [control]
+** Runs the compiled plan from the control thread, like the offline renderer: measuring passes
+** render into a meter (no file), the last pass renders the file through mg_render.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mg_internal.h"
+#include "mg_master.h"
+
+const mg_target mg_targets[] = {
+    {"spotify", -14.0, -1.0, "Spotify for Artists, Loudness normalization (Normal level)"},
+    {"apple", -16.0, -1.0, "Apple Music Sound Check; Apple Digital Masters"},
+    {"youtube", -14.0, -1.0, "YouTube playback reference loudness"},
+    {"amazon", -14.0, -2.0, "Amazon Music normalisation; -2 dBTP recommended"},
+    {"tidal", -14.0, -1.0, "TIDAL loudness normalisation (since 2021)"},
+    {"deezer", -15.0, -1.0, "Deezer loudness normalisation"},
+    {"ebu", -23.0, -1.0, "EBU R 128 (2023): -23 LUFS, max true peak -1 dBTP"},
+    {NULL, 0, 0, NULL},
+};
+
+const mg_target *mg_target_find(const char *name)
+{
+    for (const mg_target *t = mg_targets; t->name; t++)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+/* The gain node named "loudness", or a gain node put between the output and what feeds it. */
+static mg_node *find_gain(mg_graph *g)
+{
+    mg_node *n = mg_graph_find(g, "loudness");
+    if (n)
+        return strcmp(mg_node_desc_of(n)->name, "gain") == 0 ? n : NULL;
+    mg_node *out = mg_graph_output(g);
+    n = mg_node_new(g, "gain", "loudness", NULL, 0);
+    if (!n)
+        return NULL;
+    for (int i = mg_graph_edge_count(g) - 1; i >= 0; i--) {
+        mg_edge_info e = mg_graph_edge(g, i);
+        if (e.dst != out)
+            continue;
+        if (mg_disconnect(e.src, e.out_port, out, e.in_port) ||
+            mg_connect(e.src, e.out_port, n, 0))
+            return NULL;
+    }
+    return mg_connect(n, 0, out, 0) ? NULL : n;
+}
+
+static mg_node *find_limiter(mg_graph *g)
+{
+    mg_node *n = mg_graph_find(g, "limiter");
+    if (n)
+        return n;
+    for (int i = 0; i < mg_graph_node_count(g); i++)
+        if (strcmp(mg_node_desc_of(mg_graph_node(g, i))->name, "limiter") == 0)
+            return mg_graph_node(g, i);
+    return NULL;
+}
+
+/*
+** One measuring pass: render `total` frames from the start into an analyzer (the graph's
+** latency run through and dropped first, as mg_render does) and track the limiter's largest
+** gain reduction.
+*/
+static mg_status measure_pass(mg_graph *g, int64_t total, mg_node *limiter,
+                              const mg_render_opts *ro, mg_file_analysis *a, double *max_gr)
+{
+    mg_status st;
+    if ((st = mg_graph_compile(g)))
+        return st;
+    int ch = g->output->in[0].channels;
+    mg_analyzer *an = mg_analyzer_new(g->rate, ch, 0, &st);
+    if (!an)
+        return mg_graph_errorf(g, st, "cannot measure the output (%s)", mg_strerror(st));
+    mg_graph_reset(g);
+    *max_gr = 0;
+    for (int64_t pre = mg_graph_latency(g); pre > 0;) {
+        int n = pre < g->block ? (int)pre : g->block;
+        mg_graph_service(g);
+        mg_graph_process(g, n);
+        pre -= n;
+    }
+    for (int64_t done = 0; done < total;) {
+        if (ro->interrupt && *ro->interrupt) {
+            mg_analyzer_free(an);
+            return mg_graph_errorf(g, MG_ERR_INTERRUPTED, "interrupted");
+        }
+        int n = total - done < g->block ? (int)(total - done) : g->block;
+        mg_graph_service(g);
+        const float *const *y = mg_graph_process(g, n);
+        if (!y) {
+            mg_analyzer_free(an);
+            return MG_ERR_INVALID;
+        }
+        mg_analyzer_add(an, y, (size_t)n);
+        if (limiter) {
+            double gr = fabs(mg_node_meter(limiter, "gr"));
+            if (gr > *max_gr)
+                *max_gr = gr;
+        }
+        done += n;
+    }
+    st = mg_analyzer_finish(an, a);
+    mg_analyzer_free(an);
+    mg_graph_reset(g);
+    return st;
+}
+
+static mg_status stop(mg_graph *g, mg_master_report *rep, mg_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static mg_status stop(mg_graph *g, mg_master_report *rep, mg_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rep->note, sizeof rep->note, fmt, ap);
+    va_end(ap);
+    return mg_graph_errorf(g, st, "%s", rep->note);
+}
+
+/* The file name ro->path is first written to: DIR/.BASE.master-PID.EXT (same extension, so
+   the same format). */
+static void temp_name(const char *path, char *buf, size_t sz)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    int dirlen = (int)(base - path);
+    snprintf(buf, sz, "%.*s.%.*s.master-%ld%s", dirlen, path,
+             dot ? (int)(dot - base) : (int)strlen(base), base, (long)getpid(), dot ? dot : "");
+}
+
+mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_render_opts *ro,
+                           mg_master_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    double target = mo->target_lufs, ceiling = mo->ceiling_dbtp;
+    double tol = mo->tolerance_lu > 0 ? mo->tolerance_lu : 0.1;
+    double max_gain = mo->max_gain_db > 0 ? mo->max_gain_db : 24.0;
+    double max_gr = mo->max_gr_db > 0 ? mo->max_gr_db : 8.0;
+    int max_passes = mo->max_passes > 0 ? mo->max_passes : 8;
+    if (!(target >= -70.0 && target <= 0.0))
+        return stop(g, rep, MG_ERR_RANGE, "target %g LUFS out of range [-70, 0]", target);
+    if (!(ceiling >= -20.0 && ceiling <= 0.0))
+        return stop(g, rep, MG_ERR_RANGE, "ceiling %g dBTP out of range [-20, 0]", ceiling);
+    mg_node *gain = mo->gain ? mo->gain : find_gain(g);
+    if (!gain)
+        return stop(g, rep, MG_ERR_INVALID,
+                    "normalising needs a gain node named 'loudness' (a node of another type "
+                    "has that name)");
+    mg_node *lim = mo->no_limiter ? NULL : mo->limiter ? mo->limiter : find_limiter(g);
+    int gi = mg_node_param_index(gain, "gain");
+    if (gi < 0)
+        return stop(g, rep, MG_ERR_INVALID, "node '%s' has no gain parameter",
+                    mg_node_name(gain));
+    /* the limiter's own ceiling follows the target's */
+    if (lim && mg_node_param_index(lim, "ceiling") >= 0 && mg_node_set(lim, "ceiling", ceiling))
+        return MG_ERR_RANGE;
+    mg_status st = mg_graph_compile(g);
+    if (st)
+        return st;
+    int64_t total = ro->frames > 0 ? ro->frames : mg_graph_length(g);
+    if (total == MG_FOREVER || total <= 0)
+        return mg_render(g, ro, NULL); /* the renderer explains */
+    double g0 = mg_node_get_index(gain, gi), gcur = g0, gr = 0;
+    mg_file_analysis m;
+    if ((st = measure_pass(g, total, lim, ro, &rep->before, &gr)))
+        return st;
+    rep->passes = 1;
+    m = rep->before;
+    if (!isfinite(m.integrated)) {
+        if ((double)total < 0.4 * g->rate)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "the input is %.3f s long, under the 400 ms of one loudness block: "
+                        "its integrated loudness is undefined, nothing to normalise",
+                        (double)total / g->rate);
+        return stop(g, rep, MG_ERR_RANGE,
+                    "the input is silent (no 400 ms block above -70 LUFS): no gain applied");
+    }
+    /* secant iteration on loudness(gain); without limiting the slope is 1 */
+    double prev_g = NAN, prev_i = NAN;
+    for (;;) {
+        double err = target - m.integrated;
+        int tp_ok = m.true_peak <= ceiling;
+        if (fabs(err) <= tol && tp_ok)
+            break;
+        if (!lim && !tp_ok && !mo->peak_respecting && fabs(err) <= tol)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "at %.2f LUFS the true peak is %+.2f dBTP, over the %.1f dBTP ceiling, "
+                        "and the chain has no limiter (add one, or accept a quieter result "
+                        "with peak-respecting normalisation)",
+                        m.integrated, m.true_peak, ceiling);
+        double slope = 1.0;
+        if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
+            slope = (m.integrated - prev_i) / (gcur - prev_g);
+            slope = slope < 0.1 ? 0.1 : slope > 1.0 ? 1.0 : slope;
+        }
+        double next = gcur + err / slope;
+        if (!lim) {
+            double headroom = ceiling - m.true_peak; /* gain only: TP moves with the gain */
+            if (next - gcur > headroom) {
+                if (!mo->peak_respecting)
+                    return stop(g, rep, MG_ERR_RANGE,
+                                "reaching %.1f LUFS needs %+.2f dB of gain, which puts the true "
+                                "peak at %+.2f dBTP, over the %.1f dBTP ceiling, and the chain "
+                                "has no limiter (add one, or accept a quieter result with "
+                                "peak-respecting normalisation)",
+                                target, next - g0, m.true_peak + next - gcur, ceiling);
+                next = gcur + headroom;
+                if (headroom < 0.01) { /* already at the ceiling */
+                    snprintf(rep->note, sizeof rep->note,
+                             "peak-respecting: stopped %.2f LU under the target, where the "
+                             "true peak reaches the %.1f dBTP ceiling",
+                             target - m.integrated, ceiling);
+                    break;
+                }
+            }
+        }
+        if (next - g0 > max_gain)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "reaching %.1f LUFS from %.2f LUFS needs %+.2f dB of gain, more than "
+                        "the %.0f dB allowed",
+                        target, rep->before.integrated, next - g0, max_gain);
+        if (next > mg_node_param_desc(gain, gi)->max || next < mg_node_param_desc(gain, gi)->min)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "gain %+.2f dB is outside node '%s''s range", next, mg_node_name(gain));
+        if (rep->passes >= max_passes)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "no convergence after %d passes: %.2f LUFS, true peak %+.2f dBTP "
+                        "(target %.1f LUFS, ceiling %.1f dBTP)",
+                        rep->passes, m.integrated, m.true_peak, target, ceiling);
+        prev_g = gcur;
+        prev_i = m.integrated;
+        gcur = next;
+        if ((st = mg_node_set_index(gain, gi, gcur)))
+            return st;
+        if ((st = measure_pass(g, total, lim, ro, &m, &gr)))
+            return st;
+        rep->passes++;
+        if (lim && gr > max_gr)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
+                        "allowed (lower the target, or allow more gain reduction)",
+                        target, gr, max_gr);
+        if (lim && m.true_peak > ceiling && fabs(target - m.integrated) <= tol)
+            return stop(g, rep, MG_ERR_RANGE,
+                        "the limiter let the true peak reach %+.2f dBTP, over the %.1f dBTP "
+                        "ceiling",
+                        m.true_peak, ceiling);
+    }
+    /* the file: rendered beside the target, checked, then moved into place */
+    char tmp[4096];
+    temp_name(ro->path, tmp, sizeof tmp);
+    mg_render_opts fo = *ro;
+    fo.path = tmp;
+    fo.frames = total;
+    mg_render_result rr;
+    if ((st = mg_render(g, &fo, &rr)))
+        return st;
+    rep->passes++;
+    rep->gain_db = gcur - g0;
+    rep->max_gr_db = gr;
+    char err[1024];
+    st = mg_analyze_file(tmp, &rep->after, err, sizeof err);
+    if (st) {
+        unlink(tmp);
+        return stop(g, rep, st, "%s", err);
+    }
+    rep->on_target = fabs(rep->after.integrated - target) <= tol + 1e-9 &&
+                     rep->after.true_peak <= ceiling;
+    if (!rep->on_target && !(mo->peak_respecting && !lim && rep->after.true_peak <= ceiling)) {
+        unlink(tmp);
+        return stop(g, rep, MG_ERR_RANGE,
+                    "the written file measures %.2f LUFS, true peak %+.2f dBTP: off the target "
+                    "%.1f LUFS / %.1f dBTP (quantization or a lossy format)",
+                    rep->after.integrated, rep->after.true_peak, target, ceiling);
+    }
+    if (rename(tmp, ro->path) != 0) {
+        unlink(tmp);
+        return stop(g, rep, MG_ERR_IO, "%s: cannot move the result into place", ro->path);
+    }
+    return MG_OK;
+}
