@@ -113,6 +113,23 @@ static mg_status measure_pass(mg_graph *g, int64_t total, mg_node *limiter,
     return st;
 }
 
+mg_status mg_graph_analyze(mg_graph *g, int64_t frames, mg_file_analysis *a)
+{
+    memset(a, 0, sizeof *a);
+    mg_status st = mg_graph_compile(g);
+    if (st)
+        return st;
+    if (frames <= 0)
+        frames = mg_graph_length(g);
+    if (frames == MG_FOREVER || frames <= 0)
+        return mg_graph_errorf(g, MG_ERR_UNBOUNDED,
+                               "nothing to measure: give a duration (a source plays forever or "
+                               "none reaches the output)");
+    mg_render_opts ro = {0};
+    double gr;
+    return measure_pass(g, frames, NULL, &ro, a, &gr);
+}
+
 static mg_status stop(mg_graph *g, mg_master_report *rep, mg_status st, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))

@@ -65,4 +65,8 @@ typedef struct mg_master_report {
 mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_render_opts *ro,
                            mg_master_report *rep);
 
+/* Render `frames` (<= 0: the graph's length) in memory from the start, as mg_render would
+   write them, and measure them (no series). The graph is reset before and after. */
+mg_status mg_graph_analyze(mg_graph *g, int64_t frames, mg_file_analysis *a);
+
 #endif

@@ -43,6 +43,8 @@ typedef struct lport {
 
 /* ---- helpers ---- */
 
+static mg_node *checknode(lua_State *L, int i);
+
 static lgraph *mg_lua_checkgraph(lua_State *L, int i)
 {
     lgraph *lg = luaL_checkudata(L, i, GRAPH_MT);
@@ -50,6 +52,8 @@ static lgraph *mg_lua_checkgraph(lua_State *L, int i)
         luaL_error(L, "graph is closed");
     return lg;
 }
+
+mg_node *mg_lua_node(lua_State *L, int i) { return checknode(L, i); }
 
 static mg_node *checknode(lua_State *L, int i)
 {
@@ -547,6 +551,8 @@ static int graph_length(lua_State *L)
 /*
 ** g:render(path [, { bits = 16|24|"32f", duration = seconds }]) -> true | nil, message
 ** For use from the stock lua5.4 interpreter; `mixgraph render` is the command-line way.
+** With target_lufs (and ceiling_dbtp...) in the options the loudness loop of mg_master.h
+** renders instead and a report table follows (lanalyze.c).
 */
 static int graph_render(lua_State *L)
 {
@@ -566,6 +572,8 @@ static int graph_render(lua_State *L)
     }
     if (dur >= 0)
         o.frames = (int64_t)llround(dur * mg_graph_rate(lg->g));
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "target_lufs") != LUA_TNIL)
+        return mg_lua_render_target(L, lg->g, &o, 3); /* loudness loop (lanalyze.c) */
     mg_render_result r;
     if (mg_render(lg->g, &o, &r)) {
         luaL_pushfail(L);
@@ -1015,7 +1023,7 @@ static int l_types(lua_State *L)
 static const luaL_Reg graph_methods[] = {
     {"node", graph_node},     {"connect", graph_connect}, {"find", graph_find},
     {"nodes", graph_nodes},   {"length", graph_length},   {"render", graph_render},
-    {"measure", graph_measure},
+    {"measure", graph_measure}, {"loudness", mg_lua_graph_loudness},
     {NULL, NULL}};
 static const luaL_Reg graph_meta[] = {
     {"__index", graph_index}, {"__newindex", graph_newindex}, {"__gc", graph_gc},
@@ -1032,7 +1040,8 @@ static const luaL_Reg member_meta[] = {
 static const luaL_Reg port_meta[] = {
     {"__shr", l_shr}, {"__tostring", port_tostring}, {NULL, NULL}};
 static const luaL_Reg module_funcs[] = {
-    {"graph", l_graph}, {"types", l_types}, {"mixer", l_mixer}, {NULL, NULL}};
+    {"graph", l_graph}, {"types", l_types}, {"mixer", l_mixer},
+    {"analyze", mg_lua_analyze}, {"tracks", mg_lua_tracks}, {NULL, NULL}};
 
 static void newmeta(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {
