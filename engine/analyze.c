@@ -292,7 +292,9 @@ mg_status mg_analyzer_finish(mg_analyzer *an, mg_file_analysis *a)
         double frames = an->n_frames ? (double)an->n_frames : 1;
         double scale = 16.0 / ((double)an->N * (double)an->N);
         for (size_t k = 0; k < bins; k++) {
-            double p = an->power[k] / frames * scale;
+            /* DC and Nyquist have no mirror image: a quarter of the power for the same
+               calibration (a constant c reads 20 log10 |c|) */
+            double p = an->power[k] / frames * scale * (k == 0 || k == bins - 1 ? 0.25 : 1.0);
             double l = p > 0 ? 10 * log10(p) : FLOOR_DB;
             a->spectrum[k] = l > FLOOR_DB ? l : FLOOR_DB;
         }

@@ -7,8 +7,8 @@
 ** Threads: create/prepare/destroy [control] (prepare allocates the meter); reset/process [rt]
 ** (the meter's add and getters do not allocate or lock); the meter callback [any] (atomic
 ** loads of what process published). M, S and the peaks are published every block; the
-** integrated loudness and the range, which scan the gating histograms, at each 100 ms of
-** audio.
+** integrated loudness and the range, which scan the gating histograms, in the blocks where
+** one of the meter's 100 ms steps ends (the only moments they can change).
 */
 #include <math.h>
 #include <stdatomic.h>
@@ -23,8 +23,8 @@ enum { M_MOM, M_SHORT, M_INT, M_LRA, M_TP, M_SP, M_MMAX, M_SMAX, N_METERS };
 
 typedef struct meter_state {
     mg_loudness *m;               /* [control] made in prepare; fed [rt] */
-    uint64_t since;               /* [rt] frames since I and LRA were last published */
-    uint64_t step;                /* [rt] frames in 100 ms */
+    uint64_t frames;              /* [rt] frames measured */
+    uint64_t step;                /* [control] frames in the meter's 100 ms step */
     _Atomic double out[N_METERS]; /* [rt] written, [any] read */
 } meter_state;
 
@@ -64,8 +64,18 @@ static void meter_reset(void *state)
     if (!s->m)
         return;
     mg_loudness_reset(s->m);
-    s->since = 0;
+    s->frames = 0;
     publish(s, 1);
+}
+
+/* [control] Nothing measured yet: every reading is -inf (the range 0). */
+static mg_status meter_create(void *state, mg_node *node)
+{
+    meter_state *s = state;
+    (void)node;
+    for (int i = 0; i < N_METERS; i++)
+        atomic_store_explicit(&s->out[i], i == M_LRA ? 0.0 : -HUGE_VAL, memory_order_relaxed);
+    return MG_OK;
 }
 
 /* [control] */
@@ -93,11 +103,11 @@ static void meter_process(void *state, const mg_block *b)
         if (out->ch[c] != in->ch[c])
             memcpy(out->ch[c], in->ch[c], b->n * sizeof(float));
     mg_loudness_add(s->m, (const float *const *)in->ch, b->n);
-    s->since += b->n;
-    int all = s->since >= s->step;
-    if (all)
-        s->since = 0;
-    publish(s, all);
+    /* I and the range change only when a 100 ms step of the meter ends (a new gating block
+       and short-term value): publish them exactly then */
+    uint64_t before = s->frames;
+    s->frames += b->n;
+    publish(s, s->frames / s->step != before / s->step);
 }
 
 /* [any] */
@@ -120,12 +130,13 @@ const mg_node_desc mg_node_loudness_meter = {
            "`shortterm_max` (evaluated every 5 ms), `integrated` (gated, since the start) in "
            "LUFS, `lra` (loudness range) in LU, `true_peak` (4x oversampled below 96 kHz) in "
            "dBTP and `sample_peak` in dBFS; -inf until there is something to report. Integrated "
-           "and range update every 100 ms of audio. Channel weights by count: L R C 1.0, "
+           "and range update at the end of each 100 ms gating step. Channel weights by count: L R C 1.0, "
            "surrounds 1.41, LFE 0 (5.1 as L R C LFE Ls Rs). No latency.",
     .inputs = meter_in, .n_inputs = 1,
     .outputs = meter_out, .n_outputs = 1,
     .state_size = sizeof(meter_state),
     .flags = MG_NODE_INPLACE,
+    .create = meter_create,
     .prepare = meter_prepare,
     .reset = meter_reset,
     .process = meter_process,
