@@ -407,3 +407,17 @@ void mg_analyze_masking(const mg_file_analysis *a, const mg_file_analysis *b,
         share[k] = on ? (double)covered / (double)on : 0.0;
     }
 }
+
+int mg_analyze_masked_bands(const mg_file_analysis *a, const mg_file_analysis *b,
+                            int band[MG_BANDS], double share[MG_BANDS])
+{
+    double all[MG_BANDS];
+    int n = 0;
+    mg_analyze_masking(a, b, all);
+    for (int k = 0; k < MG_BANDS; k++)
+        if (all[k] >= MG_MASK_SHARE) {
+            band[n] = k;
+            share[n++] = all[k];
+        }
+    return n;
+}

@@ -83,5 +83,10 @@ void mg_analysis_free(mg_file_analysis *a);
 #define MG_MASK_MARGIN 10.0
 void mg_analyze_masking(const mg_file_analysis *a, const mg_file_analysis *b,
                         double share[MG_BANDS]);
+/* The bands where `a` masks `b` most of the time (share >= MG_MASK_SHARE), in order: their
+   indices and shares; returns how many. */
+#define MG_MASK_SHARE 0.5
+int mg_analyze_masked_bands(const mg_file_analysis *a, const mg_file_analysis *b,
+                            int band[MG_BANDS], double share[MG_BANDS]);
 
 #endif

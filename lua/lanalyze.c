@@ -130,23 +130,21 @@ int mg_lua_tracks(lua_State *L)
         for (int j = 0; j < n; j++) {
             if (i == j)
                 continue;
+            int band[MG_BANDS];
             double share[MG_BANDS];
-            mg_analyze_masking(&a[i], &a[j], share);
+            int nb = mg_analyze_masked_bands(&a[i], &a[j], band, share);
             lua_createtable(L, 0, 3);
             lua_pushinteger(L, i + 1);
             lua_setfield(L, -2, "masker");
             lua_pushinteger(L, j + 1);
             lua_setfield(L, -2, "masked");
-            lua_newtable(L);
-            int nb = 0;
-            for (int b = 0; b < MG_BANDS; b++) {
-                if (share[b] < 0.5)
-                    continue;
+            lua_createtable(L, nb, 0);
+            for (int b = 0; b < nb; b++) {
                 lua_createtable(L, 0, 3);
-                setnum(L, "low", mg_band_edges[b]);
-                setnum(L, "high", mg_band_edges[b + 1]);
+                setnum(L, "low", mg_band_edges[band[b]]);
+                setnum(L, "high", mg_band_edges[band[b] + 1]);
                 setnum(L, "share", share[b]);
-                lua_rawseti(L, -2, ++nb);
+                lua_rawseti(L, -2, b + 1);
             }
             lua_setfield(L, -2, "bands");
             lua_rawseti(L, -2, ++k);

@@ -172,9 +172,9 @@ static int tracks_report(char **files, int n, const mg_file_analysis *a, int jso
         for (int j = 0; j < n; j++) {
             if (i == j)
                 continue;
+            int band[MG_BANDS];
             double share[MG_BANDS];
-            mg_analyze_masking(&a[i], &a[j], share);
-            int any = 0;
+            int nb = mg_analyze_masked_bands(&a[i], &a[j], band, share);
             if (json) {
                 printf("%s{\"masker\": ", first ? "" : ", ");
                 json_str(files[i]);
@@ -185,22 +185,19 @@ static int tracks_report(char **files, int n, const mg_file_analysis *a, int jso
                 printf("  %s masks %s:", files[i], files[j]);
             }
             first = 0;
-            for (int k = 0; k < MG_BANDS; k++) {
-                if (share[k] < 0.5)
-                    continue;
+            for (int b = 0; b < nb; b++) {
                 char name[64];
-                band_name(k, name, sizeof name);
+                band_name(band[b], name, sizeof name);
                 if (json)
-                    printf("%s{\"low\": %g, \"high\": %g, \"share\": %.3f}", any ? ", " : "",
-                           mg_band_edges[k], mg_band_edges[k + 1], share[k]);
+                    printf("%s{\"low\": %g, \"high\": %g, \"share\": %.3f}", b ? ", " : "",
+                           mg_band_edges[band[b]], mg_band_edges[band[b] + 1], share[b]);
                 else
-                    printf("%s %s (%.0f%%)", any ? "," : "", name, 100 * share[k]);
-                any = 1;
+                    printf("%s %s (%.0f%%)", b ? "," : "", name, 100 * share[b]);
             }
             if (json)
                 printf("]}");
             else
-                printf("%s\n", any ? "" : " nowhere");
+                printf("%s\n", nb ? "" : " nowhere");
         }
     if (json)
         printf("]}\n");

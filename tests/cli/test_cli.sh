@@ -8,22 +8,7 @@ MG=$1
 SRC=$2
 T=$(mktemp -d /tmp/mg_cli_XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fails=0
-checks=0
-
-ok() { checks=$((checks + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); checks=$((checks + 1)); }
-# expect CODE CMD...: run, compare the exit status; output kept in $T/out and $T/err
-expect() {
-    local want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok; else
-        fail "exit $got (wanted $want): $*"; sed 's/^/    /' "$T/err" >&2; fi
-}
-contains() { # FILE TEXT
-    if grep -qF -- "$2" "$1"; then ok; else fail "'$2' not in $(basename "$1"):"; sed 's/^/    /' "$1" >&2; fi
-}
+. "$(dirname "$0")/lib.sh"
 no_leftovers() { # DIR: no temporary render files
     if ls -A "$1" | grep -q '^\..*\.[A-Za-z0-9]\{6\}$'; then fail "temporary file left in $1: $(ls -A "$1")"; else ok; fi
 }

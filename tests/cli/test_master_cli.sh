@@ -8,20 +8,7 @@ MG=$1
 SRC=$2
 T=$(mktemp -d /tmp/mg_master_cli_XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fails=0
-checks=0
-ok() { checks=$((checks + 1)); }
-fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); checks=$((checks + 1)); }
-expect() { # CODE CMD...
-    local want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then ok; else
-        fail "exit $got (wanted $want): $*"; sed 's/^/    /' "$T/err" "$T/out" >&2; fi
-}
-contains() { # FILE TEXT
-    if grep -qF -- "$2" "$1"; then ok; else fail "'$2' not in $(basename "$1"):"; sed 's/^/    /' "$1" >&2; fi
-}
+. "$(dirname "$0")/lib.sh"
 # json_field FILE KEY: the first number after "KEY":
 json_field() { grep -o "\"$2\": [-0-9.]*" "$1" | head -1 | sed 's/.*: //'; }
 within() { # VALUE WANT TOL WHAT

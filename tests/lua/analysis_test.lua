@@ -6,17 +6,8 @@
 local mg = require "mixgraph"
 
 local dir = arg[1] or "/tmp"
-local failures, checks = 0, 0
-local function check(cond, msg)
-  checks = checks + 1
-  if not cond then
-    failures = failures + 1
-    io.stderr:write("FAIL: " .. msg .. "\n")
-  end
-end
-local function near(a, b, tol, msg)
-  check(math.abs(a - b) <= tol, string.format("%s: got %.5f, expected %.5f +- %g", msg, a, b, tol))
-end
+local t = require "check"
+local check, near = t.check, t.near
 local function report(what, v, unit)
   print(string.format("  %-58s %12.4f %s", what, v, unit or ""))
 end
@@ -142,5 +133,4 @@ do
   check(io.open(dir .. "/toolow.wav") == nil, "a failed target render left a file")
 end
 
-print(string.format("analysis_test: %d checks, %d failed", checks, failures))
-os.exit(failures == 0 and 0 or 1)
+t.done("analysis_test")
