@@ -81,6 +81,8 @@ static const bench_case cases[] = {
      {"threshold=-24", "key_hpf=100"}},
     {"gate (T -40, range -80)", "gate", NULL, 0, {"threshold=-40"}},
     {"expander 1:2 (T -30)", "expander", NULL, 0, {"threshold=-30"}},
+    {"limiter -1 dBTP, +12 dB drive", "limiter", NULL, 0, {"ceiling=-1", "gain=12"}},
+    {"limiter -1 dBTP, no reduction (-12 dB in)", "limiter", NULL, 0, {"gain=-12"}},
     {"reverb hall, 8 lines, 100 % wet", "reverb", hall8, 1, {"mix=100"}},
     {"reverb hall, 16 lines, 100 % wet", "reverb", hall16, 2, {"mix=100"}},
 };

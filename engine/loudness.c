@@ -24,13 +24,12 @@
 #define HIST_LO (-70.0)                  /* LUFS; also the absolute gate */
 #define HIST_PER_LU 100                  /* bins per LU: 0.01 LU */
 #define HIST_BINS (75 * HIST_PER_LU + 1) /* -70..+5 LUFS, then one bin for louder blocks */
-#define TP_TAPS 12
+#define TP_TAPS MG_LOUDNESS_TP_TAPS
 #define DENORMAL_FLOOR 1e-20 /* filter states below this (-400 dB) are flushed each tick */
 #define PI 3.14159265358979323846
 
-/* BS.1770-5 Annex 2: the 48-tap interpolator as 4 phases of 12 taps; tp_fir[p][j] weighs
-   the input j samples back for output phase p (y[4n+p] = sum_j tp_fir[p][j] * x[n-j]). */
-static const double tp_fir[4][TP_TAPS] = {
+/* BS.1770-5 Annex 2: the 48-tap interpolator (declared in mg_loudness.h). */
+const double mg_loudness_tp_fir[4][TP_TAPS] = {
     {0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000, -0.0594482421875,
      0.1373291015625, 0.9721679687500, -0.1022949218750, 0.0476074218750, -0.0266113281250,
      0.0148925781250, -0.0083007812500},
@@ -166,8 +165,9 @@ mg_loudness *mg_loudness_new(double rate, int channels, mg_status *err)
     mg_loudness_k_coefs(rate, m->shelf, m->hp);
     for (int p = 0; p < 2; p++)
         for (int j = 0; j < TP_TAPS / 2; j++) {
-            m->tp_even[p][j] = tp_fir[p][j] + tp_fir[p][TP_TAPS - 1 - j];
-            m->tp_odd[p][j] = tp_fir[p][j] - tp_fir[p][TP_TAPS - 1 - j];
+            const double *f = mg_loudness_tp_fir[p];
+            m->tp_even[p][j] = f[j] + f[TP_TAPS - 1 - j];
+            m->tp_odd[p][j] = f[j] - f[TP_TAPS - 1 - j];
         }
     for (unsigned j = 0; j < TICKS_PER_STEP; j++)
         m->tick_len[j] = (j + 1) * step / TICKS_PER_STEP - j * step / TICKS_PER_STEP;
@@ -326,8 +326,9 @@ static void run_channel(mg_loudness *m, struct chan *ch, const float *x, size_t 
         return;
 
     /*
-    ** y_p[i] = sum_j tp_fir[p][j] * x[i - j]. Phase 3 is phase 0 reversed and phase 2 is
-    ** phase 1 reversed, so with u_j = x[i - j], P_j = u_j + u_(11-j), M_j = u_j - u_(11-j):
+    ** y_p[i] = sum_j mg_loudness_tp_fir[p][j] * x[i - j]. Phase 3 is phase 0 reversed and
+    ** phase 2 is phase 1 reversed, so with u_j = x[i - j], P_j = u_j + u_(11-j) and
+    ** M_j = u_j - u_(11-j):
     **   y0 + y3 = sum_(j<6) tp_even[0][j] * P_j,   y0 - y3 = sum_(j<6) tp_odd[0][j] * M_j
     ** (likewise y1, y2 with row 1): 24 multiplies for four phases instead of 48. And
     ** max(|y0|, |y3|) = (|y0 + y3| + |y0 - y3|) / 2. The max is written out (fmax() is a libm

@@ -93,6 +93,14 @@ int mg_loudness_oversampling(const mg_loudness *m); /* 4, 2 or 1 */
 uint64_t mg_loudness_frames(const mg_loudness *m);    /* frames measured */
 uint64_t mg_loudness_nonfinite(const mg_loudness *m); /* samples replaced by 0 */
 
+/*
+** [any] The BS.1770-5 Annex 2 true-peak interpolator as 4 phases of 12 taps:
+** y[4n + p] = sum_j mg_loudness_tp_fir[p][j] * x[n - j] (the meter above uses it; the limiter
+** node uses it as its output guard, so that its output reads under the ceiling on this meter).
+*/
+#define MG_LOUDNESS_TP_TAPS 12
+extern const double mg_loudness_tp_fir[4][MG_LOUDNESS_TP_TAPS];
+
 /* [any] The K-weighting biquads used at `rate`, each as {b0, b1, b2, a1, a2} (a0 = 1). */
 void mg_loudness_k_coefs(double rate, double shelf[5], double highpass[5]);
 
