@@ -7,7 +7,8 @@
 ** gain node to target minus measured; let the limiter (when the chain has one) take only the
 ** peaks that the gain pushes over the ceiling; render and measure again; correct (secant
 ** steps, since limiting makes loudness grow slower than the gain) until the integrated
-** loudness is within the tolerance of the target and the true peak at or under the ceiling.
+** loudness is within half the tolerance of the target (the whole tolerance once the passes
+** run out) and the true peak at or under the ceiling.
 ** Then the file is rendered, measured once more from the file itself, and moved into place.
 ** It stops, writing nothing, and says why when the target cannot be reached: silent or too
 ** short input, more gain than allowed, more limiting than allowed, a peak over the ceiling
@@ -35,7 +36,7 @@ typedef struct mg_master_opts {
     double ceiling_dbtp;  /* true-peak ceiling (default -1 when 0 is not meant: see below) */
     double tolerance_lu;  /* 0: 0.1 */
     double max_gain_db;   /* largest gain the loop may set; 0: 24 (the gain node's maximum) */
-    double max_gr_db;     /* most limiting allowed (peak gain reduction); 0: 8 */
+    double max_gr_db;     /* most limiting allowed (peak gain reduction); 0: 12 */
     int max_passes;       /* measuring renders before giving up; 0: 8 */
     int peak_respecting;  /* without a limiter: cap the gain so the true peak stays at the
                              ceiling and accept missing the target (Spotify's rule) */
@@ -44,6 +45,8 @@ typedef struct mg_master_opts {
     mg_node *limiter;     /* NULL: a node named "limiter" or of type limiter, if any; its
                              `ceiling` follows ceiling_dbtp, its `gr` meter is watched */
     int no_limiter;       /* ignore any limiter (gain only) */
+    double tp_margin_db;  /* peaks aim this far under the ceiling (0: 0.05 dB; < 0: none), so
+                             independent meters agree; the limiter's ceiling is set there */
 } mg_master_opts;
 
 typedef struct mg_master_report {

@@ -196,7 +196,7 @@ static mg_node *optnode(lua_State *L, mg_graph *g, int t, const char *k)
 
 /*
 ** g:render(path, { target_lufs = -14, ceiling_dbtp = -1, tolerance = 0.1, max_gain = 24,
-** max_gr = 8, passes = 8, peak_respecting = false, gain_node = node|name,
+** max_gr = 12, passes = 8, tp_margin = 0.05, peak_respecting = false, gain_node = node|name,
 ** limiter = node|name|false, ... }) -> true, report | nil, message, report.
 ** report = { before = analysis, after = analysis, gain, max_gr, passes, on_target, note }.
 */
@@ -210,6 +210,7 @@ int mg_lua_render_target(lua_State *L, mg_graph *g, const mg_render_opts *ro, in
     mo.max_gain_db = optfield(L, opts, "max_gain", 0);
     mo.max_gr_db = optfield(L, opts, "max_gr", 0);
     mo.max_passes = (int)optfield(L, opts, "passes", 0);
+    mo.tp_margin_db = optfield(L, opts, "tp_margin", 0);
     lua_getfield(L, opts, "peak_respecting");
     mo.peak_respecting = lua_toboolean(L, -1);
     lua_pop(L, 1);

@@ -43,7 +43,7 @@ const char help_master[] =
     "  --chain PATCH.lua    mastering chain (default patches/master.lua); it gets the input\n"
     "                       as args.input and the ceiling as args.ceiling\n"
     "  --set KEY=VALUE      more chain arguments (repeatable)\n"
-    "  --max-gr DB          most limiter gain reduction allowed (default 8)\n"
+    "  --max-gr DB          most limiter gain reduction allowed, peak (default 12)\n"
     "  --peak-respecting    chains without a limiter: stop the gain where the true peak\n"
     "                       meets the ceiling and accept a quieter result (Spotify's rule)\n"
     "  --bits 16|24|32f     sample format (default 24)\n"

@@ -88,7 +88,7 @@ static void ln2(void)
     CHECK_NEAR(in.integrated, -20, 0.2, "LN-2 input I");
     CHECK_NEAR(in.true_peak, -5, 0.5, "LN-2 input TP");
     CHECK(-1 - in.true_peak < -14 - in.integrated - 1, "LN-2: the peak rule must bind");
-    double expect = fmin(-14 - in.integrated, -1 - in.true_peak);
+    double expect = fmin(-14 - in.integrated, -1 - 0.05 - in.true_peak); /* 0.05: margin */
     /* without peak_respecting the loop refuses and says why; nothing is written */
     mg_master_opts mo = {.target_lufs = -14, .ceiling_dbtp = -1};
     mg_render_opts ro = {.path = path("ln2.wav")};
