@@ -144,6 +144,14 @@ static mg_status stop(mg_graph *g, mg_master_report *rep, mg_status st, const ch
     return mg_graph_errorf(g, st, "%s", rep->note);
 }
 
+/* Record one measuring pass in the report's log. */
+static void log_pass(mg_master_report *rep, double gain, const mg_file_analysis *m, double gr)
+{
+    if (rep->n_log >= MG_MASTER_LOG)
+        return;
+    rep->log[rep->n_log++] = (mg_master_pass){gain, m->integrated, m->true_peak, gr};
+}
+
 /* The file name ro->path is first written to: DIR/.BASE.master-PID.EXT (same extension, so
    the same format). */
 static void temp_name(const char *path, char *buf, size_t sz)
@@ -199,6 +207,7 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
         return st;
     rep->passes = 1;
     m = rep->before;
+    log_pass(rep, 0, &m, gr);
     if (!isfinite(m.integrated)) {
         if ((double)total < 0.4 * g->rate)
             return stop(g, rep, MG_ERR_RANGE,
@@ -270,6 +279,7 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
         if ((st = measure_pass(g, total, lim, ro, &m, &gr)))
             return st;
         rep->passes++;
+        log_pass(rep, gcur - g0, &m, gr);
         if (lim && gr > max_gr)
             return stop(g, rep, MG_ERR_RANGE,
                         "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "

@@ -49,6 +49,12 @@ typedef struct mg_master_opts {
                              independent meters agree; the limiter's ceiling is set there */
 } mg_master_opts;
 
+/* One measuring pass: the gain tried (relative to the patch's) and what it gave. */
+typedef struct mg_master_pass {
+    double gain_db, integrated, true_peak, max_gr_db;
+} mg_master_pass;
+#define MG_MASTER_LOG 16
+
 typedef struct mg_master_report {
     mg_file_analysis before; /* the output at the gain the patch set (first pass) */
     mg_file_analysis after;  /* the written file */
@@ -57,6 +63,8 @@ typedef struct mg_master_report {
     int passes;              /* renders used, the final file included */
     int on_target;           /* I within tolerance and TP at or under the ceiling */
     char note[512];          /* why it stopped, or what to know (peak-respecting shortfall) */
+    mg_master_pass log[MG_MASTER_LOG]; /* the measuring passes in order */
+    int n_log;
 } mg_master_report;
 
 /*

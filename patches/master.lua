@@ -11,7 +11,8 @@
 -- names, in that order, last in the chain. Everything before them is yours.
 --
 -- Chain: tonal EQ (low and high shelves) -> glue compressor (slow, gentle, soft knee) ->
--- saturation (tanh, 4x oversampled) -> stereo width -> loudness gain -> true-peak limiter.
+-- saturation (tanh, 4x oversampled: rounds off the waveform peaks, so the limiter has less
+-- to do) -> stereo width -> loudness gain -> true-peak limiter.
 
 local mg = require "mixgraph"
 local g, args = ...
@@ -29,8 +30,8 @@ local chain = {
 }
 -- the mastering nodes (saturate, stereo, limiter) join the chain where this build has them
 if has.saturate then
-  chain[#chain + 1] = g:saturate{ name = "warmth", curve = "tanh", drive = args.drive or 1,
-                                  oversample = 4 }
+  chain[#chain + 1] = g:saturate{ name = "warmth", curve = "tanh", drive = args.drive or 2,
+                                  oversample = "4" }
 end
 if has.stereo then
   chain[#chain + 1] = g:stereo{ name = "width", width = args.width or 100 }

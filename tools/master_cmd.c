@@ -48,6 +48,7 @@ const char help_master[] =
     "                       meets the ceiling and accept a quieter result (Spotify's rule)\n"
     "  --bits 16|24|32f     sample format (default 24)\n"
     "  -q, --quiet          no report\n"
+    "  -v, --verbose        also list every measuring pass (gain, loudness, peak, limiting)\n"
     "\n"
     "Exit status: 0 on target, 1 when the target cannot be reached (the reason is printed;\n"
     "no file is written), 2 for usage or patch errors, 130 when interrupted.\n";
@@ -56,7 +57,7 @@ typedef struct master_args {
     const char *in, *out, *chain;
     const char *target_name;
     double target, ceiling;
-    int ceiling_set, peak_respecting, quiet;
+    int ceiling_set, peak_respecting, quiet, verbose;
     double max_gr;
     mg_sample_format bits;
     mg_patch_arg args[256];
@@ -119,6 +120,8 @@ static void parse(int argc, char **argv, master_args *m)
             m->peak_respecting = 1;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
             m->quiet = 1;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            m->verbose = 1;
         } else if (a[0] == '-' && a[1]) {
             die_usage(cmd, "unknown option '%s'", a);
         } else if (!m->in) {
@@ -188,6 +191,10 @@ int cmd_master(int argc, char **argv)
     mg_master_report rep;
     mg_status st = mg_master_render(g, &mo, &ro, &rep);
     int code = EXIT_OK;
+    for (int i = 0; m.verbose && i < rep.n_log; i++)
+        fprintf(stderr, "%s: pass %d: gain %+.3f dB -> %.3f LUFS, true peak %+.3f dBTP, "
+                "limiting %.2f dB\n", prog, i + 1, rep.log[i].gain_db, rep.log[i].integrated,
+                rep.log[i].true_peak, rep.log[i].max_gr_db);
     if (st == MG_ERR_INTERRUPTED) {
         fprintf(stderr, "%s: interrupted; %s was not written\n", prog, m.out);
         code = EXIT_INTERRUPTED;

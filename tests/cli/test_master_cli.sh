@@ -60,7 +60,8 @@ contains "$T/err" "bad.lua:2:"
 [ ! -e "$T/m.wav" ] && ok || fail "a refused master left m.wav"
 
 # master: a reachable target with the default chain
-expect 0 "$MG" master "$T/mix.wav" -o "$T/m.wav" --target -20
+expect 0 "$MG" master "$T/mix.wav" -o "$T/m.wav" --target -20 -v
+contains "$T/err" "pass 1: gain +0.000 dB"
 contains "$T/out" "gain applied"; contains "$T/out" "passes"
 expect 0 "$MG" analyze --json "$T/m.wav"
 within "$(json_field "$T/out" integrated)" -20 0.1 "master --target -20: integrated"
