@@ -5,7 +5,7 @@
 ** Two stages in series, every gain in dB (levels and conversions from mg_dynamics.h):
 **
 ** 1. Main stage. The input (times `gain`) is interpolated 8x by a polyphase windowed-sinc FIR
-**    (8 phases of 32 taps, Kaiser beta 8, cutoff at the input Nyquist); the peak of a frame is
+**    (8 phases of 64 taps, Kaiser beta 8, cutoff at the input Nyquist; mg_oversample.h); the peak of a frame is
 **    the largest |value| of its 8 phases and of the two samples around them. The gain
 **    reduction wanted there is GR = max(0, L - (ceiling - MARGIN)) with L its level in dB,
 **    linked across channels as (1 - link) GR_own + link GR_max. A sliding maximum over the
@@ -35,14 +35,7 @@
 
 #include "mg_dynamics.h"
 #include "mg_loudness.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
-#ifndef M_PI
-#define M_PI 3.14159265358979323846
-#endif
+#include "mg_oversample.h"
 
 #define OS 8           /* main detector oversampling */
 #define OS_TAPS 64     /* taps per phase */
@@ -85,7 +78,7 @@ typedef struct box {
 } box;
 
 typedef struct chan {
-    hist in;       /* gained input, for the 8x detector (OS_TAPS) */
+    mg_os_chan det;   /* the 8x detector's history (OS_TAPS frames of gained input) */
     hist line;     /* gained input, the main stage's delay (d1 + 1) */
     hist out;      /* main stage output, the guard's interpolator and delay (GUARD_DELAY + 1) */
     slide_max hold, ghold;
@@ -102,7 +95,7 @@ typedef struct lim_state {
     int channels;
     uint32_t la;          /* lookahead frames (the ramp) */
     uint32_t d1;          /* main stage delay */
-    float coef[OS_TAPS][OS]; /* coef[j][p]: weight of x[n - j] in phase p */
+    mg_os os;             /* [immutable] the 8x detector's interpolator */
     void *mem;
     chan ch[MG_MAX_CHANNELS];
     /* [rt] */
@@ -182,36 +175,13 @@ static inline double box_push(box *b, double v)
 
 /* ---- lifecycle ---- */
 
-/* [any] Zeroth-order modified Bessel function (Kaiser window). */
-static double bessel_i0(double x)
+/* [control] The 8x interpolator: a Kaiser-windowed sinc at the input Nyquist, odd length so
+   that phase 7 lands on the frames themselves. */
+static mg_status design_os(lim_state *s)
 {
-    double s = 1, t = 1;
-    for (int k = 1; k < 40; k++) {
-        t *= (x / (2 * k)) * (x / (2 * k));
-        s += t;
-    }
-    return s;
-}
-
-/* [control] The 8x interpolator: a Kaiser-windowed sinc at the input Nyquist, scaled so that
-   each phase has unit DC gain. */
-static void design_os(lim_state *s)
-{
-    const int n = OS * OS_TAPS - 1; /* odd: phase 0 lands on the frames themselves */
-    double h[OS * OS_TAPS] = {0};
-    for (int i = 0; i < n; i++) {
-        double t = (i - (n - 1) / 2.0) / OS; /* in input samples */
-        double r = 2.0 * i / (n - 1) - 1.0;
-        double sinc = t == 0 ? 1.0 : sin(M_PI * t) / (M_PI * t);
-        h[i] = sinc * bessel_i0(OS_BETA * sqrt(1 - r * r)) / bessel_i0(OS_BETA);
-    }
-    for (int p = 0; p < OS; p++) {
-        double sum = 0;
-        for (int j = 0; j < OS_TAPS; j++)
-            sum += h[OS * j + p];
-        for (int j = 0; j < OS_TAPS; j++)
-            s->coef[j][p] = (float)(h[OS * j + p] / sum);
-    }
+    double h[OS * OS_TAPS - 1];
+    mg_kaiser_lowpass(h, OS * OS_TAPS - 1, 0.5 / OS, OS_BETA);
+    return mg_os_make(&s->os, OS, h, OS * OS_TAPS - 1);
 }
 
 /* [control] */
@@ -219,7 +189,8 @@ static mg_status lim_create(void *state, mg_node *node)
 {
     lim_state *s = state;
     s->lookahead_ms = mg_node_opt_num(node, OPT_LOOKAHEAD);
-    design_os(s);
+    if (design_os(s) != MG_OK)
+        return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the true-peak detector");
     return MG_OK;
 }
 
@@ -229,11 +200,12 @@ static void lim_reset(void *state)
     lim_state *s = state;
     for (int c = 0; c < s->channels; c++) {
         chan *h = &s->ch[c];
-        hist *hs[3] = {&h->in, &h->line, &h->out};
-        for (int k = 0; k < 3; k++) {
+        hist *hs[2] = {&h->line, &h->out};
+        for (int k = 0; k < 2; k++) {
             memset(hs[k]->buf, 0, 2 * (size_t)hs[k]->len * sizeof(float));
             hs[k]->pos = 0;
         }
+        mg_os_chan_reset(&h->det, &s->os);
         slide_max *sm[2] = {&h->hold, &h->ghold};
         for (int k = 0; k < 2; k++)
             sm[k]->head = sm[k]->count = 0;
@@ -251,6 +223,16 @@ static void lim_reset(void *state)
     atomic_store_explicit(&s->meter_gr_max, 0.0f, memory_order_relaxed);
 }
 
+/* [control] Release what prepare allocated. */
+static void lim_free_buffers(lim_state *s)
+{
+    free(s->mem);
+    s->mem = NULL;
+    for (int c = 0; c < MG_MAX_CHANNELS; c++)
+        mg_os_chan_free(&s->ch[c].det);
+    s->channels = 0;
+}
+
 /* [control] Carve every channel's buffers out of one allocation. */
 static mg_status lim_prepare(void *state, mg_node *node, mg_prepare *pr)
 {
@@ -259,16 +241,21 @@ static mg_status lim_prepare(void *state, mg_node *node, mg_prepare *pr)
     uint32_t la = (uint32_t)floor(s->lookahead_ms * 0.001 * pr->rate + 0.5);
     la = la ? la : 1;
     uint32_t d1 = la - 1 + DET_B, w1 = la + DET_B - DET_A;
-    uint32_t lens[3] = {OS_TAPS, d1 + 1, GUARD_DELAY + 1};
+    uint32_t lens[2] = {d1 + 1, GUARD_DELAY + 1};
     size_t floats = 0, doubles = 2 * (size_t)(w1 + GUARD_HOLD) + la + GUARD_RAMP;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 2; k++)
         floats += 2 * (size_t)lens[k];
     size_t per = doubles * sizeof(double) + floats * sizeof(float);
     char *mem = calloc((size_t)nc, per);
     if (!mem)
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the lookahead buffers");
-    free(s->mem);
+    lim_free_buffers(s);
     s->mem = mem;
+    for (int c = 0; c < nc; c++)
+        if (mg_os_chan_init(&s->ch[c].det, &s->os) != MG_OK) {
+            lim_free_buffers(s);
+            return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the detector");
+        }
     for (int c = 0; c < nc; c++) {
         chan *h = &s->ch[c];
         double *d = (double *)(mem + (size_t)c * per);
@@ -281,8 +268,8 @@ static mg_status lim_prepare(void *state, mg_node *node, mg_prepare *pr)
         h->gramp = (box){.v = d, .m = GUARD_RAMP};
         d += GUARD_RAMP;
         float *f = (float *)d;
-        hist *hs[3] = {&h->in, &h->line, &h->out};
-        for (int k = 0; k < 3; k++) {
+        hist *hs[2] = {&h->line, &h->out};
+        for (int k = 0; k < 2; k++) {
             *hs[k] = (hist){.buf = f, .len = lens[k]};
             f += 2 * (size_t)lens[k];
         }
@@ -300,43 +287,25 @@ static mg_status lim_prepare(void *state, mg_node *node, mg_prepare *pr)
 static void lim_destroy(void *state)
 {
     lim_state *s = state;
-    free(s->mem);
-    s->mem = NULL;
+    lim_free_buffers(s);
+    mg_os_free(&s->os);
 }
 
 /* ---- processing ---- */
 
 /*
-** [rt] Peak of the interval between frames n - 16 and n - 15 (w holds x[n - 31] .. x[n]): the
-** 8 interpolated phases (t = n - 16 + (p + 1)/8), the frame n - 16 and, at the largest of
+** [rt] Push frame x = x[n]; returns the peak of the interval between frames n - 32 and n - 31:
+** the 8 interpolated phases (t = n - 32 + (p + 1)/8), the frame n - 32 and, at the largest of
 ** them, the vertex of the parabola through it and its neighbours (the point 1/8 before the
 ** frame is the previous call's phase 6, kept in *prev). Grid points alone would read a peak
 ** at 0.4 fs up to 0.1 dB low; the vertex leaves well under 0.01 dB.
 */
-static inline double os_peak(const lim_state *s, const float *w, float *prev)
+static inline double os_peak(const lim_state *s, mg_os_chan *det, float x, float *prev)
 {
-    float acc[OS];
-#if defined(__SSE2__)
-    /* the 8 phases in two vectors; four partial sums each, so the additions overlap */
-    __m128 lo[4], hi[4];
-    for (int k = 0; k < 4; k++)
-        lo[k] = hi[k] = _mm_setzero_ps();
-    for (int j = 0; j < OS_TAPS; j += 4)
-        for (int k = 0; k < 4; k++) {
-            __m128 x = _mm_set1_ps(w[OS_TAPS - 1 - j - k]);
-            lo[k] = _mm_add_ps(lo[k], _mm_mul_ps(_mm_loadu_ps(s->coef[j + k]), x));
-            hi[k] = _mm_add_ps(hi[k], _mm_mul_ps(_mm_loadu_ps(s->coef[j + k] + 4), x));
-        }
-    _mm_storeu_ps(acc, _mm_add_ps(_mm_add_ps(lo[0], lo[1]), _mm_add_ps(lo[2], lo[3])));
-    _mm_storeu_ps(acc + 4, _mm_add_ps(_mm_add_ps(hi[0], hi[1]), _mm_add_ps(hi[2], hi[3])));
-#else
-    for (int p = 0; p < OS; p++)
-        acc[p] = 0;
-    for (int j = 0; j < OS_TAPS; j++)
-        for (int p = 0; p < OS; p++)
-            acc[p] += s->coef[j][p] * w[OS_TAPS - 1 - j];
-#endif
-    float v[OS + 2]; /* t = n - 16 + (k - 1)/8 */
+    float acc[MG_OS_MAX];
+    mg_os_up(&s->os, det, x, acc);
+    const float *w = det->in + det->in_pos; /* the last OS_TAPS frames, oldest first */
+    float v[OS + 2]; /* t = n - 32 + (k - 1)/8 */
     v[0] = fabsf(*prev);
     v[1] = fabsf(w[OS_TAPS / 2 - 1]);
     for (int p = 0; p < OS; p++)
@@ -408,9 +377,8 @@ static void lim_process(void *state, const mg_block *b)
         for (int c = 0; c < nc; c++) {
             chan *h = &s->ch[c];
             float x = (float)(b->in[0].ch[c][i] * ga);
-            hist_push(&h->in, x);
             hist_push(&h->line, x);
-            double pk = os_peak(s, hist_window(&h->in), &h->prev);
+            double pk = os_peak(s, &h->det, x, &h->prev);
             double gr = mg_dyn_db(pk * pk) - (ceil - MARGIN_DB);
             r[c] = gr > 0.0 ? gr : 0.0;
         }

@@ -12,6 +12,7 @@
 */
 #include "dyn_signals.h"
 #include "mg_loudness.h"
+#include "mg_oversample.h"
 
 #define C_DB (-1.0)
 #define REF_OS 32
@@ -19,26 +20,11 @@
 
 static double ref_coef[REF_TAPS][REF_OS]; /* [j][p]: weight of x[i - j] in phase p */
 
-static double bessel_i0(double x)
-{
-    double s = 1, t = 1;
-    for (int k = 1; k < 60; k++) {
-        t *= (x / (2 * k)) * (x / (2 * k));
-        s += t;
-    }
-    return s;
-}
-
 /* The 32x reference interpolator (float64), unit DC gain per phase. */
 static void ref_design(void)
 {
-    const int n = REF_OS * REF_TAPS;
     static double h[REF_OS * REF_TAPS];
-    for (int i = 0; i < n; i++) {
-        double t = (i - (n - 1) / 2.0) / REF_OS, r = 2.0 * i / (n - 1) - 1.0;
-        double sinc = fabs(t) < 1e-12 ? 1.0 : sin(M_PI * t) / (M_PI * t);
-        h[i] = sinc * bessel_i0(14.0 * sqrt(fmax(0, 1 - r * r))) / bessel_i0(14.0);
-    }
+    mg_kaiser_lowpass(h, REF_OS * REF_TAPS, 0.5 / REF_OS, 14.0);
     for (int p = 0; p < REF_OS; p++) {
         double s = 0;
         for (int j = 0; j < REF_TAPS; j++)

@@ -1,0 +1,66 @@
+/*
+** mg_oversample.h: polyphase oversampling shared by nodes (the limiter's 8x true-peak
+** detector, saturate's 2/4/8x processing): Kaiser-windowed sinc design, an interpolator that
+** turns one input frame into L output phases, and a decimator that turns L phases back into
+** one frame. Design is [control] (allocates); mg_os_up / mg_os_down are [rt].
+**
+** Interpolation: phases[p] = sum_k up[k][p] x[n - k], p = 0..L-1, the polyphase split of a
+** lowpass h of N = L K + 1 taps (times L, so a phase has unit gain). Decimation: one output
+** sum_m h[m] u[L n + L - 1 - m] from the last N values u of the L-times signal. Both filters
+** are linear phase; up then down delays by (N - 1)/L = K input frames exactly.
+*/
+#ifndef MG_OVERSAMPLE_H
+#define MG_OVERSAMPLE_H
+
+#include <stdint.h>
+
+#include "mg_node.h"
+
+#define MG_OS_MAX 8 /* largest factor */
+
+/* [any] Zeroth-order modified Bessel function of the first kind (Kaiser windows). */
+double mg_bessel_i0(double x);
+
+/*
+** [any] h[0..n-1] = 2 fc sinc(2 fc (i - (n - 1)/2)) w(i), w the Kaiser window of shape beta:
+** a linear-phase lowpass with cutoff fc (cycles per sample, 0 < fc <= 0.5).
+*/
+void mg_kaiser_lowpass(double *h, int n, double fc, double beta);
+
+/* A designed oversampler (immutable once made). */
+typedef struct mg_os {
+    int factor;  /* L */
+    int k;       /* taps per phase of the interpolator (history length) */
+    int taps;    /* N, the decimator's length, padded to a multiple of 4 with zeros */
+    int latency; /* input frames of delay of up then down: (N - 1)/L */
+    float *up;   /* [k][MG_OS_MAX]: phase p of tap k at up[k * MG_OS_MAX + p] */
+    float *down; /* [taps], reversed: down[j] weighs the j-th oldest value of the history */
+} mg_os;
+
+/*
+** [control] Design from an explicit prototype h[0..n-1] (n = L k + 1 or L k; the sum of h is
+** normalised to L). factor 1 makes a pass-through (no filters, latency 0).
+*/
+mg_status mg_os_make(mg_os *os, int factor, const double *h, int n);
+/* [control] Free; safe on a zeroed or already freed one. */
+void mg_os_free(mg_os *os);
+
+/* Per-channel history: the last k input frames and the last `taps` oversampled values. */
+typedef struct mg_os_chan {
+    float *in;  /* 2 k (written twice: contiguous windows) */
+    float *hi;  /* 2 taps */
+    uint32_t in_pos, hi_pos;
+} mg_os_chan;
+
+/* [control] Allocate / free a channel's history for os. */
+mg_status mg_os_chan_init(mg_os_chan *c, const mg_os *os);
+void mg_os_chan_free(mg_os_chan *c);
+/* [rt] Clear a channel's history. */
+void mg_os_chan_reset(mg_os_chan *c, const mg_os *os);
+
+/* [rt] Push input frame x; phases[0..L-1] receive the L interpolated values (oldest first). */
+void mg_os_up(const mg_os *os, mg_os_chan *c, float x, float phases[MG_OS_MAX]);
+/* [rt] Push L oversampled values (oldest first); returns one decimated frame. */
+float mg_os_down(const mg_os *os, mg_os_chan *c, const float *u);
+
+#endif
