@@ -124,7 +124,11 @@ static void loudness_panel(FILE *f, const mg_file_analysis *a, double target)
     if (isfinite(top) && top > -3)
         p.y1 = ceil((top + 3) / 6) * 6;
     frame(f, &p, "Loudness over time", "LUFS", 6);
-    double step = dur > 600 ? 120 : dur > 120 ? 30 : dur > 30 ? 5 : dur > 5 ? 1 : 0.5;
+    static const double steps[] = {0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800};
+    double step = 3600; /* at most about 12 ticks */
+    for (int i = (int)(sizeof steps / sizeof *steps) - 1; i >= 0; i--)
+        if (p.x1 / steps[i] <= 12)
+            step = steps[i];
     for (double t = 0; t <= p.x1 + 1e-9; t += step) {
         char lab[32];
         snprintf(lab, sizeof lab, "%g s", t);
