@@ -63,6 +63,9 @@ static const mg_opt eq1[] = {{.name = "bands", .num = 1}};
 static const mg_opt eq4[] = {{.name = "bands", .num = 4}};
 static const mg_opt slope24[] = {{.name = "slope", .num = 24}};
 static const mg_opt look5[] = {{.name = "lookahead", .num = 5}};
+static const mg_opt os1[] = {{.name = "oversample", .str = "1"}};
+static const mg_opt os4[] = {{.name = "oversample", .str = "4"}};
+static const mg_opt os8[] = {{.name = "oversample", .str = "8"}};
 static const mg_opt hall8[] = {{.name = "preset", .str = "hall"}};
 static const mg_opt hall16[] = {{.name = "preset", .str = "hall"}, {.name = "lines", .num = 16}};
 
@@ -83,6 +86,9 @@ static const bench_case cases[] = {
     {"expander 1:2 (T -30)", "expander", NULL, 0, {"threshold=-30"}},
     {"limiter -1 dBTP, +12 dB drive", "limiter", NULL, 0, {"ceiling=-1", "gain=12"}},
     {"limiter -1 dBTP, no reduction (-12 dB in)", "limiter", NULL, 0, {"gain=-12"}},
+    {"saturate tanh +12 dB, 1x", "saturate", os1, 1, {"drive=12"}},
+    {"saturate tanh +12 dB, 4x", "saturate", os4, 1, {"drive=12"}},
+    {"saturate tanh +12 dB, 8x", "saturate", os8, 1, {"drive=12"}},
     {"reverb hall, 8 lines, 100 % wet", "reverb", hall8, 1, {"mix=100"}},
     {"reverb hall, 16 lines, 100 % wet", "reverb", hall16, 2, {"mix=100"}},
 };

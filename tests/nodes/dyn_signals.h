@@ -218,4 +218,34 @@ static inline float **dyn_run(const char *type, double rate, int block, float *c
     return y;
 }
 
+/*
+** Render node `type` (options o[0..no-1], parameters ps) fed planar x (ch channels, n frames)
+** for n + latency frames and return the output aligned with the input: y[c][i] answers input
+** frame i. *latency (if given): the frames the node reported. When `meter` is given,
+** *meter_value receives that meter's value after the render.
+*/
+static inline float **dyn_aligned(const char *type, const mg_opt *o, int no, double rate,
+                                  int block, float *const *x, int ch, long n,
+                                  const dyn_param *ps, int64_t *latency, const char *meter,
+                                  double *meter_value)
+{
+    mg_graph *g = mg_test_graph(rate, block, ch);
+    mg_node *dn = mg_test_node(g, type, "dut", o, no);
+    for (; ps && ps->name; ps++)
+        CHECK_OK(mg_node_set(dn, ps->name, ps->value), g);
+    CHECK_OK(mg_connect(dyn_source(g, "x", x, ch, n), 0, dn, 0), g);
+    CHECK_OK(mg_connect(dn, 0, mg_graph_output(g), 0), g);
+    CHECK_OK(mg_graph_compile(g), g);
+    int64_t lat = mg_node_path_latency(dn);
+    float **y = dyn_render(g, n + lat, block, NULL, 0, NULL);
+    for (int c = 0; c < ch; c++)
+        memmove(y[c], y[c] + lat, (size_t)n * sizeof(float));
+    if (latency)
+        *latency = lat;
+    if (meter)
+        *meter_value = mg_node_meter(dn, meter);
+    mg_graph_free(g);
+    return y;
+}
+
 #endif

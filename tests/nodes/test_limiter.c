@@ -115,22 +115,10 @@ static float **pink(double rate, int ch, long n, uint64_t seed, double peak_db)
 static float **limit(double rate, int block, float *const *x, int ch, long n,
                      const dyn_param *ps, int64_t *latency, double *gr_max)
 {
-    mg_graph *g = mg_test_graph(rate, block, ch);
-    mg_node *lim = mg_test_node(g, "limiter", "lim", NULL, 0);
-    for (; ps && ps->name; ps++)
-        CHECK_OK(mg_node_set(lim, ps->name, ps->value), g);
-    CHECK_OK(mg_connect(dyn_source(g, "x", x, ch, n), 0, lim, 0), g);
-    CHECK_OK(mg_connect(lim, 0, mg_graph_output(g), 0), g);
-    CHECK_OK(mg_graph_compile(g), g);
-    int64_t lat = mg_node_path_latency(lim);
-    float **y = dyn_render(g, n + lat, block, NULL, 0, NULL);
-    for (int c = 0; c < ch; c++)
-        memmove(y[c], y[c] + lat, (size_t)n * sizeof(float));
-    if (latency)
-        *latency = lat;
+    double m;
+    float **y = dyn_aligned("limiter", NULL, 0, rate, block, x, ch, n, ps, latency, "gr_max", &m);
     if (gr_max)
-        *gr_max = mg_node_meter(lim, "gr_max");
-    mg_graph_free(g);
+        *gr_max = m;
     return y;
 }
 
