@@ -217,8 +217,17 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
         return stop(g, rep, MG_ERR_RANGE,
                     "the input is silent (no 400 ms block above -70 LUFS): no gain applied");
     }
-    /* secant iteration on loudness(gain); without limiting the slope is 1 */
+    /*
+    ** Root finding on loudness(gain), which rises with the gain, at slope 1 without limiting
+    ** and ever slower as the limiter works harder (concave: plain secant steps then always
+    ** fall short). Until the target is bracketed: secant steps (slope 1 at first), stretched
+    ** by half once the limiter is working so that the target gets bracketed; then false
+    ** position inside the bracket, with a bisection whenever two steps in a row land on the
+    ** same side.
+    */
     double prev_g = NAN, prev_i = NAN;
+    double lo_g = NAN, lo_i = NAN, hi_g = NAN, hi_i = NAN;
+    int last_side = 0, same_side = 0;
     for (;;) {
         double err = target - m.integrated;
         int tp_ok = m.true_peak <= aim + 1e-9;
@@ -232,12 +241,31 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
                         "and the chain has no limiter (add one, or accept a quieter result "
                         "with peak-respecting normalisation)",
                         m.integrated, m.true_peak, ceiling);
-        double slope = 1.0;
-        if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
-            slope = (m.integrated - prev_i) / (gcur - prev_g);
-            slope = slope < 0.1 ? 0.1 : slope > 1.0 ? 1.0 : slope;
+        int side = err > 0 ? -1 : 1; /* -1: too quiet */
+        if (side < 0) {
+            lo_g = gcur;
+            lo_i = m.integrated;
+        } else {
+            hi_g = gcur;
+            hi_i = m.integrated;
         }
-        double next = gcur + err / slope;
+        same_side = side == last_side ? same_side + 1 : 0;
+        last_side = side;
+        double next;
+        if (isfinite(lo_g) && isfinite(hi_g) && hi_i > lo_i) {
+            next = same_side ? 0.5 * (lo_g + hi_g)
+                             : lo_g + (target - lo_i) * (hi_g - lo_g) / (hi_i - lo_i);
+        } else {
+            double slope = 1.0;
+            if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
+                slope = (m.integrated - prev_i) / (gcur - prev_g);
+                slope = slope < 0.02 ? 0.02 : slope > 1.0 ? 1.0 : slope;
+            }
+            double step = err / slope;
+            if (lim && gr > 0.1 && rep->passes >= 2)
+                step *= 1.5;
+            next = gcur + step;
+        }
         if (!lim) {
             double headroom = aim - m.true_peak; /* gain only: TP moves with the gain */
             if (next - gcur > headroom) {
@@ -280,7 +308,8 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
             return st;
         rep->passes++;
         log_pass(rep, gcur - g0, &m, gr);
-        if (lim && gr > max_gr)
+        /* limiting grows with the gain: too much of it at or under the target is final */
+        if (lim && gr > max_gr && m.integrated <= target + tol)
             return stop(g, rep, MG_ERR_RANGE,
                         "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
                         "allowed (lower the target, or allow more gain reduction)",
