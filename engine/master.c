@@ -164,6 +164,200 @@ static void temp_name(const char *path, char *buf, size_t sz)
              dot ? (int)(dot - base) : (int)strlen(base), base, (long)getpid(), dot ? dot : "");
 }
 
+/*
+** The fast path. Everything upstream of the loudness gain is the same in every pass, so when
+** the nodes from the gain to the output form a plain chain (one connection in and out each)
+** the signal entering the gain is rendered once, to a float file beside the output, and the
+** passes and the final render run a small graph: that file -> copies of the gain and of the
+** chain -> output. Copies take the originals' names, options and parameter values.
+*/
+typedef struct work {
+    mg_graph *g2;          /* NULL: no fast path, passes run on the patch's graph */
+    mg_node *gain, *lim;   /* in the graph the passes run on */
+    char pre[4096];        /* the pre-rendered file ("" when none) */
+    mg_file_analysis x;    /* of the pre-rendered signal (gain 0 dB) */
+    int plain;             /* the chain after the gain is at most a limiter at 0 dB drive: below
+                              its ceiling the output is the input times the gain */
+} work;
+
+/* Nodes after `gain` up to the output when they form a plain chain; -1 otherwise. */
+static int chain_after(mg_graph *g, mg_node *gain, mg_node **chain, int max)
+{
+    mg_node *out = mg_graph_output(g), *cur = gain;
+    for (int n = 0;;) {
+        mg_node *next = NULL;
+        for (int i = 0; i < mg_graph_edge_count(g); i++) {
+            mg_edge_info e = mg_graph_edge(g, i);
+            if (e.src != cur)
+                continue;
+            if (next || e.out_port != 0 || e.in_port != 0)
+                return -1;
+            next = e.dst;
+        }
+        if (!next)
+            return -1;
+        if (next == out)
+            return mg_node_input_connections(out, 0) == 1 ? n : -1;
+        if (n == max || mg_node_input_count(next) != 1 || mg_node_input_connections(next, 0) != 1 ||
+            mg_node_output_count(next) != 1)
+            return -1;
+        chain[n++] = next;
+        cur = next;
+    }
+}
+
+/* A copy of node n in g2: same type, name, options and parameter values. */
+static mg_node *clone_node(mg_graph *g2, const mg_node *n)
+{
+    const mg_node_desc *d = mg_node_desc_of(n);
+    mg_opt opts[32];
+    char names[32][64];
+    int k = 0;
+    for (int i = 0; i < d->n_options && k < 32; i++) {
+        const mg_option_desc *od = &d->options[i];
+        opts[k] = (mg_opt){od->name, NULL, mg_node_opt_num(n, i)};
+        if (od->type == MG_OPT_STRING && !(opts[k].str = mg_node_opt_str(n, i)))
+            continue;
+        if (od->type == MG_OPT_ENUM)
+            opts[k].str = mg_choice_name(od->choices, (int)mg_node_opt_num(n, i), names[k],
+                                         sizeof names[k]);
+        k++;
+    }
+    mg_node *c = mg_node_new(g2, d->name, mg_node_name(n), opts, k);
+    for (int i = 0; c && i < mg_node_param_count(n); i++)
+        if (mg_node_set_index(c, i, mg_node_get_index(n, i)))
+            return NULL;
+    return c;
+}
+
+/* Render the signal entering `gain` to w->pre: the gain (set to 0 dB) is wired straight to
+   the output for the time of the render, then everything is put back. */
+static mg_status prerender(mg_graph *g, mg_node *gain, int gi, int64_t total, const char *path,
+                           const mg_render_opts *ro)
+{
+    mg_node *out = mg_graph_output(g);
+    mg_edge_info saved[64];
+    int n = 0;
+    for (int i = mg_graph_edge_count(g) - 1; i >= 0 && n < 64; i--) {
+        mg_edge_info e = mg_graph_edge(g, i);
+        if (e.src == gain || e.dst == out)
+            saved[n++] = e;
+    }
+    double g0 = mg_node_get_index(gain, gi);
+    mg_status st = MG_OK;
+    for (int i = 0; i < n && !st; i++)
+        st = mg_disconnect(saved[i].src, saved[i].out_port, saved[i].dst, saved[i].in_port);
+    if (!st)
+        st = mg_connect(gain, 0, out, 0);
+    if (!st)
+        st = mg_node_set_index(gain, gi, 0);
+    if (!st) {
+        mg_render_opts po = {.path = path, .bits = MG_BITS_32F, .frames = total,
+                             .interrupt = ro->interrupt};
+        st = mg_render(g, &po, NULL);
+    }
+    mg_disconnect(gain, 0, out, 0);
+    for (int i = n - 1; i >= 0; i--)
+        mg_connect(saved[i].src, saved[i].out_port, saved[i].dst, saved[i].in_port);
+    mg_node_set_index(gain, gi, g0);
+    return st;
+}
+
+/* Set up the fast path when the graph allows it; otherwise leave w->g2 NULL. */
+static void fast_path(mg_graph *g, mg_node *gain, int gi, mg_node *lim, int64_t total,
+                      const mg_render_opts *ro, work *w)
+{
+    mg_node *chain[16];
+    int n = chain_after(g, gain, chain, 16);
+    int lim_in_chain = !lim;
+    for (int i = 0; i < n; i++)
+        lim_in_chain |= chain[i] == lim;
+    mg_node *out = mg_graph_output(g);
+    if (n < 0 || !lim_in_chain ||
+        mg_node_output_channels(gain, 0) != mg_node_input_channels(out, 0))
+        return;
+    char err[64];
+    /* DIR/.BASE.master-PID.pre.wav: hidden, beside the output */
+    temp_name(ro->path, w->pre, sizeof w->pre);
+    char *dot = strrchr(w->pre, '.'), *slash = strrchr(w->pre, '/');
+    if (dot && dot > w->pre && (!slash || dot > slash + 1))
+        *dot = 0;
+    size_t len = strlen(w->pre);
+    snprintf(w->pre + len, sizeof w->pre - len, ".pre.wav");
+    if (prerender(g, gain, gi, total, w->pre, ro) ||
+        mg_analyze_file(w->pre, &w->x, err, sizeof err)) {
+        unlink(w->pre);
+        w->pre[0] = 0;
+        return;
+    }
+    mg_graph_config cfg = {mg_graph_rate(g), mg_graph_block(g), mg_node_input_channels(out, 0)};
+    mg_graph *g2 = mg_graph_new(&cfg, NULL);
+    mg_opt fo[] = {{"path", w->pre, 0}};
+    mg_node *prev = g2 ? mg_node_new(g2, "file", "pre", fo, 1) : NULL;
+    mg_node *g2gain = prev ? clone_node(g2, gain) : NULL;
+    int ok = g2gain && !mg_connect(prev, 0, g2gain, 0);
+    prev = g2gain;
+    w->plain = 1;
+    for (int i = 0; ok && i < n; i++) {
+        mg_node *c = clone_node(g2, chain[i]);
+        ok = c && !mg_connect(prev, 0, c, 0);
+        if (chain[i] == lim)
+            w->lim = c;
+        int drive = c ? mg_node_param_index(c, "gain") : -1;
+        w->plain &= chain[i] == lim && (drive < 0 || mg_node_get_index(c, drive) == 0);
+        prev = c;
+    }
+    if (!ok || mg_connect(prev, 0, mg_graph_output(g2), 0)) {
+        mg_graph_free(g2);
+        unlink(w->pre);
+        w->pre[0] = 0;
+        w->lim = NULL;
+        return;
+    }
+    w->g2 = g2;
+    w->gain = g2gain;
+}
+
+/* An analysis moved by `db` of gain (what a plain chain below its ceiling does). */
+static mg_file_analysis shifted(const mg_file_analysis *a, double db)
+{
+    mg_file_analysis r = *a;
+    double k = pow(10.0, db / 20.0);
+    r.integrated += db;
+    r.momentary_max += db;
+    r.shortterm_max += db;
+    r.sample_peak += db;
+    r.true_peak += db;
+    for (int c = 0; c < r.channels; c++) {
+        r.peak[c] += db;
+        r.rms[c] += db;
+        r.dc[c] *= k;
+    }
+    r.momentary = r.shortterm = r.spectrum = r.bands = NULL;
+    return r;
+}
+
+/*
+** One measuring pass at gain `gv` (dB on the loudness node): computed from the pre-rendered
+** signal when the chain is plain and stays under the ceiling, else rendered.
+*/
+static mg_status pass(work *w, mg_graph *g, int gi, double gv, double aim, int64_t total,
+                      const mg_render_opts *ro, mg_file_analysis *m, double *gr)
+{
+    if (w->g2 && w->plain && w->x.true_peak + gv <= aim - 0.01) {
+        *m = shifted(&w->x, gv);
+        *gr = 0;
+        return mg_node_set_index(w->gain, gi, gv);
+    }
+    mg_status st = mg_node_set_index(w->gain, gi, gv);
+    if (st)
+        return st;
+    st = measure_pass(w->g2 ? w->g2 : g, total, w->lim, ro, m, gr);
+    if (st && w->g2)
+        mg_graph_errorf(g, st, "%s", mg_graph_error(w->g2));
+    return st;
+}
+
 mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_render_opts *ro,
                            mg_master_report *rep)
 {
@@ -202,20 +396,25 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
     if (total == MG_FOREVER || total <= 0)
         return mg_render(g, ro, NULL); /* the renderer explains */
     double g0 = mg_node_get_index(gain, gi), gcur = g0, gr = 0;
+    work w = {.gain = gain, .lim = lim};
+    fast_path(g, gain, gi, lim, total, ro, &w);
+    char tmp[4096] = "";
     mg_file_analysis m;
-    if ((st = measure_pass(g, total, lim, ro, &rep->before, &gr)))
-        return st;
+    if ((st = pass(&w, g, gi, g0, aim, total, ro, &rep->before, &gr)))
+        goto done;
     rep->passes = 1;
     m = rep->before;
     log_pass(rep, 0, &m, gr);
     if (!isfinite(m.integrated)) {
         if ((double)total < 0.4 * g->rate)
-            return stop(g, rep, MG_ERR_RANGE,
-                        "the input is %.3f s long, under the 400 ms of one loudness block: "
-                        "its integrated loudness is undefined, nothing to normalise",
-                        (double)total / g->rate);
-        return stop(g, rep, MG_ERR_RANGE,
-                    "the input is silent (no 400 ms block above -70 LUFS): no gain applied");
+            st = stop(g, rep, MG_ERR_RANGE,
+                      "the input is %.3f s long, under the 400 ms of one loudness block: "
+                      "its integrated loudness is undefined, nothing to normalise",
+                      (double)total / g->rate);
+        else
+            st = stop(g, rep, MG_ERR_RANGE,
+                      "the input is silent (no 400 ms block above -70 LUFS): no gain applied");
+        goto done;
     }
     /*
     ** Root finding on loudness(gain), which rises with the gain, at slope 1 without limiting
@@ -236,11 +435,14 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
         if (tp_ok && (fabs(err) <= 0.5 * tol || (fabs(err) <= tol && rep->passes >= max_passes)))
             break;
         if (!lim && !tp_ok && !mo->peak_respecting && fabs(err) <= tol)
-            return stop(g, rep, MG_ERR_RANGE,
+            {
+                st = stop(g, rep, MG_ERR_RANGE,
                         "at %.2f LUFS the true peak is %+.2f dBTP, over the %.1f dBTP ceiling, "
                         "and the chain has no limiter (add one, or accept a quieter result "
                         "with peak-respecting normalisation)",
                         m.integrated, m.true_peak, ceiling);
+                goto done;
+            }
         int side = err > 0 ? -1 : 1; /* -1: too quiet */
         if (side < 0) {
             lo_g = gcur;
@@ -270,12 +472,15 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
             double headroom = aim - m.true_peak; /* gain only: TP moves with the gain */
             if (next - gcur > headroom) {
                 if (!mo->peak_respecting)
-                    return stop(g, rep, MG_ERR_RANGE,
+                    {
+                st = stop(g, rep, MG_ERR_RANGE,
                                 "reaching %.1f LUFS needs %+.2f dB of gain, which puts the true "
                                 "peak at %+.2f dBTP, over the %.1f dBTP ceiling, and the chain "
                                 "has no limiter (add one, or accept a quieter result with "
                                 "peak-respecting normalisation)",
                                 target, next - g0, m.true_peak + next - gcur, ceiling);
+                goto done;
+            }
                 next = gcur + headroom;
                 if (headroom < 0.01) { /* already at the ceiling */
                     snprintf(rep->note, sizeof rep->note,
@@ -287,69 +492,89 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
             }
         }
         if (next - g0 > max_gain)
-            return stop(g, rep, MG_ERR_RANGE,
+            {
+                st = stop(g, rep, MG_ERR_RANGE,
                         "reaching %.1f LUFS from %.2f LUFS needs %+.2f dB of gain, more than "
                         "the %.0f dB allowed",
                         target, rep->before.integrated, next - g0, max_gain);
+                goto done;
+            }
         if (next > mg_node_param_desc(gain, gi)->max || next < mg_node_param_desc(gain, gi)->min)
-            return stop(g, rep, MG_ERR_RANGE,
+            {
+                st = stop(g, rep, MG_ERR_RANGE,
                         "gain %+.2f dB is outside node '%s''s range", next, mg_node_name(gain));
+                goto done;
+            }
         if (rep->passes >= max_passes)
-            return stop(g, rep, MG_ERR_RANGE,
+            {
+                st = stop(g, rep, MG_ERR_RANGE,
                         "no convergence after %d passes: %.2f LUFS, true peak %+.2f dBTP "
                         "(target %.1f LUFS, ceiling %.1f dBTP)",
                         rep->passes, m.integrated, m.true_peak, target, ceiling);
+                goto done;
+            }
         prev_g = gcur;
         prev_i = m.integrated;
         gcur = next;
-        if ((st = mg_node_set_index(gain, gi, gcur)))
-            return st;
-        if ((st = measure_pass(g, total, lim, ro, &m, &gr)))
-            return st;
+        if ((st = pass(&w, g, gi, gcur, aim, total, ro, &m, &gr)))
+            goto done;
         rep->passes++;
         log_pass(rep, gcur - g0, &m, gr);
         /* limiting grows with the gain: too much of it at or under the target is final */
         if (lim && gr > max_gr && m.integrated <= target + tol)
-            return stop(g, rep, MG_ERR_RANGE,
+            {
+                st = stop(g, rep, MG_ERR_RANGE,
                         "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
                         "allowed (lower the target, or allow more gain reduction)",
                         target, gr, max_gr);
+                goto done;
+            }
         if (lim && m.true_peak > aim + 1e-9 && fabs(target - m.integrated) <= tol)
-            return stop(g, rep, MG_ERR_RANGE,
+            {
+                st = stop(g, rep, MG_ERR_RANGE,
                         "the limiter let the true peak reach %+.2f dBTP, over the %.1f dBTP "
                         "ceiling",
                         m.true_peak, ceiling);
+                goto done;
+            }
     }
     /* the file: rendered beside the target, checked, then moved into place */
-    char tmp[4096];
     temp_name(ro->path, tmp, sizeof tmp);
     mg_render_opts fo = *ro;
     fo.path = tmp;
     fo.frames = total;
-    mg_render_result rr;
-    if ((st = mg_render(g, &fo, &rr)))
-        return st;
+    if ((st = mg_node_set_index(w.gain, gi, gcur)) || (st = mg_render(w.g2 ? w.g2 : g, &fo, NULL))) {
+        if (w.g2)
+            mg_graph_errorf(g, st, "%s", mg_graph_error(w.g2));
+        goto done;
+    }
+    mg_node_set_index(gain, gi, gcur); /* the patch's graph keeps the gain found */
     rep->passes++;
     rep->gain_db = gcur - g0;
     rep->max_gr_db = gr;
     char err[1024];
-    st = mg_analyze_file(tmp, &rep->after, err, sizeof err);
-    if (st) {
-        unlink(tmp);
-        return stop(g, rep, st, "%s", err);
+    if ((st = mg_analyze_file(tmp, &rep->after, err, sizeof err))) {
+        st = stop(g, rep, st, "%s", err);
+        goto done;
     }
     rep->on_target = fabs(rep->after.integrated - target) <= tol + 1e-9 &&
                      rep->after.true_peak <= ceiling;
     if (!rep->on_target && !(mo->peak_respecting && !lim && rep->after.true_peak <= ceiling)) {
-        unlink(tmp);
-        return stop(g, rep, MG_ERR_RANGE,
-                    "the written file measures %.2f LUFS, true peak %+.2f dBTP: off the target "
-                    "%.1f LUFS / %.1f dBTP (quantization or a lossy format)",
-                    rep->after.integrated, rep->after.true_peak, target, ceiling);
+        st = stop(g, rep, MG_ERR_RANGE,
+                  "the written file measures %.2f LUFS, true peak %+.2f dBTP: off the target "
+                  "%.1f LUFS / %.1f dBTP (quantization or a lossy format)",
+                  rep->after.integrated, rep->after.true_peak, target, ceiling);
+        goto done;
     }
-    if (rename(tmp, ro->path) != 0) {
+    if (rename(tmp, ro->path) != 0)
+        st = stop(g, rep, MG_ERR_IO, "%s: cannot move the result into place", ro->path);
+    else
+        tmp[0] = 0;
+done:
+    if (tmp[0])
         unlink(tmp);
-        return stop(g, rep, MG_ERR_IO, "%s: cannot move the result into place", ro->path);
-    }
-    return MG_OK;
+    if (w.pre[0])
+        unlink(w.pre);
+    mg_graph_free(w.g2);
+    return st;
 }

@@ -19,6 +19,9 @@
 #ifndef MG_PATCH_DIR
 #define MG_PATCH_DIR "patches"
 #endif
+#ifndef MG_DATA_DIR
+#define MG_DATA_DIR "/usr/local/share/mixgraph"
+#endif
 
 const char help_master[] =
     "usage: mixgraph master IN -o OUT --target T [options]\n"
@@ -169,6 +172,8 @@ int cmd_master(int argc, char **argv)
     }
     char chain[4096], ceil_s[32];
     snprintf(chain, sizeof chain, "%s", m.chain ? m.chain : MG_PATCH_DIR "/master.lua");
+    if (!m.chain && access(chain, R_OK) != 0)
+        snprintf(chain, sizeof chain, "%s", MG_DATA_DIR "/master.lua");
     snprintf(ceil_s, sizeof ceil_s, "%.17g", m.ceiling);
     m.args[m.n_args++] = (mg_patch_arg){"input", m.in};
     m.args[m.n_args++] = (mg_patch_arg){"ceiling", ceil_s};

@@ -64,6 +64,16 @@ static void ln1(void)
     mg_test_report("LN-1 output I (expect -14 +-0.1)", r.after.integrated, "LUFS");
     mg_test_report("LN-1 output TP (expect <= -1)", r.after.true_peak, "dBTP");
     mg_test_report("LN-1 passes", r.passes, "");
+    /* the same with a meter tapped off the loudness gain: no plain chain after the gain, so
+       every pass renders the whole graph (no fast path); the result must not change */
+    mg_node *tap = mg_test_node(g, "meter", "tap", NULL, 0);
+    CHECK_OK(mg_connect(mg_graph_find(g, "loudness"), 0, tap, 0), g);
+    CHECK_OK(mg_node_set(mg_graph_find(g, "loudness"), "gain", 0), g);
+    mg_master_report r2;
+    CHECK_OK(mg_master_render(g, &mo, &ro, &r2), g);
+    CHECK_NEAR(r2.after.integrated, r.after.integrated, 1e-6, "LN-1 without the fast path");
+    CHECK_NEAR(r2.gain_db, r.gain_db, 1e-6, "LN-1 gain without the fast path");
+    CHECK_NEAR(mg_node_meter(tap, "integrated"), -14.0, 0.1, "meter tap after the last pass");
     mg_graph_free(g);
 }
 
