@@ -66,6 +66,7 @@ static const mg_opt look5[] = {{.name = "lookahead", .num = 5}};
 static const mg_opt os1[] = {{.name = "oversample", .str = "1"}};
 static const mg_opt os4[] = {{.name = "oversample", .str = "4"}};
 static const mg_opt os8[] = {{.name = "oversample", .str = "8"}};
+static const mg_opt bands4[] = {{.name = "bands", .num = 4}};
 static const mg_opt hall8[] = {{.name = "preset", .str = "hall"}};
 static const mg_opt hall16[] = {{.name = "preset", .str = "hall"}, {.name = "lines", .num = 16}};
 
@@ -89,6 +90,11 @@ static const bench_case cases[] = {
     {"saturate tanh +12 dB, 1x", "saturate", os1, 1, {"drive=12"}},
     {"saturate tanh +12 dB, 4x", "saturate", os4, 1, {"drive=12"}},
     {"saturate tanh +12 dB, 8x", "saturate", os8, 1, {"drive=12"}},
+    {"multiband 4 bands, each ratio 3 at -30 dB", "multiband", bands4, 1,
+     {"ratio1=3", "ratio2=3", "ratio3=3", "ratio4=3", "threshold1=-30", "threshold2=-30",
+      "threshold3=-30", "threshold4=-30"}},
+    {"multiband 4 bands, neutral", "multiband", bands4, 1, {"ratio1=1"}},
+    {"stereo width 1.5, bass mono 120 Hz", "stereo", NULL, 0, {"width=1.5", "bass_mono=120"}},
     {"reverb hall, 8 lines, 100 % wet", "reverb", hall8, 1, {"mix=100"}},
     {"reverb hall, 16 lines, 100 % wet", "reverb", hall16, 2, {"mix=100"}},
 };

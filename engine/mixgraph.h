@@ -194,6 +194,15 @@ typedef enum mg_sample_format {
     MG_BITS_32F = 32
 } mg_sample_format;
 
+/* Dither at the conversion to 16- or 24-bit integers (engine/mg_dither.h); float output is
+   never dithered. */
+typedef enum mg_dither_mode {
+    MG_DITHER_DEFAULT = 0, /* TPDF for 16-bit output, none for 24-bit */
+    MG_DITHER_NONE,
+    MG_DITHER_TPDF,        /* triangular, 2 LSB peak to peak: white error, LSB^2/4 */
+    MG_DITHER_SHAPED       /* TPDF with noise shaping toward high frequencies */
+} mg_dither_mode;
+
 typedef struct mg_render_progress {
     uint64_t done, total; /* frames */
     double elapsed;       /* seconds of wall-clock time */
@@ -202,6 +211,8 @@ typedef struct mg_render_progress {
 typedef struct mg_render_opts {
     const char *path;          /* output file; format from its extension */
     mg_sample_format bits;
+    mg_dither_mode dither;     /* integer formats only */
+    uint64_t dither_seed;      /* the dither's random sequence (same seed, same file) */
     int64_t frames;            /* 0: mg_graph_length() */
     /* called about ten times a second; return non-zero to cancel */
     int (*progress)(const mg_render_progress *p, void *ud);

@@ -8,7 +8,8 @@
 ** existing one.
 **
 ** Integer formats are quantized here (round to nearest, clamp, count clipped samples) instead
-** of by libsndfile, so a 24-bit file read and written again is bit-exact. No dither yet.
+** of by libsndfile, so a 24-bit file read and written again is bit-exact; with dither
+** (mg_dither.h: TPDF by default for 16 bit) the dither module quantizes instead.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "mg_dither.h"
 #include "mg_internal.h"
 #include "mg_sndfile.h"
 
@@ -140,9 +142,10 @@ static uint32_t quantize(const float *x, uint32_t n, float scale, int shift, int
     return clip;
 }
 
-/* Interleave (and quantize for PCM) one block into out. Returns the clipped sample count. */
+/* Interleave (and quantize for PCM, dithered when dith is given) one block into out. Returns
+   the clipped sample count. */
 static uint64_t interleave(const float *const *y, int ch, uint32_t n, int sub, void *out,
-                           int32_t *scratch)
+                           int32_t *scratch, mg_dither *dith)
 {
     uint64_t clipped = 0;
     if (sub == SF_FORMAT_PCM_16 || sub == SF_FORMAT_PCM_24) {
@@ -150,7 +153,9 @@ static uint64_t interleave(const float *const *y, int ch, uint32_t n, int sub, v
         int shift = sub == SF_FORMAT_PCM_16 ? 16 : 8;
         int32_t *o = out;
         for (int c = 0; c < ch; c++)
-            clipped += quantize(y[c], n, scale, shift, scratch + (size_t)c * n);
+            clipped += dith ? mg_dither_quantize(dith, c, y[c], n, scale, shift,
+                                                 scratch + (size_t)c * n)
+                            : quantize(y[c], n, scale, shift, scratch + (size_t)c * n);
         if (ch == 2) { /* the common case, written so the compiler vectorizes it */
             const int32_t *l = scratch, *r = scratch + n;
             for (uint32_t i = 0; i < n; i++) {
@@ -223,6 +228,12 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE); /* deterministic bytes */
     int sub = fmt & SF_FORMAT_SUBMASK;
     int use_int = sub == SF_FORMAT_PCM_16 || sub == SF_FORMAT_PCM_24;
+    mg_dither_mode dm = o->dither == MG_DITHER_DEFAULT
+                            ? (sub == SF_FORMAT_PCM_16 ? MG_DITHER_TPDF : MG_DITHER_NONE)
+                            : o->dither;
+    mg_dither dith;
+    if (use_int && dm != MG_DITHER_NONE)
+        mg_dither_init(&dith, dm, o->dither_seed);
     /* blocks are gathered into chunks of at least 8192 frames per write */
     uint32_t chunk = g->block > 8192 ? (uint32_t)g->block : 8192u / (uint32_t)g->block * (uint32_t)g->block;
     char *ibuf = malloc((size_t)chunk * (size_t)ch * 4);
@@ -256,7 +267,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
             st = MG_ERR_INVALID;
             break;
         }
-        r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf);
+        r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf,
+                                use_int && dm != MG_DITHER_NONE ? &dith : NULL);
         fill += n;
         done += n;
         if (fill + (uint32_t)g->block > chunk || done == (uint64_t)total) {

@@ -576,7 +576,8 @@ static int call_progress(const mg_render_progress *p, void *ud)
 }
 
 /*
-** g:render(path [, { bits = 16|24|"32f", duration = seconds, progress = fn }])
+** g:render(path [, { bits = 16|24|"32f", dither = "tpdf"|"shaped"|"none", duration = seconds,
+**                   progress = fn }])
 **   -> true | nil, message
 ** For use from the stock lua5.4 interpreter; `mixgraph render` is the command-line way.
 ** progress(done_s, total_s) is called about ten times a second of wall-clock time and at the
@@ -598,6 +599,18 @@ static int graph_render(lua_State *L)
             o.bits = (mg_sample_format)lua_tointeger(L, -1);
         else if (t == LUA_TSTRING)
             o.bits = strcmp(lua_tostring(L, -1), "32f") == 0 ? MG_BITS_32F : (mg_sample_format)-1;
+        lua_pop(L, 1);
+        if (lua_getfield(L, 3, "dither") != LUA_TNIL) {
+            const char *v = lua_tostring(L, -1);
+            if (v && strcmp(v, "tpdf") == 0)
+                o.dither = MG_DITHER_TPDF;
+            else if (v && strcmp(v, "shaped") == 0)
+                o.dither = MG_DITHER_SHAPED;
+            else if (v && strcmp(v, "none") == 0)
+                o.dither = MG_DITHER_NONE;
+            else
+                return luaL_error(L, "render: dither must be \"tpdf\", \"shaped\" or \"none\"");
+        }
         lua_pop(L, 1);
     }
     if (dur >= 0)

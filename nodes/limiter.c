@@ -377,6 +377,7 @@ static void lim_process(void *state, const mg_block *b)
         for (int c = 0; c < nc; c++) {
             chan *h = &s->ch[c];
             float x = (float)(b->in[0].ch[c][i] * ga);
+            x = isfinite(x) ? x : 0.0f; /* NaN or Inf would latch the envelopes */
             hist_push(&h->line, x);
             double pk = os_peak(s, &h->det, x, &h->prev);
             double gr = mg_dyn_db(pk * pk) - (ceil - MARGIN_DB);

@@ -215,6 +215,7 @@ static void sat_process(void *state, const mg_block *b)
         for (int c = 0; c < nc; c++) {
             sat_chan *h = &s->ch[c];
             float x = b->in[0].ch[c][i];
+            x = isfinite(x) ? x : 0.0f; /* NaN or Inf would latch the DC blocker */
             float u = (float)(x * drive), y;
             if (L > 1) {
                 float ph[MG_OS_MAX];
@@ -251,7 +252,7 @@ const mg_node_desc mg_node_saturate = {
            "between Kaiser-windowed sinc filters (110 dB stopband, passband to 20 kHz), so "
            "harmonics above the Nyquist frequency are removed instead of aliasing. out = dry + "
            "mix (10^(gain/20) y - dry), the dry path delayed to match. Latency: the filters' "
-           "delay, a whole number of frames (e.g. 21 at 48 kHz, 4x).",
+           "delay, a whole number of frames (42 at 48 kHz, 4x).",
     .inputs = sat_in, .n_inputs = 1,
     .outputs = sat_out, .n_outputs = 1,
     .params = sat_params, .n_params = N_PARAMS,

@@ -71,7 +71,10 @@ static const char *const help_render =
     "  --block N            frames per processing block, 1..8192 (default 256)\n"
     "  --duration SECONDS   length (default: until every finite source has ended, plus\n"
     "                       the nodes' tails; or g.duration when the patch sets it)\n"
-    "  --bits 16|24|32f     sample format for PCM containers (default 24; no dither yet)\n"
+    "  --bits 16|24|32f     sample format for PCM containers (default 24)\n"
+    "  --dither tpdf|shaped|none\n"
+    "                       dither at the conversion to 16 or 24 bit (default: tpdf for\n"
+    "                       16-bit output, none for 24; float output is never dithered)\n"
     "  --set KEY=VALUE      patch argument (repeatable); numbers and true/false convert\n"
     "  -q, --quiet          no progress bar or summary\n"
     "\n"
@@ -113,6 +116,7 @@ typedef struct patch_opts {
     int rate_set, block_set;
     double duration;
     mg_sample_format bits;
+    mg_dither_mode dither;
     mg_patch_arg args[256];
     int n_args;
     int quiet, markdown;
@@ -176,6 +180,16 @@ static void parse_patch_opts(const char *cmd, int argc, char **argv, patch_opts 
                 o->bits = MG_BITS_32F;
             else
                 die_usage(cmd, "--bits %s: use 16, 24 or 32f", v);
+        } else if (strcmp(a, "--dither") == 0) {
+            NEEDV();
+            if (strcmp(v, "tpdf") == 0)
+                o->dither = MG_DITHER_TPDF;
+            else if (strcmp(v, "shaped") == 0)
+                o->dither = MG_DITHER_SHAPED;
+            else if (strcmp(v, "none") == 0)
+                o->dither = MG_DITHER_NONE;
+            else
+                die_usage(cmd, "--dither %s: use tpdf, shaped or none", v);
         } else if (strcmp(a, "--set") == 0) {
             NEEDV();
             const char *eq = strchr(v, '=');
@@ -286,7 +300,8 @@ static int cmd_render(int argc, char **argv)
     mg_patch *p = load_patch(&o);
     mg_graph *g = mg_patch_graph(p);
     double dur = o.duration > 0 ? o.duration : mg_patch_duration(p);
-    mg_render_opts ro = {.path = o.out, .bits = o.bits, .interrupt = &interrupted};
+    mg_render_opts ro = {.path = o.out, .bits = o.bits, .dither = o.dither,
+                         .interrupt = &interrupted};
     if (dur > 0)
         ro.frames = (int64_t)llround(dur * mg_graph_rate(g));
     int tty = isatty(2) && !o.quiet && !(getenv("CI") && strcmp(getenv("CI"), "true") == 0);

@@ -49,6 +49,14 @@ cmp -s "$T/a.wav" "$T/d.wav" && fail "--set had no effect" || ok
 expect 0 "$MG" render "$T/tone.lua" -o "$T/e.flac" --bits 16 --set dur=0.25
 expect 0 "$MG" analyze "$T/e.flac"; contains "$T/out" "FLAC"; contains "$T/out" "0.500 s"
 expect 0 "$MG" render "$T/tone.lua" -o "$T/f.wav" --duration 0.1 --rate 44100 --bits 32f
+# dither: deterministic, 16-bit by default; none differs; a bad mode is a usage error
+expect 0 "$MG" render "$T/tone.lua" -o "$T/g16.wav" --bits 16
+expect 0 "$MG" render "$T/tone.lua" -o "$T/h16.wav" --bits 16 --dither tpdf --block 7
+cmp -s "$T/g16.wav" "$T/h16.wav" && ok || fail "default 16-bit dither is not tpdf or not deterministic"
+expect 0 "$MG" render "$T/tone.lua" -o "$T/i16.wav" --bits 16 --dither none
+cmp -s "$T/g16.wav" "$T/i16.wav" && fail "--dither none had no effect" || ok
+expect 0 "$MG" render "$T/tone.lua" -o "$T/j16.wav" --bits 16 --dither shaped
+expect 2 "$MG" render "$T/tone.lua" -o "$T/x.wav" --dither pink; contains "$T/err" "tpdf, shaped or none"
 expect 0 "$MG" analyze "$T/f.wav"; contains "$T/out" "0.100 s"; contains "$T/out" "44100 Hz"
 
 # patch errors: exit 2, file:line message, no output, existing target untouched

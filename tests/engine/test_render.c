@@ -27,7 +27,8 @@ static void check_bits(int bits, const char *path)
     int ch;
     float **ref = mg_test_render(g, 2400, &ch);
     mg_graph_reset(g);
-    mg_render_opts o = {.path = path, .bits = bits == 16 ? MG_BITS_16 : MG_BITS_24};
+    mg_render_opts o = {.path = path, .bits = bits == 16 ? MG_BITS_16 : MG_BITS_24,
+                        .dither = MG_DITHER_NONE}; /* the plain quantizer (test_dither: dither) */
     mg_render_result r;
     CHECK_OK(mg_render(g, &o, &r), g);
     CHECK(r.frames == 2400, "2400 frames rendered, got %llu", (unsigned long long)r.frames);

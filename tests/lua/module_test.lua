@@ -18,6 +18,22 @@ assert(size == 44 + 22050 * 4, "size " .. size)
 -- environmental failures return nil, message
 local ok2, err2 = g:render("/nonexistent-dir/x.wav")
 assert(ok2 == nil and err2:find("nonexistent"), tostring(err2))
+-- dither option: a bad name is an error, the good ones render
+assert(g:render(path, { bits = 16, dither = "shaped" }))
+assert(g:render(path, { bits = 24, dither = "none" }))
+os.remove(path)
+assert(not pcall(g.render, g, path, { bits = 16, dither = "pink" }), "bad dither accepted")
+-- the mastering nodes: numbered band parameters, meters, names of choices
+local g2 = mg.graph{}
+local mb = g2:multiband{ bands = 4 }
+mb.bands[2].ratio = 3
+assert(mb.ratio2 == 3 and mb.xover3 == 6000, "multiband band parameters")
+local lim = g2:limiter{ ceiling = -1, lookahead = 3 }
+assert(lim.ceiling == -1 and lim.lookahead == 3, "limiter parameters")
+local sat = g2:saturate{ curve = "asymmetric", oversample = "8" }
+assert(sat.curve == "asymmetric", "saturate curve " .. tostring(sat.curve))
+local st = g2:stereo{ width = 1.4, mode = "width" }
+assert(math.abs(st.width - 1.4) < 1e-6, "stereo width")
 local types = mg.types()
 assert(#types >= 8, "node types")
 print("module_test: ok")

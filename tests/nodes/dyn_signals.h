@@ -218,6 +218,28 @@ static inline float **dyn_run(const char *type, double rate, int block, float *c
     return y;
 }
 
+/* Pink noise, ch independent channels of n frames (the noise node), scaled to a sample peak
+   of `peak_db` dBFS over all channels. */
+static inline float **dyn_pink(double rate, int ch, long n, uint64_t seed, double peak_db)
+{
+    mg_graph *g = mg_test_graph(rate, 256, ch);
+    mg_opt o[] = {{.name = "color", .str = "pink"}, {.name = "seed", .num = (double)seed},
+                  {.name = "channels", .num = ch}, {.name = "duration", .num = n / rate},
+                  {.name = "attack", .num = 0}, {.name = "release", .num = 0}};
+    mg_node *src = mg_test_node(g, "noise", "pink", o, 6);
+    CHECK_OK(mg_connect(src, 0, mg_graph_output(g), 0), g);
+    float **x = mg_test_render(g, n, NULL);
+    mg_graph_free(g);
+    double pk = 0;
+    for (int c = 0; c < ch; c++)
+        pk = fmax(pk, mg_test_peak(x[c], n));
+    double k = dyn_amp(peak_db) / pk;
+    for (int c = 0; c < ch; c++)
+        for (long i = 0; i < n; i++)
+            x[c][i] = (float)(x[c][i] * k);
+    return x;
+}
+
 /*
 ** Render node `type` (options o[0..no-1], parameters ps) fed planar x (ch channels, n frames)
 ** for n + latency frames and return the output aligned with the input: y[c][i] answers input

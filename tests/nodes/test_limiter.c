@@ -86,28 +86,6 @@ static double meter_true_peak(float *const *y, int ch, long n, double rate)
     return tp;
 }
 
-/* Pink noise, ch independent channels of n frames (the noise node), scaled to a sample peak
-   of `peak_db` dBFS over all channels. */
-static float **pink(double rate, int ch, long n, uint64_t seed, double peak_db)
-{
-    mg_graph *g = mg_test_graph(rate, 256, ch);
-    mg_opt o[] = {{.name = "color", .str = "pink"}, {.name = "seed", .num = (double)seed},
-                  {.name = "channels", .num = ch}, {.name = "duration", .num = n / rate},
-                  {.name = "attack", .num = 0}, {.name = "release", .num = 0}};
-    mg_node *src = mg_test_node(g, "noise", "pink", o, 6);
-    CHECK_OK(mg_connect(src, 0, mg_graph_output(g), 0), g);
-    float **x = mg_test_render(g, n, NULL);
-    mg_graph_free(g);
-    double pk = 0;
-    for (int c = 0; c < ch; c++)
-        pk = fmax(pk, mg_test_peak(x[c], n));
-    double k = dyn_amp(peak_db) / pk;
-    for (int c = 0; c < ch; c++)
-        for (long i = 0; i < n; i++)
-            x[c][i] = (float)(x[c][i] * k);
-    return x;
-}
-
 /*
 ** The limiter fed planar x (ch channels, n frames), rendered for n + latency frames and
 ** returned aligned: y[c][i] is the output for input frame i. *latency: frames reported.
@@ -173,7 +151,7 @@ static void tpl1(double rate)
 static void tpl2(double rate, int ch, long seconds)
 {
     long n = lrint((double)seconds * rate);
-    float **x = pink(rate, ch, n, 20 + (uint64_t)ch, -6);
+    float **x = dyn_pink(rate, ch, n, 20 + (uint64_t)ch, -6);
     double grmax;
     float **y = limit(rate, 256, x, ch, n, base, NULL, &grmax);
     char tag[64];
@@ -192,7 +170,7 @@ static void tpl3(void)
 {
     const double rate = 48000;
     long n = 5 * 48000;
-    float **x = pink(rate, 2, n, 7, -20);
+    float **x = dyn_pink(rate, 2, n, 7, -20);
     int64_t lat;
     dyn_param ps[] = {{"ceiling", C_DB}, {"release", 50}, {NULL, 0}};
     float **y = limit(rate, 256, x, 2, n, ps, &lat, NULL);
@@ -324,7 +302,7 @@ static void blocks(void)
 {
     const double rate = 48000;
     long n = 48000;
-    float **x = pink(rate, 2, n, 3, -3);
+    float **x = dyn_pink(rate, 2, n, 3, -3);
     float **ref = NULL;
     const int sizes[] = {4096, 64, 1};
     for (int k = 0; k < 3; k++) {
@@ -350,6 +328,29 @@ static void blocks(void)
     mg_test_report("blocks 1, 64, 4096 with ramps: bit-identical", 1, "");
     mg_test_free_channels(ref, 2);
     mg_test_free_channels(x, 2);
+}
+
+/* A NaN and an Inf in the input do not latch: the output is finite and, 1 s later, limits
+   again to the ceiling. */
+static void nonfinite(void)
+{
+    const double rate = 48000;
+    long n = 2 * 48000;
+    float *x = dyn_sine(997, rate, 5, n);
+    x[1000] = NAN;
+    x[1001] = INFINITY;
+    dyn_param ps[] = {{"ceiling", C_DB}, {NULL, 0}};
+    float **y = limit(rate, 256, &x, 1, n, ps, NULL, NULL);
+    long bad = 0;
+    for (long i = 0; i < n; i++)
+        bad += !isfinite(y[0][i]);
+    double tail = dyn_db(mg_test_peak(y[0] + 48000, 48000));
+    mg_test_report("NaN/Inf in the input: non-finite output samples", (double)bad, "");
+    mg_test_report("  peak 1 s later (ceiling -1, +5 dBFS sine)", tail, "dBFS");
+    CHECK(bad == 0, "limiter: %ld non-finite output samples", bad);
+    CHECK(tail <= C_DB && tail > C_DB - 0.3, "limiter after NaN: peak %g dBFS", tail);
+    mg_test_free_channels(y, 1);
+    free(x);
 }
 
 int main(void)
@@ -381,6 +382,7 @@ int main(void)
     tpl1(96000);
     tpl2(96000, 2, 10);
     blocks();
+    nonfinite();
     dyn_tmp_close();
     return mg_test_done("test_limiter");
 }

@@ -302,6 +302,23 @@ static void blocks_mix(void)
     free(x);
 }
 
+/* A NaN in the input does not latch: the output stays finite and the tone comes back. */
+static void nonfinite(void)
+{
+    const long n = 48000;
+    float *x = dyn_sine(440, RATE, -6, n);
+    x[1000] = NAN;
+    dyn_param ps[] = {{"drive", 6}, {NULL, 0}};
+    float *y = sat(2, x, n, ps, NULL);
+    long bad = 0;
+    for (long i = 0; i < n; i++)
+        bad += !isfinite(y[i]);
+    double a = dyn_db(mg_test_sine_fit(y + n / 2, n / 2, 440, RATE, NULL));
+    CHECK(bad == 0 && a > -6, "saturate after NaN: %ld non-finite, tone at %g dBFS", bad, a);
+    free(y);
+    free(x);
+}
+
 int main(void)
 {
     dyn_tmp_open("saturate");
@@ -311,6 +328,7 @@ int main(void)
     sat6();
     sat7();
     blocks_mix();
+    nonfinite();
     dyn_tmp_close();
     return mg_test_done("test_saturate");
 }
