@@ -19,39 +19,15 @@ for t in sox taskset; do command -v $t >/dev/null || { echo "bench_mix: needs $t
 tmp=$(mktemp -d /tmp/mg_bench_mix.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+. "$here/common.sh"
 echo "bench_mix: generating 8 stereo stems of $DUR s ..."
-for i in 1 2 3 4 5 6 7 8; do
-    f=$((55 * i))
-    sox -n -r 48000 -b 24 -c 2 "$tmp/stem$i.wav" synth "$DUR" square $f sine $((f * 3 / 2)) \
-        synth pinknoise amod 0.3 vol 0.4 2>/dev/null
-done
-
+make_stems "$tmp" "$DUR"
 pin="taskset -c 0"
-best() { # best wall time of RUNS runs of "$@", in seconds
-    local b=999999
-    for _ in $(seq "$RUNS"); do
-        local t0 t1
-        t0=$(date +%s.%N)
-        "$@" >/dev/null 2>&1
-        t1=$(date +%s.%N)
-        b=$(echo "$t1 - $t0" | bc -l | awk -v b="$b" '{ print ($1 < b) ? $1 : b }')
-    done
-    echo "$b"
-}
 
 mg_run() { $pin "$MIXGRAPH" render "$here/mix8.lua" -o "$tmp/mg.wav" --set dir="$tmp" --quiet; }
 sox_run() {
-    local pipes=()
-    for i in 1 2 3 4 5 6 7 8; do
-        local p=$(awk -v i="$i" 'BEGIN { p = (i - 4.5) / 4; th = (p + 1) * 3.14159265 / 4;
-                                        printf "%.4f %.4f", cos(th), sin(th) }')
-        local l=${p% *} r=${p#* }
-        pipes+=("|sox $tmp/stem$i.wav -p highpass 80 equalizer $((1000 + 300 * i)) 1q 3 \
-compand 0.01,0.1 6:-100,-100,-18,-18,0,-13.5 0 -90 0 gain -9 remix 1v$l,2v$l 1v$r,2v$r")
-    done
-    pipes+=("|sox -m $tmp/stem1.wav $tmp/stem2.wav $tmp/stem3.wav $tmp/stem4.wav $tmp/stem5.wav \
-$tmp/stem6.wav $tmp/stem7.wav $tmp/stem8.wav -p gain -18 reverb -w")
-    $pin sox -m "${pipes[@]}" -b 24 "$tmp/sox.wav"
+    sox_mix_pipes "$tmp"
+    $pin sox -m "${SOX_MIX_PIPES[@]}" -b 24 "$tmp/sox.wav"
 }
 
 mg_run || { echo "bench_mix: mixgraph failed" >&2; exit 1; }

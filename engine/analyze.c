@@ -1,20 +1,325 @@
 /*
-** analyze.c: measures a sound file with the BS.1770 meter (loudness.c). [control]
-** Streams the file in blocks, so memory does not grow with its length.
+** analyze.c: measures a stream of audio or a sound file (mg_analyze.h). [control]
+** Files are streamed in blocks; memory grows only with the optional series (a few values per
+** 100 ms). Loudness comes from the BS.1770 meter (loudness.c); the spectrum and band levels
+** from FFTW on the channels' mean, Hann-windowed frames of a power of two near 100 ms, without
+** overlap.
 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <fftw3.h>
 #include <sndfile.h>
 
 #include "mg_analyze.h"
+#include "mg_fft.h"
 #include "mg_loudness.h"
-#include "mg_node.h"
 #include "mg_sndfile.h"
 
+#define PI 3.14159265358979323846
+#define FULL_SCALE (32767.0 / 32768.0) /* the largest 16-bit value: "clipped" from here */
+#define FLOOR_DB (-144.0)
+
+const double mg_band_edges[MG_BANDS + 1] = {
+    20,   100,  200,  300,  400,  510,  630,  770,  920,   1080,  1270,  1480, 1720,
+    2000, 2320, 2700, 3150, 3700, 4400, 5300, 6400, 7700, 9500, 12000, 15500};
+
+struct mg_analyzer {
+    double rate;
+    int channels;
+    unsigned what;
+    mg_loudness *m;
+    uint64_t frames, clipped;
+    double peak[MG_ANALYZE_MAX_CHANNELS], sum[MG_ANALYZE_MAX_CHANNELS],
+        sq[MG_ANALYZE_MAX_CHANNELS], lr;
+    /* series: one value per 100 ms step */
+    size_t step, step_pos;
+    double *mom, *sht;
+    size_t n_series, cap_series;
+    /* spectrum and bands */
+    int N;          /* FFT frame length */
+    int fill;       /* frames in the current FFT frame */
+    float *frame;   /* N inputs (the channels' mean), then windowed in place */
+    fftwf_complex *spec;
+    fftwf_plan plan;
+    double *window, *power; /* N; N/2 + 1 */
+    size_t n_frames, cap_frames;
+    double *bands;
+    int *band_of; /* bin -> band, -1 outside 20 Hz..15.5 kHz */
+};
+
 static double to_db(double v) { return v > 0 ? 20 * log10(v) : -HUGE_VAL; }
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    size_t c = *cap ? *cap * 2 : 1024;
+    while (c < need)
+        c *= 2;
+    void *q = realloc(p, c * size);
+    if (q)
+        *cap = c;
+    return q;
+}
+
+mg_analyzer *mg_analyzer_new(double rate, int channels, unsigned what, mg_status *err)
+{
+    mg_status st = MG_OK;
+    mg_analyzer *an = NULL;
+    if (channels < 1 || channels > MG_ANALYZE_MAX_CHANNELS) {
+        st = MG_ERR_RANGE;
+        goto out;
+    }
+    an = calloc(1, sizeof *an);
+    if (!an) {
+        st = MG_ERR_NOMEM;
+        goto out;
+    }
+    an->rate = rate;
+    an->channels = channels;
+    an->what = what;
+    an->m = mg_loudness_new(rate, channels, &st);
+    if (!an->m)
+        goto fail;
+    an->step = (size_t)floor(rate / 10.0 + 0.5);
+    if (what & (MG_ANALYZE_SPECTRUM | MG_ANALYZE_BANDS)) {
+        int N = 1;
+        while (N * 2 <= rate / 10.0)
+            N *= 2;
+        an->N = N;
+        an->frame = fftwf_alloc_real((size_t)N);
+        an->spec = fftwf_alloc_complex((size_t)N / 2 + 1);
+        an->window = malloc(sizeof(double) * (size_t)N);
+        an->power = calloc((size_t)N / 2 + 1, sizeof(double));
+        an->band_of = malloc(sizeof(int) * ((size_t)N / 2 + 1));
+        if (!an->frame || !an->spec || !an->window || !an->power || !an->band_of) {
+            st = MG_ERR_NOMEM;
+            goto fail;
+        }
+        mg_fft_planner_lock();
+        an->plan = fftwf_plan_dft_r2c_1d(N, an->frame, an->spec, FFTW_ESTIMATE);
+        mg_fft_planner_unlock();
+        if (!an->plan) {
+            st = MG_ERR_NOMEM;
+            goto fail;
+        }
+        for (int i = 0; i < N; i++)
+            an->window[i] = 0.5 - 0.5 * cos(2 * PI * i / N);
+        for (int k = 0; k <= N / 2; k++) {
+            double f = k * rate / N;
+            an->band_of[k] = -1;
+            for (int b = 0; b < MG_BANDS; b++)
+                if (f >= mg_band_edges[b] && f < mg_band_edges[b + 1])
+                    an->band_of[k] = b;
+        }
+    }
+    goto out;
+fail:
+    mg_analyzer_free(an);
+    an = NULL;
+out:
+    if (err)
+        *err = st;
+    return an;
+}
+
+void mg_analyzer_free(mg_analyzer *an)
+{
+    if (!an)
+        return;
+    mg_loudness_free(an->m);
+    free(an->mom);
+    free(an->sht);
+    if (an->plan) {
+        mg_fft_planner_lock();
+        fftwf_destroy_plan(an->plan);
+        mg_fft_planner_unlock();
+    }
+    fftwf_free(an->frame);
+    fftwf_free(an->spec);
+    free(an->window);
+    free(an->power);
+    free(an->band_of);
+    free(an->bands);
+    free(an);
+}
+
+/*
+** One full FFT frame: window, transform, add the power to the average and, with BANDS, store
+** the frame's band levels. Calibrated so a sine of peak amplitude A reads 20 log10 A both at
+** its spectrum bin and as the level of the band that holds it: with a Hann window a sine's
+** bin has |X| = A N / 4, and the half-spectrum energy of the sine is 3 N^2 A^2 / 32.
+*/
+static void fft_frame(mg_analyzer *an)
+{
+    int N = an->N;
+    for (int i = 0; i < N; i++)
+        an->frame[i] = (float)(an->frame[i] * an->window[i]);
+    fftwf_execute(an->plan);
+    double band[MG_BANDS] = {0};
+    for (int k = 0; k <= N / 2; k++) {
+        double re = an->spec[k][0], im = an->spec[k][1], p = re * re + im * im;
+        an->power[k] += p;
+        if (an->band_of[k] >= 0)
+            band[an->band_of[k]] += p;
+    }
+    if (an->what & MG_ANALYZE_BANDS) {
+        double *nb = grow(an->bands, &an->cap_frames, (an->n_frames + 1) * MG_BANDS,
+                          sizeof *an->bands);
+        if (nb) {
+            an->bands = nb;
+            double scale = 32.0 / (3.0 * (double)N * (double)N);
+            for (int b = 0; b < MG_BANDS; b++) {
+                double l = band[b] > 0 ? 10 * log10(band[b] * scale) : FLOOR_DB;
+                an->bands[an->n_frames * MG_BANDS + (size_t)b] = l > FLOOR_DB ? l : FLOOR_DB;
+            }
+        }
+    }
+    an->n_frames++;
+    an->fill = 0;
+}
+
+/* Feed n frames that do not cross a 100 ms step boundary. */
+static void add_piece(mg_analyzer *an, const float *const *x, size_t n)
+{
+    int ch = an->channels;
+    for (int c = 0; c < ch; c++) {
+        const float *v = x[c];
+        double pk = an->peak[c], s = 0, q = 0;
+        uint64_t clip = 0;
+        for (size_t i = 0; i < n; i++) {
+            double a = fabs(v[i]);
+            pk = a > pk ? a : pk;
+            clip += a >= FULL_SCALE;
+            s += v[i];
+            q += (double)v[i] * v[i];
+        }
+        an->peak[c] = pk;
+        an->sum[c] += s;
+        an->sq[c] += q;
+        an->clipped += clip;
+    }
+    if (ch == 2)
+        for (size_t i = 0; i < n; i++)
+            an->lr += (double)x[0][i] * x[1][i];
+    mg_loudness_add(an->m, x, n);
+    if (an->N) {
+        for (size_t i = 0; i < n; i++) {
+            double s = 0;
+            for (int c = 0; c < ch; c++)
+                s += x[c][i];
+            an->frame[an->fill++] = (float)(s / ch);
+            if (an->fill == an->N)
+                fft_frame(an);
+        }
+    }
+    an->frames += n;
+    an->step_pos += n;
+    if (an->step_pos == an->step) {
+        an->step_pos = 0;
+        if (an->what & MG_ANALYZE_SERIES) {
+            size_t cap = an->cap_series;
+            double *nm = grow(an->mom, &cap, an->n_series + 1, sizeof *nm);
+            if (nm)
+                an->mom = nm;
+            double *ns = nm ? grow(an->sht, &an->cap_series, an->n_series + 1, sizeof *ns) : NULL;
+            if (ns) {
+                an->sht = ns;
+                an->mom[an->n_series] = mg_loudness_momentary(an->m);
+                an->sht[an->n_series] = mg_loudness_shortterm(an->m);
+                an->n_series++;
+            }
+        }
+    }
+}
+
+void mg_analyzer_add(mg_analyzer *an, const float *const *planar, size_t frames)
+{
+    const float *p[MG_ANALYZE_MAX_CHANNELS];
+    for (size_t done = 0; done < frames;) {
+        size_t room = an->step - an->step_pos;
+        size_t n = frames - done < room ? frames - done : room;
+        for (int c = 0; c < an->channels; c++)
+            p[c] = planar[c] + done;
+        add_piece(an, p, n);
+        done += n;
+    }
+}
+
+mg_status mg_analyzer_finish(mg_analyzer *an, mg_file_analysis *a)
+{
+    memset(a, 0, sizeof *a);
+    a->rate = an->rate;
+    a->channels = an->channels;
+    a->frames = (int64_t)an->frames;
+    a->integrated = mg_loudness_integrated(an->m);
+    a->lra = mg_loudness_range(an->m);
+    a->momentary_max = mg_loudness_momentary_max(an->m);
+    a->shortterm_max = mg_loudness_shortterm_max(an->m);
+    a->sample_peak = to_db(mg_loudness_sample_peak(an->m, MG_LOUDNESS_ALL));
+    a->true_peak = to_db(mg_loudness_true_peak(an->m, MG_LOUDNESS_ALL));
+    double n = an->frames ? (double)an->frames : 1, all = 0;
+    for (int c = 0; c < an->channels; c++) {
+        a->peak[c] = to_db(an->peak[c]);
+        a->rms[c] = to_db(sqrt(an->sq[c] / n));
+        a->dc[c] = an->sum[c] / n;
+        all += an->sq[c];
+    }
+    a->clipped = an->clipped;
+    double rms_all = sqrt(all / (n * an->channels));
+    a->crest = rms_all > 0 ? to_db(mg_loudness_sample_peak(an->m, MG_LOUDNESS_ALL) / rms_all) : 0;
+    if (an->channels == 2) {
+        double d = sqrt(an->sq[0] * an->sq[1]);
+        a->correlation = d > 0 ? an->lr / d : 0;
+    } else {
+        a->correlation = NAN;
+    }
+    if (an->what & MG_ANALYZE_SERIES) {
+        a->momentary = an->mom;
+        a->shortterm = an->sht;
+        a->n_series = an->n_series;
+        an->mom = an->sht = NULL;
+        an->n_series = an->cap_series = 0;
+    }
+    if (an->N && (an->what & MG_ANALYZE_SPECTRUM)) {
+        size_t bins = (size_t)an->N / 2 + 1;
+        a->spectrum = malloc(bins * sizeof *a->spectrum);
+        if (!a->spectrum)
+            return MG_ERR_NOMEM;
+        double frames = an->n_frames ? (double)an->n_frames : 1;
+        double scale = 16.0 / ((double)an->N * (double)an->N);
+        for (size_t k = 0; k < bins; k++) {
+            /* DC and Nyquist have no mirror image: a quarter of the power for the same
+               calibration (a constant c reads 20 log10 |c|) */
+            double p = an->power[k] / frames * scale * (k == 0 || k == bins - 1 ? 0.25 : 1.0);
+            double l = p > 0 ? 10 * log10(p) : FLOOR_DB;
+            a->spectrum[k] = l > FLOOR_DB ? l : FLOOR_DB;
+        }
+        a->n_spectrum = bins;
+        a->spectrum_hz = an->rate / an->N;
+    }
+    if (an->N && (an->what & MG_ANALYZE_BANDS)) {
+        a->bands = an->bands;
+        a->n_frames = an->n_frames;
+        a->frame_s = an->N / an->rate;
+        an->bands = NULL;
+        an->n_frames = an->cap_frames = 0;
+    }
+    return MG_OK;
+}
+
+void mg_analysis_free(mg_file_analysis *a)
+{
+    free(a->momentary);
+    free(a->shortterm);
+    free(a->spectrum);
+    free(a->bands);
+    a->momentary = a->shortterm = a->spectrum = a->bands = NULL;
+    a->n_series = a->n_spectrum = a->n_frames = 0;
+}
 
 static void describe_format(int format, char *buf, size_t sz)
 {
@@ -25,7 +330,8 @@ static void describe_format(int format, char *buf, size_t sz)
     snprintf(buf, sz, "%s, %s", major.name ? major.name : "?", sub.name ? sub.name : "?");
 }
 
-mg_status mg_analyze_file(const char *path, mg_file_analysis *a, char *err, size_t errsz)
+mg_status mg_analyze_file_ex(const char *path, unsigned what, mg_file_analysis *a, char *err,
+                             size_t errsz)
 {
     memset(a, 0, sizeof *a);
     mg_sndfile snd;
@@ -34,54 +340,84 @@ mg_status mg_analyze_file(const char *path, mg_file_analysis *a, char *err, size
         snprintf(err, errsz, "%s: %s", path, why);
         return MG_ERR_IO;
     }
-    SNDFILE *sf = snd.sf;
     SF_INFO info = snd.info;
-    if (info.channels < 1 || info.channels > MG_MAX_CHANNELS) {
+    if (info.channels < 1 || info.channels > MG_ANALYZE_MAX_CHANNELS) {
         snprintf(err, errsz, "%s: %d channels (at most %d supported)", path, info.channels,
-                 MG_MAX_CHANNELS);
+                 MG_ANALYZE_MAX_CHANNELS);
         mg_sndfile_close(&snd);
         return MG_ERR_FORMAT;
     }
-    a->rate = info.samplerate;
-    a->channels = info.channels;
-    describe_format(info.format, a->format, sizeof a->format);
     mg_status st;
-    mg_loudness *m = mg_loudness_new(info.samplerate, info.channels, &st);
+    mg_analyzer *an = mg_analyzer_new(info.samplerate, info.channels, what, &st);
     enum { BLOCK = 4096 };
     float *inter = malloc(sizeof(float) * BLOCK * (size_t)info.channels);
     float *planar = malloc(sizeof(float) * BLOCK * (size_t)info.channels);
-    if (!m || !inter || !planar) {
+    if (!an || !inter || !planar) {
         snprintf(err, errsz, "%s: %s", path,
-                 m ? "out of memory" : "sample rate outside what the meter supports");
-        st = m ? MG_ERR_NOMEM : MG_ERR_FORMAT;
+                 st == MG_ERR_RANGE ? "sample rate outside what the meter supports"
+                                    : "out of memory");
+        st = st == MG_ERR_RANGE ? MG_ERR_FORMAT : MG_ERR_NOMEM;
         goto done;
     }
-    const float *ch[MG_MAX_CHANNELS];
+    const float *ch[MG_ANALYZE_MAX_CHANNELS];
     for (int c = 0; c < info.channels; c++)
         ch[c] = planar + (size_t)c * BLOCK;
     sf_count_t n;
-    while ((n = sf_readf_float(sf, inter, BLOCK)) > 0) {
+    while ((n = sf_readf_float(snd.sf, inter, BLOCK)) > 0) {
         for (sf_count_t i = 0; i < n; i++)
             for (int c = 0; c < info.channels; c++)
                 planar[(size_t)c * BLOCK + (size_t)i] = inter[i * info.channels + c];
-        mg_loudness_add(m, ch, (size_t)n);
-        a->frames += n;
+        mg_analyzer_add(an, ch, (size_t)n);
     }
-    if (sf_error(sf)) {
-        snprintf(err, errsz, "%s: %s", path, sf_strerror(sf));
+    if (sf_error(snd.sf)) {
+        snprintf(err, errsz, "%s: %s", path, sf_strerror(snd.sf));
         st = MG_ERR_IO;
         goto done;
     }
-    a->integrated = mg_loudness_integrated(m);
-    a->momentary_max = mg_loudness_momentary_max(m);
-    a->shortterm_max = mg_loudness_shortterm_max(m);
-    a->sample_peak = to_db(mg_loudness_sample_peak(m, MG_LOUDNESS_ALL));
-    a->true_peak = to_db(mg_loudness_true_peak(m, MG_LOUDNESS_ALL));
-    st = MG_OK;
+    st = mg_analyzer_finish(an, a);
+    if (st)
+        snprintf(err, errsz, "%s: out of memory", path);
+    describe_format(info.format, a->format, sizeof a->format);
 done:
     free(inter);
     free(planar);
-    mg_loudness_free(m);
+    mg_analyzer_free(an);
     mg_sndfile_close(&snd);
     return st;
+}
+
+mg_status mg_analyze_file(const char *path, mg_file_analysis *a, char *err, size_t errsz)
+{
+    return mg_analyze_file_ex(path, 0, a, err, errsz);
+}
+
+void mg_analyze_masking(const mg_file_analysis *a, const mg_file_analysis *b,
+                        double share[MG_BANDS])
+{
+    size_t n = a->n_frames < b->n_frames ? a->n_frames : b->n_frames;
+    for (int k = 0; k < MG_BANDS; k++) {
+        size_t on = 0, covered = 0;
+        for (size_t f = 0; f < n; f++) {
+            double lb = b->bands[f * MG_BANDS + (size_t)k], la = a->bands[f * MG_BANDS + (size_t)k];
+            if (lb > -60.0) {
+                on++;
+                covered += la >= lb + MG_MASK_MARGIN;
+            }
+        }
+        share[k] = on ? (double)covered / (double)on : 0.0;
+    }
+}
+
+int mg_analyze_masked_bands(const mg_file_analysis *a, const mg_file_analysis *b,
+                            int band[MG_BANDS], double share[MG_BANDS])
+{
+    double all[MG_BANDS];
+    int n = 0;
+    mg_analyze_masking(a, b, all);
+    for (int k = 0; k < MG_BANDS; k++)
+        if (all[k] >= MG_MASK_SHARE) {
+            band[n] = k;
+            share[n++] = all[k];
+        }
+    return n;
 }

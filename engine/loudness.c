@@ -76,7 +76,8 @@ struct mg_loudness {
     double m_now, s_now;         /* mean squares of the latest windows; < 0: none yet */
     double m_max, s_max;
     double ring[S_TICKS];        /* weighted energy of the last S_TICKS ticks */
-    struct bin bins[HIST_BINS];
+    struct bin bins[HIST_BINS];  /* gating blocks (integrated loudness) */
+    struct bin s_bins[HIST_BINS]; /* short-term values every 100 ms (loudness range) */
     double *work;                /* per channel: TP_TAPS - 1 + longest tick (ch[c].in) */
     struct chan ch[];
 };
@@ -212,6 +213,7 @@ void mg_loudness_reset(mg_loudness *m)
     m->m_now = m->s_now = m->m_max = m->s_max = -1.0;
     memset(m->ring, 0, sizeof m->ring);
     memset(m->bins, 0, sizeof m->bins);
+    memset(m->s_bins, 0, sizeof m->s_bins);
     for (int c = 0; c < m->channels; c++) {
         struct chan *ch = &m->ch[c];
         double w = ch->weight, *in = ch->in;
@@ -232,15 +234,16 @@ static double ring_sum(const mg_loudness *m, unsigned n)
     return s;
 }
 
-static void gate_block(mg_loudness *m, double mean_square)
+/* Add one value to a histogram unless it is at or under the absolute gate. */
+static void gate_block(struct bin *bins, double mean_square)
 {
     double l = lufs(mean_square);
     if (!(l > HIST_LO)) /* absolute gate (strict, as BS.1770-5) */
         return;
     double pos = (l - HIST_LO) * HIST_PER_LU;
     int b = pos >= HIST_BINS - 1 ? HIST_BINS - 1 : (int)pos;
-    m->bins[b].energy += mean_square;
-    m->bins[b].count++;
+    bins[b].energy += mean_square;
+    bins[b].count++;
 }
 
 /* End of a tick: store its energy, evaluate M and S, and every 100 ms feed the gate. */
@@ -264,12 +267,14 @@ static void end_tick(mg_loudness *m)
         if (m->m_now > m->m_max)
             m->m_max = m->m_now;
         if (m->tick == 0)
-            gate_block(m, m->m_now);
+            gate_block(m->bins, m->m_now);
     }
     if (m->ticks >= S_TICKS) {
         m->s_now = ring_sum(m, S_TICKS) / m->s_frames;
         if (m->s_now > m->s_max)
             m->s_max = m->s_now;
+        if (m->tick == 0) /* Tech 3342: S at 10 Hz */
+            gate_block(m->s_bins, m->s_now);
     }
     /* Flush decaying filter states at fixed stream positions (so chunking cannot change
        results) before they reach the slow subnormal range in silence: from 1e-20, one tick
@@ -371,34 +376,78 @@ void mg_loudness_add(mg_loudness *m, const float *const *planar, size_t frames)
 }
 
 /*
-** BS.1770-5 gating over the histogram. The relative gate is 10 LU under the mean of the blocks
-** that passed the absolute gate, i.e. at one tenth of their mean energy. Bins wholly above it
-** count in full (with their exact energy sums), bins below not at all; the bin that contains
-** the gate counts if its mean energy is above the gate (exact when its blocks are alike).
+** Relative gating over a histogram: the gate is `rel_lu` under the mean of everything that
+** passed the absolute gate (for the integrated loudness, 10 LU: one tenth of the mean energy).
+** Bins wholly above it count in full (with their exact energy sums), bins below not at all;
+** the bin that contains the gate counts if its mean energy is above the gate (exact when its
+** values are alike). Returns the first bin that counts (HIST_BINS when none) and, through
+** e_out and n_out, the energy sum and count of what passed.
 */
-double mg_loudness_integrated(const mg_loudness *m)
+static int relative_gate(const struct bin *bins, double rel_lu, double *e_out, uint64_t *n_out)
 {
     double e = 0;
     uint64_t n = 0;
     for (int b = 0; b < HIST_BINS; b++) {
-        e += m->bins[b].energy;
-        n += m->bins[b].count;
+        e += bins[b].energy;
+        n += bins[b].count;
     }
+    *e_out = 0;
+    *n_out = 0;
     if (!n)
-        return -HUGE_VAL;
-    double gate = e / (double)n / 10.0;
+        return HIST_BINS;
+    double gate = e / (double)n * pow(10.0, -rel_lu / 10.0);
     double pos = (lufs(gate) - HIST_LO) * HIST_PER_LU;
-    int first = pos < 0 ? -1 : pos >= HIST_BINS - 1 ? HIST_BINS - 1 : (int)pos;
+    int first = pos < 0 ? 0 : pos >= HIST_BINS - 1 ? HIST_BINS - 1 : (int)pos;
+    if (pos >= 0 && bins[first].count && !(bins[first].energy / (double)bins[first].count > gate))
+        first++;
     e = 0;
     n = 0;
-    for (int b = first < 0 ? 0 : first; b < HIST_BINS; b++) {
-        const struct bin *bn = &m->bins[b];
-        if (!bn->count || (b == first && !(bn->energy / (double)bn->count > gate)))
-            continue;
-        e += bn->energy;
-        n += bn->count;
+    for (int b = first; b < HIST_BINS; b++) {
+        e += bins[b].energy;
+        n += bins[b].count;
     }
+    *e_out = e;
+    *n_out = n;
+    return first;
+}
+
+/* BS.1770-5 gating of the 400 ms blocks: absolute gate -70 LUFS, relative gate -10 LU. */
+double mg_loudness_integrated(const mg_loudness *m)
+{
+    double e;
+    uint64_t n;
+    relative_gate(m->bins, 10.0, &e, &n);
     return n ? lufs(e / (double)n) : -HUGE_VAL;
+}
+
+/* Loudness (LUFS) of the k-th (0-based) value in ascending order among the bins from `first`;
+   a bin stands for its values by their mean energy. */
+static double nth_value(const struct bin *bins, int first, uint64_t k)
+{
+    for (int b = first; b < HIST_BINS; b++) {
+        if (k < bins[b].count)
+            return lufs(bins[b].energy / (double)bins[b].count);
+        k -= bins[b].count;
+    }
+    return -HUGE_VAL;
+}
+
+/*
+** EBU Tech 3342 loudness range: short-term values every 100 ms, absolute gate -70 LUFS,
+** relative gate -20 LU, then the 95th minus the 10th percentile, nearest rank as in the
+** standard's reference code: sorted[round((n - 1) p / 100)] (0-based).
+*/
+double mg_loudness_range(const mg_loudness *m)
+{
+    double e;
+    uint64_t n;
+    int first = relative_gate(m->s_bins, 20.0, &e, &n);
+    if (n < 2)
+        return 0.0;
+    uint64_t k10 = (uint64_t)llround((double)(n - 1) * 0.10);
+    uint64_t k95 = (uint64_t)llround((double)(n - 1) * 0.95);
+    double lra = nth_value(m->s_bins, first, k95) - nth_value(m->s_bins, first, k10);
+    return lra > 0 ? lra : 0.0;
 }
 
 double mg_loudness_momentary(const mg_loudness *m)

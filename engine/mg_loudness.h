@@ -35,6 +35,8 @@
 **   filter); 192 kHz and above use the samples themselves (as libebur128). The reading is the
 **   larger of the interpolated peak and the sample peak, so it never reads below the sample
 **   peak. Values are linear; they are not clamped at full scale.
+** - Loudness range (Tech 3342): the short-term value at every 100 ms step goes into a second
+**   histogram like the integrated one; percentiles are read from it with 0.01 LU resolution.
 ** - Non-finite input samples are measured as 0 and counted (mg_loudness_nonfinite).
 */
 #ifndef MG_LOUDNESS_H
@@ -80,6 +82,10 @@ double mg_loudness_momentary(const mg_loudness *m);     /* latest 400 ms window 
 double mg_loudness_shortterm(const mg_loudness *m);     /* latest 3 s window */
 double mg_loudness_momentary_max(const mg_loudness *m); /* since new/reset */
 double mg_loudness_shortterm_max(const mg_loudness *m);
+/* Loudness range (EBU Tech 3342) in LU: short-term values taken every 100 ms, gated at
+   -70 LUFS and 20 LU under their mean, 95th minus 10th percentile. 0 when fewer than two
+   values passed (input under about 3.1 s, or silence). */
+double mg_loudness_range(const mg_loudness *m);
 /* Linear peaks (1.0 = full scale) of one channel or of MG_LOUDNESS_ALL. */
 double mg_loudness_sample_peak(const mg_loudness *m, int channel);
 double mg_loudness_true_peak(const mg_loudness *m, int channel);

@@ -455,6 +455,9 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     if (st)
         unlink(tmp);
     r.frames = done;
+    /* the render is over: values set from now on are where the next one starts (meters and
+       node state stay readable until then) */
+    g->started = 0;
     r.nonfinite = mg_graph_nonfinite(g) - nonfinite0;
     r.seconds = now_s() - t0;
     if (res)

@@ -46,6 +46,8 @@ typedef struct lport {
 
 /* ---- helpers ---- */
 
+static mg_node *checknode(lua_State *L, int i);
+
 static lgraph *mg_lua_checkgraph(lua_State *L, int i)
 {
     lgraph *lg = luaL_checkudata(L, i, GRAPH_MT);
@@ -53,6 +55,8 @@ static lgraph *mg_lua_checkgraph(lua_State *L, int i)
         luaL_error(L, "graph is closed");
     return lg;
 }
+
+mg_node *mg_lua_node(lua_State *L, int i) { return checknode(L, i); }
 
 static mg_node *checknode(lua_State *L, int i)
 {
@@ -587,10 +591,42 @@ static int graph_length(lua_State *L)
     return 1;
 }
 
+/* A Lua progress function for mg_render: called as fn(seconds_done, seconds_total); a true
+   result cancels; an error cancels and is raised once the render has cleaned up. */
+typedef struct lprogress {
+    lua_State *L;
+    int fn;       /* stack index of the function */
+    double rate;
+    int failed;   /* the error message is on the stack */
+} lprogress;
+
+static int call_progress(const mg_render_progress *p, void *ud)
+{
+    lprogress *lp = ud;
+    if (lp->failed)
+        return 1;
+    lua_State *L = lp->L;
+    lua_pushvalue(L, lp->fn);
+    lua_pushnumber(L, (double)p->done / lp->rate);
+    lua_pushnumber(L, (double)p->total / lp->rate);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        lp->failed = 1; /* keep the message on the stack */
+        return 1;
+    }
+    int stop = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return stop;
+}
+
 /*
-** g:render(path [, { bits = 16|24|"32f", dither = "tpdf"|"shaped"|"none", duration = seconds }])
+** g:render(path [, { bits = 16|24|"32f", dither = "tpdf"|"shaped"|"none", duration = seconds,
+**                   progress = fn }])
 **   -> true | nil, message
 ** For use from the stock lua5.4 interpreter; `mixgraph render` is the command-line way.
+** progress(done_s, total_s) is called about ten times a second of wall-clock time and at the
+** end, between blocks: it may read meters (m.integrated) while the render runs.
+** With target_lufs (and ceiling_dbtp...) in the options the loudness loop of mg_master.h
+** renders instead and a report table follows (lanalyze.c).
 */
 static int graph_render(lua_State *L)
 {
@@ -622,8 +658,20 @@ static int graph_render(lua_State *L)
     }
     if (dur >= 0)
         o.frames = (int64_t)llround(dur * mg_graph_rate(lg->g));
+    lprogress lp = {L, 0, mg_graph_rate(lg->g), 0};
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "progress") != LUA_TNIL) {
+        luaL_checktype(L, -1, LUA_TFUNCTION);
+        lp.fn = lua_gettop(L);
+        o.progress = call_progress;
+        o.ud = &lp;
+    }
+    if (lua_istable(L, 3) && lua_getfield(L, 3, "target_lufs") != LUA_TNIL)
+        return mg_lua_render_target(L, lg->g, &o, 3); /* loudness loop (lanalyze.c) */
     mg_render_result r;
-    if (mg_render(lg->g, &o, &r)) {
+    mg_status st = mg_render(lg->g, &o, &r);
+    if (lp.failed)
+        return lua_error(L); /* the progress function's error, on top of the stack */
+    if (st) {
         luaL_pushfail(L);
         lua_pushstring(L, mg_graph_error(lg->g));
         return 2;
@@ -1503,6 +1551,7 @@ static const luaL_Reg graph_methods[] = {
     {"nodes", graph_nodes},   {"length", graph_length},   {"render", graph_render},
     {"measure", graph_measure}, {"tempo", graph_tempo},     {"beats", graph_beats},
     {"bars", graph_bars},       {"note", graph_note},       {"stem", graph_stem},
+    {"loudness", mg_lua_graph_loudness},
     {NULL, NULL}};
 static const luaL_Reg graph_meta[] = {
     {"__index", graph_index}, {"__newindex", graph_newindex}, {"__gc", graph_gc},
@@ -1529,7 +1578,8 @@ static const luaL_Reg port_meta[] = {
     {"__shr", l_shr}, {"__tostring", port_tostring}, {NULL, NULL}};
 static const luaL_Reg module_funcs[] = {
     {"graph", l_graph}, {"types", l_types},   {"mixer", l_mixer},
-    {"seed", l_seed},   {"random", l_random}, {NULL, NULL}};
+    {"seed", l_seed},   {"random", l_random}, {"analyze", mg_lua_analyze},
+    {"tracks", mg_lua_tracks}, {NULL, NULL}};
 
 static void newmeta(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods)
 {

@@ -20,6 +20,13 @@ mg_graph *mg_lua_graph(lua_State *L, int i);
 void mg_lua_seed(lua_State *L, uint64_t seed);
 /* Forget handles of nodes that left graph i from C (live reloads). */
 void mg_lua_graph_sync(lua_State *L, int i);
+/* The node at stack index i (raises if it is not a live node). */
+mg_node *mg_lua_node(lua_State *L, int i);
+/* lanalyze.c: mixgraph.analyze, mixgraph.tracks, g:loudness and g:render's loudness target */
+int mg_lua_analyze(lua_State *L);
+int mg_lua_tracks(lua_State *L);
+int mg_lua_graph_loudness(lua_State *L);
+int mg_lua_render_target(lua_State *L, mg_graph *g, const mg_render_opts *ro, int opts);
 /* Seconds set with g.duration, or < 0. */
 double mg_lua_graph_duration(lua_State *L, int i);
 

@@ -158,6 +158,58 @@ function M.new(g, spec)
       s.mute_node.gain = muted and SILENT or 0
     end
   end
+  -- mixer:balance({ name = LU, ... } [, seconds]) -> { name = LU reached, ... }
+  -- Sets static fader gains so that the named tracks, each heard alone (solo, with its
+  -- sends and the master chain), stand at the given loudness relative to one another
+  -- (integrated loudness, BS.1770): { kick = 0, bass = -2, pad = -8 }. The track with the
+  -- highest value keeps its fader; the others move. Measures by rendering in memory
+  -- (g:loudness) `seconds` (default: the graph's length), repeating while compressors make
+  -- the result miss by more than 0.1 LU (at most 4 rounds). Errors name silent tracks.
+  function methods:balance(want, seconds)
+    assert(type(want) == "table", "balance{...} expects a table of track = relative LU")
+    local strips, anchor = {}, nil
+    for _, s in ipairs(self.strips) do
+      if want[s.name] ~= nil then
+        assert(s.kind == "track", "balance: '" .. s.name .. "' is a bus, not a track")
+        strips[#strips + 1] = s
+        if not anchor or want[s.name] > want[anchor.name] then anchor = s end
+      end
+    end
+    for name in pairs(want) do
+      local found = false
+      for _, s in ipairs(strips) do found = found or s.name == name end
+      assert(found, "balance: no track named '" .. tostring(name) .. "'")
+    end
+    local saved = {}
+    for _, s in ipairs(self.strips) do saved[s] = s._solo end
+    local function alone(s)
+      for _, o in ipairs(self.strips) do o._solo = (o == s) end
+      self:_update()
+      local l = self.g:loudness(seconds).integrated
+      if l == -math.huge then
+        for _, o in ipairs(self.strips) do o._solo = saved[o] end
+        self:_update()
+        error("balance: track '" .. s.name .. "' is silent (nothing above -70 LUFS)", 3)
+      end
+      return l
+    end
+    local reached = {}
+    for _ = 1, 4 do
+      local level = {}
+      for _, s in ipairs(strips) do level[s] = alone(s) end
+      local worst = 0
+      for _, s in ipairs(strips) do
+        local err = (want[s.name] - want[anchor.name]) - (level[s] - level[anchor])
+        reached[s.name] = level[s] - level[anchor]
+        worst = math.max(worst, math.abs(err))
+        if s ~= anchor then s.fader.gain = s.fader.gain + err end
+      end
+      if worst <= 0.1 then break end
+    end
+    for _, o in ipairs(self.strips) do o._solo = saved[o] end
+    self:_update()
+    return reached
+  end
   setmetatable(mx, { __index = methods })
   -- the master bus: inserts (a mastering chain), fader, to the graph's output
   mx.master = build(mx, "bus", { name = spec.name or "master", gain = spec.gain,

@@ -1,5 +1,6 @@
 /*
-** mixgraph.c: the `mixgraph` command: render, check, graph, nodes, analyze. [control]
+** mixgraph.c: the `mixgraph` command: render, check, graph, nodes (analyze and master are in
+** analyze_cmd.c and master_cmd.c). [control]
 ** Runs on the main thread; rendering drives the engine's offline loop. It knows nothing of
 ** Lua (patches run through mg_lua.h).
 **
@@ -15,10 +16,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "mg_analyze.h"
 #include "mg_lua.h"
 #include "mg_node.h"
 #include "mixgraph.h"
+
 
 volatile int interrupted;
 void on_sigint(int sig)
@@ -51,7 +52,8 @@ static const char *const help_main =
     "  check PATCH.lua           build the graph without rendering; list nodes in order\n"
     "  graph PATCH.lua           print the graph as Graphviz DOT (--svg OUT.svg draws it)\n"
     "  nodes [NAME]              list node types with parameters, units, ranges, defaults\n"
-    "  analyze FILE...           loudness (BS.1770), peaks and format of sound files\n"
+    "  analyze FILE...           loudness (BS.1770), peaks, balance, spectrum of sound files\n"
+    "  master IN -o OUT          master a mix to a loudness target (spotify, ebu, -14...)\n"
     "  help [COMMAND]            this text, or a command's\n"
     "\n"
     "Every command takes --help. Exit status: 0 ok, 1 runtime or I/O failure,\n"
@@ -101,12 +103,6 @@ static const char *const help_nodes =
     "\n"
     "List node types, or one type in detail: ports, parameters (unit, range, default,\n"
     "smoothing) and options. --markdown prints the reference in docs/nodes.md.\n";
-
-static const char *const help_analyze =
-    "usage: mixgraph analyze FILE...\n"
-    "\n"
-    "For each file: format, duration, integrated loudness, maximum momentary and short-term\n"
-    "loudness (ITU-R BS.1770-5 / EBU R128), sample peak and true peak.\n";
 
 int wants_help(int argc, char **argv)
 {
@@ -723,47 +719,6 @@ static int cmd_nodes(int argc, char **argv)
     return EXIT_OK;
 }
 
-/* ---- analyze ---- */
-
-static void print_db(const char *label, double v, const char *unit)
-{
-    if (isfinite(v))
-        printf("  %-22s %8.2f %s\n", label, v, unit);
-    else
-        printf("  %-22s %8s %s\n", label, "-inf", unit);
-}
-
-static int cmd_analyze(int argc, char **argv)
-{
-    if (wants_help(argc, argv))
-        return fputs(help_analyze, stdout), EXIT_OK;
-    if (argc == 0)
-        die_usage("analyze ", "missing FILE%s", "");
-    int code = EXIT_OK;
-    for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1])
-            die_usage("analyze ", "unknown option '%s'", argv[i]);
-    }
-    for (int i = 0; i < argc; i++) {
-        mg_file_analysis a;
-        char err[1024];
-        if (mg_analyze_file(argv[i], &a, err, sizeof err)) {
-            fprintf(stderr, "%s: %s\n", prog, err);
-            code = EXIT_RUNTIME;
-            continue;
-        }
-        printf("%s\n", argv[i]);
-        printf("  %-22s %s, %d ch, %g Hz\n", "format", a.format, a.channels, a.rate);
-        printf("  %-22s %8.3f s\n", "duration", (double)a.frames / a.rate);
-        print_db("integrated loudness", a.integrated, "LUFS");
-        print_db("max momentary", a.momentary_max, "LUFS");
-        print_db("max short-term", a.shortterm_max, "LUFS");
-        print_db("sample peak", a.sample_peak, "dBFS");
-        print_db("true peak", a.true_peak, "dBTP");
-    }
-    return code;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -787,6 +742,8 @@ int main(int argc, char **argv)
             fputs(help_nodes, stdout);
         else if (strcmp(sub, "analyze") == 0)
             fputs(help_analyze, stdout);
+        else if (strcmp(sub, "master") == 0)
+            fputs(help_master, stdout);
         else
             die_usage(NULL, "unknown command '%s'", sub);
         return EXIT_OK;
@@ -807,6 +764,8 @@ int main(int argc, char **argv)
         return cmd_nodes(argc - 2, argv + 2);
     if (strcmp(cmd, "analyze") == 0)
         return cmd_analyze(argc - 2, argv + 2);
+    if (strcmp(cmd, "master") == 0)
+        return cmd_master(argc - 2, argv + 2);
     die_usage(NULL, "unknown command '%s'", cmd);
     return EXIT_USAGE;
 }

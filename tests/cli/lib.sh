@@ -1,10 +1,10 @@
-# lib.sh: helpers shared by the command-line test scripts (sourced; expects $T, a scratch dir).
-# ok/fail count checks; expect CODE CMD... runs a command and compares its exit status, keeping
-# its output in $T/out and $T/err; contains FILE TEXT looks for a fixed string.
+# lib.sh: the checks shared by the command-line test scripts (sourced after T, the scratch
+# folder, is set). Counts go to $checks and $fails; expect keeps output in $T/out and $T/err.
 fails=0
 checks=0
 ok() { checks=$((checks + 1)); }
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); checks=$((checks + 1)); }
+# expect CODE CMD...: run, compare the exit status; output kept in $T/out and $T/err
 expect() {
     local want=$1; shift
     "$@" >"$T/out" 2>"$T/err"
