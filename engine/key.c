@@ -1,0 +1,165 @@
+/*
+** key.c: musical key detection over the 24 major and minor keys, and key names (mg_detect.h).
+** [control]
+**
+** Chroma: 8192-point Hann frames (at 48 kHz; scaled with the rate) every half frame; each
+** spectral peak between 80 Hz and 5 kHz adds its magnitude to the pitch class of its nearest
+** equal-tempered semitone (A4 = 440 Hz). The summed chroma is correlated (Pearson) with the
+** Krumhansl-Kessler probe-tone profiles (Krumhansl 1990) rotated to each tonic; the highest
+** correlation names the key.
+*/
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg_detect.h"
+
+static const double kk_major[12] = {6.35, 2.23, 3.48, 2.33, 4.38, 4.09,
+                                    2.52, 5.19, 2.39, 3.66, 2.29, 2.88};
+static const double kk_minor[12] = {6.33, 2.68, 3.52, 5.38, 2.60, 3.53,
+                                    2.54, 4.75, 3.98, 2.69, 3.34, 3.17};
+
+struct mg_key_acc {
+    double rate;
+    mg_stft stft;
+    double chroma[12];
+    int *pc; /* pitch class per bin, -1 outside 80 Hz..5 kHz */
+};
+
+mg_key_acc *mg_key_acc_new(double rate)
+{
+    mg_key_acc *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->rate = rate;
+    size_t size = 1024;
+    while ((double)size < rate * 8192.0 / 48000.0 * 0.75)
+        size *= 2;
+    if (mg_stft_init(&a->stft, size, size / 2) || !(a->pc = malloc((size / 2 + 1) * sizeof(int)))) {
+        mg_stft_free(&a->stft);
+        free(a);
+        return NULL;
+    }
+    for (size_t b = 0; b <= size / 2; b++) {
+        double f = (double)b * rate / (double)size;
+        a->pc[b] = -1;
+        if (f >= 80 && f <= 5000) {
+            long midi = lround(69 + 12 * log2(f / 440));
+            a->pc[b] = (int)(midi % 12);
+        }
+    }
+    return a;
+}
+
+void mg_key_acc_feed(mg_key_acc *a, const float *x, size_t n)
+{
+    while (n > 0) {
+        int ready;
+        size_t k = mg_stft_push(&a->stft, x, n, &ready);
+        x += k;
+        n -= k;
+        if (!ready)
+            continue;
+        const float *m = a->stft.mag;
+        for (size_t b = 1; b < a->stft.size / 2; b++)
+            if (a->pc[b] >= 0 && m[b] > m[b - 1] && m[b] >= m[b + 1])
+                a->chroma[a->pc[b]] += m[b];
+    }
+}
+
+static double pearson(const double *x, const double *prof, int rot)
+{
+    double mx = 0, mp = 0;
+    for (int i = 0; i < 12; i++) {
+        mx += x[i];
+        mp += prof[i];
+    }
+    mx /= 12;
+    mp /= 12;
+    double sxy = 0, sxx = 0, syy = 0;
+    for (int i = 0; i < 12; i++) {
+        double dx = x[(i + rot) % 12] - mx, dy = prof[i] - mp;
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    return sxx > 0 && syy > 0 ? sxy / sqrt(sxx * syy) : 0;
+}
+
+void mg_key_acc_finish(mg_key_acc *a, mg_key *out)
+{
+    memset(out, 0, sizeof *out);
+    out->tonic = -1;
+    out->score = out->runner_up = -1;
+    double total = 0;
+    for (int i = 0; i < 12; i++)
+        total += a->chroma[i];
+    if (total > 0) {
+        for (int minor = 0; minor < 2; minor++)
+            for (int t = 0; t < 12; t++) {
+                double r = pearson(a->chroma, minor ? kk_minor : kk_major, t);
+                if (r > out->score) {
+                    out->runner_up = out->score;
+                    out->score = r;
+                    out->tonic = t;
+                    out->minor = minor;
+                } else if (r > out->runner_up) {
+                    out->runner_up = r;
+                }
+            }
+        mg_key_name(out->tonic, out->minor, out->name, sizeof out->name);
+    } else {
+        snprintf(out->name, sizeof out->name, "none");
+    }
+    mg_stft_free(&a->stft);
+    free(a->pc);
+    free(a);
+}
+
+static const char *const names[12] = {"C",  "C#", "D",  "Eb", "E",  "F",
+                                      "F#", "G",  "Ab", "A",  "Bb", "B"};
+
+const char *mg_key_name(int tonic, int minor, char *buf, size_t sz)
+{
+    snprintf(buf, sz, "%s %s", names[((tonic % 12) + 12) % 12], minor ? "minor" : "major");
+    return buf;
+}
+
+int mg_key_parse(const char *s, int *tonic, int *minor)
+{
+    static const int letter[7] = {9, 11, 0, 2, 4, 5, 7}; /* A..G */
+    while (isspace((unsigned char)*s))
+        s++;
+    int c = toupper((unsigned char)*s);
+    if (c < 'A' || c > 'G')
+        return -1;
+    int t = letter[c - 'A'];
+    s++;
+    if (*s == '#')
+        t++, s++;
+    else if (*s == 'b')
+        t--, s++;
+    while (isspace((unsigned char)*s))
+        s++;
+    int m = 0;
+    if (*s) {
+        char w[16];
+        size_t k = 0;
+        while (*s && !isspace((unsigned char)*s) && k + 1 < sizeof w)
+            w[k++] = (char)tolower((unsigned char)*s++);
+        w[k] = 0;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (*s)
+            return -1;
+        if (!strcmp(w, "m") || !strcmp(w, "min") || !strcmp(w, "minor"))
+            m = 1;
+        else if (strcmp(w, "maj") && strcmp(w, "major"))
+            return -1;
+    }
+    *tonic = (t + 12) % 12;
+    *minor = m;
+    return 0;
+}
