@@ -124,11 +124,12 @@ mg_status mg_detect_buffer(const float *x, size_t n, double rate, mg_tempo *temp
     return accs_finish(&a, tempo, key);
 }
 
-mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *err,
-                         size_t errsz)
+/* Open `path` and feed its mono mix to new accumulators (tempo and/or key). */
+static mg_status stream_file(const char *path, accs *a, int tempo, int key, char *err,
+                             size_t errsz)
 {
-    if (tempo)
-        memset(tempo, 0, sizeof *tempo);
+    a->t = NULL;
+    a->k = NULL;
     mg_sndfile snd;
     char why[256];
     if (mg_sndfile_open_read(&snd, path, why, sizeof why)) {
@@ -145,13 +146,12 @@ mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *e
     enum { BLOCK = 4096 };
     float *inter = malloc(sizeof(float) * BLOCK * (size_t)ch);
     float *mono = malloc(sizeof(float) * BLOCK);
-    accs a;
-    mg_status st = accs_new(&a, snd.info.samplerate, tempo != NULL, key != NULL);
+    mg_status st = accs_new(a, snd.info.samplerate, tempo, key);
     if (!inter || !mono || st) {
         snprintf(err, errsz, "%s: out of memory", path);
         free(inter);
         free(mono);
-        accs_finish(&a, NULL, NULL);
+        accs_finish(a, NULL, NULL);
         mg_sndfile_close(&snd);
         return MG_ERR_NOMEM;
     }
@@ -163,13 +163,49 @@ mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *e
                 s += inter[i * ch + c];
             mono[i] = s / (float)ch;
         }
-        accs_feed(&a, mono, (size_t)got);
+        accs_feed(a, mono, (size_t)got);
     }
     free(inter);
     free(mono);
     mg_sndfile_close(&snd);
+    return MG_OK;
+}
+
+mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *err,
+                         size_t errsz)
+{
+    if (tempo)
+        memset(tempo, 0, sizeof *tempo);
+    accs a;
+    mg_status st = stream_file(path, &a, tempo != NULL, key != NULL, err, errsz);
+    if (st)
+        return st;
     st = accs_finish(&a, tempo, key);
     if (st)
         snprintf(err, errsz, "%s: out of memory", path);
     return st;
+}
+
+mg_status mg_detect_onsets(const char *path, mg_onsets *on, char *err, size_t errsz)
+{
+    memset(on, 0, sizeof *on);
+    accs a;
+    mg_status st = stream_file(path, &a, 1, 0, err, errsz);
+    if (st)
+        return st;
+    size_t n;
+    const float *env = mg_tempo_acc_env(a.t, &n, &on->hop, &on->t0);
+    on->env = malloc((n ? n : 1) * sizeof *on->env);
+    if (on->env) {
+        memcpy(on->env, env, n * sizeof *env);
+        on->n = n;
+    }
+    mg_tempo t;
+    st = accs_finish(&a, &t, NULL);
+    mg_tempo_free(&t);
+    if (!on->env || st) {
+        snprintf(err, errsz, "%s: out of memory", path);
+        return MG_ERR_NOMEM;
+    }
+    return MG_OK;
 }

@@ -3,10 +3,13 @@
 ** [control]
 **
 ** Chroma: 8192-point Hann frames (at 48 kHz; scaled with the rate) every half frame; each
-** spectral peak between 80 Hz and 5 kHz adds its magnitude to the pitch class of its nearest
-** equal-tempered semitone (A4 = 440 Hz). The summed chroma is correlated (Pearson) with the
-** Krumhansl-Kessler probe-tone profiles (Krumhansl 1990) rotated to each tonic; the highest
-** correlation names the key.
+** spectral peak between 100 Hz and 5 kHz that is not an overtone of a stronger peak below it
+** adds its magnitude to the pitch class of its nearest equal-tempered semitone (A4 = 440 Hz).
+** The floor leaves out kick drums, whose pitch sweeps would otherwise colour the chroma. The
+** summed chroma is correlated (Pearson) with Temperley's key profiles (Temperley 2001, from
+** the Kostka-Payne corpus) rotated to each tonic; the highest correlation names the key.
+** (Krumhansl-Kessler's probe-tone profiles were tried first: they weigh the fifth so much that
+** a minor progression over harmonic-rich tones read as the parallel major.)
 */
 #include <ctype.h>
 #include <math.h>
@@ -16,16 +19,14 @@
 
 #include "mg_detect.h"
 
-static const double kk_major[12] = {6.35, 2.23, 3.48, 2.33, 4.38, 4.09,
-                                    2.52, 5.19, 2.39, 3.66, 2.29, 2.88};
-static const double kk_minor[12] = {6.33, 2.68, 3.52, 5.38, 2.60, 3.53,
-                                    2.54, 4.75, 3.98, 2.69, 3.34, 3.17};
+static const double prof_major[12] = {5.0, 2.0, 3.5, 2.0, 4.5, 4.0, 2.0, 4.5, 2.0, 3.5, 1.5, 4.0};
+static const double prof_minor[12] = {5.0, 2.0, 3.5, 4.5, 2.0, 4.0, 2.0, 4.5, 3.5, 2.0, 1.5, 4.0};
 
 struct mg_key_acc {
     double rate;
     mg_stft stft;
     double chroma[12];
-    int *pc; /* pitch class per bin, -1 outside 80 Hz..5 kHz */
+    int *pc; /* pitch class per bin, -1 outside 100 Hz..5 kHz */
 };
 
 mg_key_acc *mg_key_acc_new(double rate)
@@ -45,12 +46,30 @@ mg_key_acc *mg_key_acc_new(double rate)
     for (size_t b = 0; b <= size / 2; b++) {
         double f = (double)b * rate / (double)size;
         a->pc[b] = -1;
-        if (f >= 80 && f <= 5000) {
+        if (f >= 100 && f <= 5000) {
             long midi = lround(69 + 12 * log2(f / 440));
             a->pc[b] = (int)(midi % 12);
         }
     }
     return a;
+}
+
+/*
+** A peak at bin b is taken for an overtone (and left out) when a peak at least as strong sits
+** at b/k for k = 2..5: the octave, fifth and major third that harmonics add above every note
+** would otherwise pull minor keys towards major.
+*/
+static int overtone(const float *m, size_t b)
+{
+    for (size_t k = 2; k <= 5; k++) {
+        size_t f = (b + k / 2) / k;
+        if (f < 3)
+            break;
+        for (size_t j = f - 1; j <= f + 1; j++)
+            if (m[j] >= m[b] && m[j] > m[j - 1] && m[j] >= m[j + 1])
+                return 1;
+    }
+    return 0;
 }
 
 void mg_key_acc_feed(mg_key_acc *a, const float *x, size_t n)
@@ -64,7 +83,7 @@ void mg_key_acc_feed(mg_key_acc *a, const float *x, size_t n)
             continue;
         const float *m = a->stft.mag;
         for (size_t b = 1; b < a->stft.size / 2; b++)
-            if (a->pc[b] >= 0 && m[b] > m[b - 1] && m[b] >= m[b + 1])
+            if (a->pc[b] >= 0 && m[b] > m[b - 1] && m[b] >= m[b + 1] && !overtone(m, b))
                 a->chroma[a->pc[b]] += m[b];
     }
 }
@@ -99,7 +118,7 @@ void mg_key_acc_finish(mg_key_acc *a, mg_key *out)
     if (total > 0) {
         for (int minor = 0; minor < 2; minor++)
             for (int t = 0; t < 12; t++) {
-                double r = pearson(a->chroma, minor ? kk_minor : kk_major, t);
+                double r = pearson(a->chroma, minor ? prof_minor : prof_major, t);
                 if (r > out->score) {
                     out->runner_up = out->score;
                     out->score = r;

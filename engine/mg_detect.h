@@ -9,8 +9,9 @@
 **          50..200 BPM picks the beat period -> a least-squares fit of the onset peaks to that
 **          grid refines it (precise to a few hundredths of a BPM on steady material) and
 **          places the beats.
-**   key    chroma from spectral peaks (8192-point frames, 80 Hz..5 kHz), correlated with the
-**          Krumhansl-Kessler major and minor profiles in all 12 rotations; the best wins.
+**   key    chroma from spectral peaks that are not overtones (8192-point frames,
+**          100 Hz..5 kHz), correlated with Temperley's major and minor key profiles in all 12
+**          rotations; the best wins.
 */
 #ifndef MG_DETECT_H
 #define MG_DETECT_H
@@ -44,6 +45,15 @@ mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *e
 mg_status mg_detect_buffer(const float *x, size_t n, double rate, mg_tempo *tempo, mg_key *key);
 void mg_tempo_free(mg_tempo *t); /* accepts a zeroed or freed result */
 
+/* The onset envelope the tempo detector works on (spectral flux, one value per hop seconds,
+   value k centred at t0 + k * hop seconds), for aligning files by cross-correlation. */
+typedef struct mg_onsets {
+    float *env; /* malloc'd */
+    size_t n;
+    double hop, t0;
+} mg_onsets;
+mg_status mg_detect_onsets(const char *path, mg_onsets *on, char *err, size_t errsz);
+
 /* Key names: "C", "F#", "Bb", "Am", "C# minor", "eb maj" ... -> tonic 0..11 and minor 0/1;
    0 on success, -1 when the text is not a key. */
 int mg_key_parse(const char *s, int *tonic, int *minor);
@@ -58,6 +68,7 @@ typedef struct mg_key_acc mg_key_acc;     /* chroma under construction */
 mg_tempo_acc *mg_tempo_acc_new(double rate);
 void mg_tempo_acc_feed(mg_tempo_acc *a, const float *x, size_t n);
 mg_status mg_tempo_acc_finish(mg_tempo_acc *a, mg_tempo *out); /* frees a */
+const float *mg_tempo_acc_env(mg_tempo_acc *a, size_t *n, double *hop_s, double *t0);
 mg_key_acc *mg_key_acc_new(double rate);
 void mg_key_acc_feed(mg_key_acc *a, const float *x, size_t n);
 void mg_key_acc_finish(mg_key_acc *a, mg_key *out); /* frees a */

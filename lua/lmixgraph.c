@@ -1055,5 +1055,10 @@ int luaopen_mixgraph(lua_State *L)
     luaL_newlib(L, module_funcs);
     lua_pushliteral(L, MG_VERSION);
     lua_setfield(L, -2, "version");
+    mg_lua_open_pitch(L);
     return 1;
 }
+
+mg_node *mg_lua_node(lua_State *L, int i) { return checknode(L, i); }
+
+void mg_lua_pushgraph_of(lua_State *L, int i) { pushgraph_of(L, i); }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mg_analyze.h"
+#include "mg_detect.h"
 #include "mg_lua.h"
 #include "mg_node.h"
 #include "mixgraph.h"
@@ -51,7 +52,7 @@ static const char *const help_main =
     "  check PATCH.lua           build the graph without rendering; list nodes in order\n"
     "  graph PATCH.lua           print the graph as Graphviz DOT (--svg OUT.svg draws it)\n"
     "  nodes [NAME]              list node types with parameters, units, ranges, defaults\n"
-    "  analyze FILE...           loudness (BS.1770), peaks and format of sound files\n"
+    "  analyze FILE...           loudness (BS.1770), peaks and format; --tempo, --key\n"
     "  help [COMMAND]            this text, or a command's\n"
     "\n"
     "Every command takes --help. Exit status: 0 ok, 1 runtime or I/O failure,\n"
@@ -97,10 +98,12 @@ static const char *const help_nodes =
     "smoothing) and options. --markdown prints the reference in docs/nodes.md.\n";
 
 static const char *const help_analyze =
-    "usage: mixgraph analyze FILE...\n"
+    "usage: mixgraph analyze [--tempo] [--key] FILE...\n"
     "\n"
     "For each file: format, duration, integrated loudness, maximum momentary and short-term\n"
-    "loudness (ITU-R BS.1770-5 / EBU R128), sample peak and true peak.\n";
+    "loudness (ITU-R BS.1770-5 / EBU R128), sample peak and true peak.\n"
+    "  --tempo   also the tempo (BPM, 50..200), its confidence and the first beat\n"
+    "  --key     also the musical key (24 major and minor keys) and its correlation\n";
 
 static int wants_help(int argc, char **argv)
 {
@@ -709,18 +712,49 @@ static void print_db(const char *label, double v, const char *unit)
         printf("  %-22s %8s %s\n", label, "-inf", unit);
 }
 
+/* Tempo and key lines of `analyze`; non-zero (after a message) when the file cannot be read. */
+static int print_musical(const char *path, int tempo, int key)
+{
+    mg_tempo t = {0};
+    mg_key k;
+    char err[1024];
+    if (mg_detect_file(path, tempo ? &t : NULL, key ? &k : NULL, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 1;
+    }
+    if (tempo && t.bpm > 0)
+        printf("  %-22s %8.2f BPM (confidence %.2f, first beat %.3f s)\n", "tempo", t.bpm,
+               t.confidence, t.n_beats ? t.beats[0] : 0.0);
+    else if (tempo)
+        printf("  %-22s %8s (no steady pulse)\n", "tempo", "-");
+    if (key)
+        printf("  %-22s %s (r = %.2f)\n", "key", k.name, k.score);
+    mg_tempo_free(&t);
+    return 0;
+}
+
 static int cmd_analyze(int argc, char **argv)
 {
     if (wants_help(argc, argv))
         return fputs(help_analyze, stdout), EXIT_OK;
     if (argc == 0)
         die_usage("analyze ", "missing FILE%s", "");
-    int code = EXIT_OK;
+    int code = EXIT_OK, tempo = 0, key = 0, files = 0;
     for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1])
+        if (strcmp(argv[i], "--tempo") == 0)
+            tempo = 1;
+        else if (strcmp(argv[i], "--key") == 0)
+            key = 1;
+        else if (argv[i][0] == '-' && argv[i][1])
             die_usage("analyze ", "unknown option '%s'", argv[i]);
+        else
+            files++;
     }
+    if (files == 0)
+        die_usage("analyze ", "missing FILE%s", "");
     for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--tempo") == 0 || strcmp(argv[i], "--key") == 0)
+            continue;
         mg_file_analysis a;
         char err[1024];
         if (mg_analyze_file(argv[i], &a, err, sizeof err)) {
@@ -736,6 +770,8 @@ static int cmd_analyze(int argc, char **argv)
         print_db("max short-term", a.shortterm_max, "LUFS");
         print_db("sample peak", a.sample_peak, "dBFS");
         print_db("true peak", a.true_peak, "dBTP");
+        if ((tempo || key) && print_musical(argv[i], tempo, key))
+            code = EXIT_RUNTIME;
     }
     return code;
 }

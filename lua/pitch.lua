@@ -1,0 +1,171 @@
+-- pitch.lua: the matching helpers of `require "mixgraph"`: match_tempo, transpose, match_key and
+-- align. [control]
+--
+-- Each takes a `file` or `stretch` source and returns a `stretch` node that plays the same
+-- region with the new tempo, pitch or start; the old node's outgoing connections move to the
+-- new one and the old node is removed (its gain and varispeed rate carry over). Detection
+-- results are cached per file path. Loaded by lua/lpitch.c with the module table M and the C
+-- internals C (onsets, move_outputs, graph_of).
+local M, C = ...
+
+local REGION = { "path", "start", "offset", "length", "loop" }
+local tempo_cache, key_cache = {}, {}
+
+-- Error at the patch line: `level` counts from the helper's caller.
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 1)
+end
+
+local function check_source(src, fname)
+  local ok, ty = pcall(function() return src.type end)
+  if not ok or (ty ~= "file" and ty ~= "stretch") then
+    fail(3, "%s: expects a file or stretch node, got %s", fname,
+         ok and ty and ("a " .. ty .. " node") or type(src))
+  end
+end
+
+local function stretch_of(src)
+  if src.type == "stretch" then return src.tempo, src.pitch, src.formant end
+  return 1, 0, false
+end
+
+local function file_tempo(path, fname)
+  if not tempo_cache[path] then
+    local bpm, why = M.detect_tempo(path)
+    if not bpm then fail(4, "%s: %s", fname, why) end
+    tempo_cache[path] = bpm
+  end
+  return tempo_cache[path]
+end
+
+local function file_key(path, fname)
+  if not key_cache[path] then
+    local key, why = M.detect_key(path)
+    if not key then fail(4, "%s: %s", fname, why) end
+    key_cache[path] = key
+  end
+  return key_cache[path]
+end
+
+-- The options table of a helper (third argument).
+local function options(o, fname)
+  if o == nil then return {} end
+  if type(o) ~= "table" then
+    fail(3, "%s: the third argument must be an options table, got %s (wrap a call that "
+         .. "returns several values in parentheses)", fname, type(o))
+  end
+  return o
+end
+
+-- A stretch node with src's region and settings, changed by `t`, in src's place.
+local function replace(src, t, fname)
+  local g = C.graph_of(src)
+  local tempo, pitch, formant = stretch_of(src)
+  local o = {}
+  for _, k in ipairs(REGION) do o[k] = src[k] end
+  o.tempo, o.pitch, o.formant = tempo, pitch, formant
+  for k, v in pairs(t) do o[k] = v end
+  o.gain, o.rate = src.gain, src.rate
+  local ok, new = pcall(g.stretch, g, o)
+  if not ok then fail(3, "%s: %s", fname, (tostring(new):gsub("^pitch%.lua:%d+: ", ""))) end
+  C.move_outputs(src, new)
+  src:remove()
+  return new
+end
+
+-- match_tempo(source, bpm [, { from = bpm }]) -> stretch node, the source's tempo
+function M.match_tempo(src, bpm, opts)
+  check_source(src, "match_tempo")
+  local from = options(opts, "match_tempo").from
+  if type(bpm) ~= "number" or bpm <= 0 then
+    fail(2, "match_tempo: bpm must be a positive number, got %s", tostring(bpm))
+  end
+  local file_bpm = from or file_tempo(src.path, "match_tempo")
+  return replace(src, { tempo = bpm / (file_bpm * src.rate) }, "match_tempo"), file_bpm
+end
+
+-- transpose(source, semitones) -> stretch node (semitones add to any shift it already has)
+function M.transpose(src, semis)
+  check_source(src, "transpose")
+  if type(semis) ~= "number" then
+    fail(2, "transpose: semitones must be a number, got %s", type(semis))
+  end
+  local _, pitch = stretch_of(src)
+  return replace(src, { pitch = pitch + semis }, "transpose")
+end
+
+-- Semitones in [-6, 5] from pitch class a up to b.
+local function nearest(a, b) return (b - a + 6) % 12 - 6 end
+
+-- match_key(source, key [, { from = key }]) -> stretch node, semitones applied, source key
+function M.match_key(src, key, opts)
+  check_source(src, "match_key")
+  local from = options(opts, "match_key").from
+  local tt, tm = M.key_parse(tostring(key))
+  if not tt then fail(2, "match_key: '%s' is not a key (e.g. \"A minor\", \"F#\", \"Ebm\")", tostring(key)) end
+  local detected = from or file_key(src.path, "match_key")
+  local st, sm = M.key_parse(detected)
+  if not st then fail(2, "match_key: '%s' is not a key", tostring(detected)) end
+  if sm ~= tm then -- a transposition keeps the mode: aim at the target's relative key
+    tt = tm and (tt + 3) % 12 or (tt + 9) % 12
+  end
+  local d = nearest(st, tt)
+  -- the file's key moves by pitch + 12 log2(rate) in all; set the pitch so that it is d
+  local semis = d - 12 * math.log(src.rate, 2)
+  return replace(src, { pitch = semis }, "match_key"), d, detected
+end
+
+-- The source's onset envelope on the graph clock, sampled every `step` seconds from 0.
+local function played(src, step, n)
+  local env, hop, t0 = C.onsets(src.path)
+  if not env then fail(4, "align: %s", hop) end
+  local speed = select(1, stretch_of(src)) * src.rate
+  local start, offset, out = src.start, src.offset, {}
+  for i = 1, n do
+    local g = (i - 1) * step
+    local v = 0
+    if g >= start then
+      local k = (offset + (g - start) * speed - t0) / hop + 1
+      local j = math.floor(k)
+      local a, b = env[j] or 0, env[j + 1] or 0
+      v = a + (b - a) * (k - j)
+    end
+    out[i] = v
+  end
+  local mean = 0
+  for i = 1, n do mean = mean + out[i] end
+  mean = mean / n
+  for i = 1, n do out[i] = out[i] - mean end
+  return out
+end
+
+-- align(source, reference [, { max = 1 }]) -> stretch node, seconds the source was late by
+-- (negative: early)
+function M.align(src, ref, opts)
+  check_source(src, "align")
+  check_source(ref, "align")
+  local max = options(opts, "align").max or 1
+  local step = 0.002
+  local n = math.floor(30 / step) -- the first 30 s decide
+  local a, b = played(ref, step, n), played(src, step, n)
+  local m = math.floor(max / step)
+  local best, bl, r = -math.huge, 0, {}
+  for l = -m, m do -- r[l]: the source late by l steps
+    local s = 0
+    for i = math.max(1, 1 - l), math.min(n, n - l) do s = s + a[i] * b[i + l] end
+    r[l] = s
+    if s > best then best, bl = s, l end
+  end
+  local frac = 0
+  if r[bl - 1] and r[bl + 1] then
+    local den = r[bl - 1] - 2 * r[bl] + r[bl + 1]
+    if den < 0 then frac = 0.5 * (r[bl - 1] - r[bl + 1]) / den end
+  end
+  local late = (bl + frac) * step
+  local start, offset = src.start - late, src.offset
+  if start < 0 then -- play from further into the file instead
+    offset = offset - start * select(1, stretch_of(src)) * src.rate
+    start = 0
+  end
+  return replace(src, { start = start, offset = offset }, "align"), late
+end
