@@ -11,7 +11,8 @@ local M, C = ...
 local REGION = { "path", "start", "offset", "length", "loop" }
 local tempo_cache, key_cache = {}, {}
 
--- Error at the patch line: `level` counts from the helper's caller.
+-- Error at the patch line: `level` 1 is fail's caller (helpers must not tail-call functions
+-- that fail, or the level would skip past the patch).
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
 end
@@ -91,7 +92,8 @@ function M.transpose(src, semis)
     fail(2, "transpose: semitones must be a number, got %s", type(semis))
   end
   local _, pitch = stretch_of(src)
-  return replace(src, { pitch = pitch + semis }, "transpose")
+  local new = replace(src, { pitch = pitch + semis }, "transpose") -- not a tail call: the
+  return new                                                       -- error level counts it
 end
 
 -- Semitones in [-6, 5] from pitch class a up to b.
@@ -115,25 +117,30 @@ function M.match_key(src, key, opts)
   return replace(src, { pitch = semis }, "match_key"), d, detected
 end
 
--- The source's onset envelope on the graph clock, sampled every `step` seconds from 0.
-local function played(src, step, n)
+-- The source's onset envelope (C.onsets) and its time map to the graph clock.
+local function envelope(src)
   local env, hop, t0 = C.onsets(src.path)
-  if not env then fail(4, "align: %s", hop) end
+  if not env then fail(5, "align: %s", hop) end
   local speed = select(1, stretch_of(src)) * src.rate
-  local start, offset, out = src.start, src.offset, {}
+  return { env = env, hop = hop, t0 = t0, speed = speed, start = src.start, offset = src.offset,
+           ends = src.start + (#env * hop - src.offset) / speed }
+end
+
+-- The envelope sampled every `step` seconds of graph time from 0, n values, mean removed.
+local function sample(e, step, n)
+  local out, mean = {}, 0
   for i = 1, n do
     local g = (i - 1) * step
     local v = 0
-    if g >= start then
-      local k = (offset + (g - start) * speed - t0) / hop + 1
+    if g >= e.start then
+      local k = (e.offset + (g - e.start) * e.speed - e.t0) / e.hop + 1
       local j = math.floor(k)
-      local a, b = env[j] or 0, env[j + 1] or 0
+      local a, b = e.env[j] or 0, e.env[j + 1] or 0
       v = a + (b - a) * (k - j)
     end
     out[i] = v
+    mean = mean + v
   end
-  local mean = 0
-  for i = 1, n do mean = mean + out[i] end
   mean = mean / n
   for i = 1, n do out[i] = out[i] - mean end
   return out
@@ -146,8 +153,10 @@ function M.align(src, ref, opts)
   check_source(ref, "align")
   local max = options(opts, "align").max or 1
   local step = 0.002
-  local n = math.floor(30 / step) -- the first 30 s decide
-  local a, b = played(ref, step, n), played(src, step, n)
+  local er, es = envelope(ref), envelope(src)
+  local n = math.floor(math.min(30, er.ends, es.ends + max) / step) -- up to 30 s decide
+  if n < 10 then fail(2, "align: the sources are too short to compare") end
+  local a, b = sample(er, step, n), sample(es, step, n)
   local m = math.floor(max / step)
   local best, bl, r = -math.huge, 0, {}
   for l = -m, m do -- r[l]: the source late by l steps
