@@ -17,11 +17,14 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-int mg_stft_init(mg_stft *s, size_t size, size_t hop)
+int mg_stft_init(mg_stft *s, double rate, size_t size48k, size_t overlap)
 {
     memset(s, 0, sizeof *s);
+    size_t size = 64;
+    while ((double)size < rate * (double)size48k / 48000.0 * 0.75)
+        size *= 2;
     s->size = size;
-    s->hop = hop;
+    s->hop = size / overlap;
     s->buf = calloc(size, sizeof(float));
     s->win = malloc(size * sizeof(float));
     s->frame = fftwf_malloc(size * sizeof(float));
@@ -52,24 +55,27 @@ void mg_stft_free(mg_stft *s)
     memset(s, 0, sizeof *s);
 }
 
-size_t mg_stft_push(mg_stft *s, const float *x, size_t n, int *ready)
+void mg_stft_feed(mg_stft *s, const float *x, size_t n, void (*frame)(void *ctx, const float *mag),
+                  void *ctx)
 {
-    size_t k = s->size - s->fill < n ? s->size - s->fill : n;
-    memcpy(s->buf + s->fill, x, k * sizeof(float));
-    s->fill += k;
-    *ready = 0;
-    if (s->fill < s->size)
-        return k;
-    for (size_t i = 0; i < s->size; i++)
-        s->frame[i] = s->buf[i] * s->win[i];
-    fftwf_execute(s->plan);
-    const fftwf_complex *X = s->spec;
-    for (size_t i = 0; i <= s->size / 2; i++)
-        s->mag[i] = sqrtf(X[i][0] * X[i][0] + X[i][1] * X[i][1]);
-    memmove(s->buf, s->buf + s->hop, (s->size - s->hop) * sizeof(float));
-    s->fill = s->size - s->hop;
-    *ready = 1;
-    return k;
+    while (n > 0) {
+        size_t k = s->size - s->fill < n ? s->size - s->fill : n;
+        memcpy(s->buf + s->fill, x, k * sizeof(float));
+        s->fill += k;
+        x += k;
+        n -= k;
+        if (s->fill < s->size)
+            continue;
+        for (size_t i = 0; i < s->size; i++)
+            s->frame[i] = s->buf[i] * s->win[i];
+        fftwf_execute(s->plan);
+        const fftwf_complex *X = s->spec;
+        for (size_t i = 0; i <= s->size / 2; i++)
+            s->mag[i] = sqrtf(X[i][0] * X[i][0] + X[i][1] * X[i][1]);
+        memmove(s->buf, s->buf + s->hop, (s->size - s->hop) * sizeof(float));
+        s->fill = s->size - s->hop;
+        frame(ctx, s->mag);
+    }
 }
 
 void mg_tempo_free(mg_tempo *t)
@@ -125,8 +131,7 @@ mg_status mg_detect_buffer(const float *x, size_t n, double rate, mg_tempo *temp
 }
 
 /* Open `path` and feed its mono mix to new accumulators (tempo and/or key). */
-static mg_status stream_file(const char *path, accs *a, int tempo, int key, char *err,
-                             size_t errsz)
+static mg_status stream_file(const char *path, accs *a, int tempo, int key, char *err, size_t errsz)
 {
     a->t = NULL;
     a->k = NULL;
@@ -171,8 +176,7 @@ static mg_status stream_file(const char *path, accs *a, int tempo, int key, char
     return MG_OK;
 }
 
-mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *err,
-                         size_t errsz)
+mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *err, size_t errsz)
 {
     if (tempo)
         memset(tempo, 0, sizeof *tempo);

@@ -35,10 +35,9 @@ mg_key_acc *mg_key_acc_new(double rate)
     if (!a)
         return NULL;
     a->rate = rate;
-    size_t size = 1024;
-    while ((double)size < rate * 8192.0 / 48000.0 * 0.75)
-        size *= 2;
-    if (mg_stft_init(&a->stft, size, size / 2) || !(a->pc = malloc((size / 2 + 1) * sizeof(int)))) {
+    size_t size = 0;
+    if (mg_stft_init(&a->stft, rate, 8192, 2) ||
+        !(a->pc = malloc(((size = a->stft.size) / 2 + 1) * sizeof(int)))) {
         mg_stft_free(&a->stft);
         free(a);
         return NULL;
@@ -72,20 +71,18 @@ static int overtone(const float *m, size_t b)
     return 0;
 }
 
+/* One frame: its spectral peaks that are not overtones, into the chroma. */
+static void key_frame(void *ctx, const float *m)
+{
+    mg_key_acc *a = ctx;
+    for (size_t b = 1; b < a->stft.size / 2; b++)
+        if (a->pc[b] >= 0 && m[b] > m[b - 1] && m[b] >= m[b + 1] && !overtone(m, b))
+            a->chroma[a->pc[b]] += m[b];
+}
+
 void mg_key_acc_feed(mg_key_acc *a, const float *x, size_t n)
 {
-    while (n > 0) {
-        int ready;
-        size_t k = mg_stft_push(&a->stft, x, n, &ready);
-        x += k;
-        n -= k;
-        if (!ready)
-            continue;
-        const float *m = a->stft.mag;
-        for (size_t b = 1; b < a->stft.size / 2; b++)
-            if (a->pc[b] >= 0 && m[b] > m[b - 1] && m[b] >= m[b + 1] && !overtone(m, b))
-                a->chroma[a->pc[b]] += m[b];
-    }
+    mg_stft_feed(&a->stft, x, n, key_frame, a);
 }
 
 static double pearson(const double *x, const double *prof, int rot)

@@ -20,7 +20,7 @@
 
 #include "mixgraph.h"
 
-#define MG_TEMPO_MIN 50.0  /* BPM range searched */
+#define MG_TEMPO_MIN 50.0 /* BPM range searched */
 #define MG_TEMPO_MAX 200.0
 
 typedef struct mg_tempo {
@@ -40,8 +40,7 @@ typedef struct mg_key {
 
 /* Detect tempo and/or key (either pointer may be NULL) of a sound file, or of a mono buffer.
    File errors name the file: "PATH: reason". */
-mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *err,
-                         size_t errsz);
+mg_status mg_detect_file(const char *path, mg_tempo *tempo, mg_key *key, char *err, size_t errsz);
 mg_status mg_detect_buffer(const float *x, size_t n, double rate, mg_tempo *tempo, mg_key *key);
 void mg_tempo_free(mg_tempo *t); /* accepts a zeroed or freed result */
 
@@ -73,17 +72,19 @@ mg_key_acc *mg_key_acc_new(double rate);
 void mg_key_acc_feed(mg_key_acc *a, const float *x, size_t n);
 void mg_key_acc_finish(mg_key_acc *a, mg_key *out); /* frees a */
 
-/* A sliding window over a mono stream: frames of `size` samples every `hop`, Hann-windowed
-   and transformed (FFTW r2c); the caller reads magnitudes mag[0..size/2]. */
+/* A sliding window over a mono stream: Hann-windowed frames transformed with FFTW (r2c). The
+   frame is the power of two nearest `size48k * rate / 48000` (the same duration at any rate),
+   one every size / overlap samples. */
 typedef struct mg_stft {
     size_t size, hop, fill;
     float *buf, *win, *frame, *mag;
     void *plan, *spec;
 } mg_stft;
-int mg_stft_init(mg_stft *s, size_t size, size_t hop);
+int mg_stft_init(mg_stft *s, double rate, size_t size48k, size_t overlap);
 void mg_stft_free(mg_stft *s);
-/* Push up to n samples; returns how many were taken. When *ready is set a frame's
-   magnitudes are in s->mag (call again with the rest). */
-size_t mg_stft_push(mg_stft *s, const float *x, size_t n, int *ready);
+/* Push n samples; `frame(ctx, mag)` receives the magnitudes mag[0..size/2] of each frame
+   completed. */
+void mg_stft_feed(mg_stft *s, const float *x, size_t n, void (*frame)(void *ctx, const float *mag),
+                  void *ctx);
 
 #endif

@@ -35,7 +35,7 @@
 struct mg_tempo_acc {
     double rate;
     mg_stft stft;
-    float *prev; /* last frame's compressed magnitudes */
+    float *prev;             /* last frame's compressed magnitudes */
     size_t edge[NBANDS + 1]; /* band edges in bins */
     float *flux;             /* NBANDS values per frame */
     float *env;              /* the combined envelope (combine()) */
@@ -49,21 +49,16 @@ mg_tempo_acc *mg_tempo_acc_new(double rate)
     if (!a)
         return NULL;
     a->rate = rate;
-    size_t size = 256;
-    while ((double)size < rate * 1024.0 / 48000.0 * 0.75)
-        size *= 2;
-    if (mg_stft_init(&a->stft, size, size / 8)) {
-        mg_stft_free(&a->stft);
-        free(a);
-        return NULL;
-    }
+    int bad = mg_stft_init(&a->stft, rate, 1024, 8);
+    size_t size = a->stft.size;
     a->prev = calloc(size / 2 + 1, sizeof(float));
     static const double hz[NBANDS + 1] = {30, 200, 2000, 12000};
     for (int k = 0; k <= NBANDS; k++) {
         double f = hz[k] < rate / 2 ? hz[k] : rate / 2;
         a->edge[k] = (size_t)floor(f * (double)size / rate);
     }
-    if (!a->prev) {
+    if (bad || !a->prev) {
+        free(a->prev);
         mg_stft_free(&a->stft);
         free(a);
         return NULL;
@@ -71,37 +66,36 @@ mg_tempo_acc *mg_tempo_acc_new(double rate)
     return a;
 }
 
+/* One frame: the bands' spectral flux, appended. */
+static void tempo_frame(void *ctx, const float *mag)
+{
+    mg_tempo_acc *a = ctx;
+    double flux[NBANDS] = {0}, norm = 4.0 / (double)a->stft.size;
+    for (int k = 0; k < NBANDS; k++)
+        for (size_t b = a->edge[k]; b < a->edge[k + 1]; b++) {
+            float l = (float)log1p(COMPRESS * norm * mag[b]);
+            if (l > a->prev[b])
+                flux[k] += l - a->prev[b];
+            a->prev[b] = l;
+        }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 4096;
+        float *e = realloc(a->flux, cap * NBANDS * sizeof *e);
+        if (!e) {
+            a->oom = 1; /* finish reports it */
+            return;
+        }
+        a->flux = e;
+        a->cap = cap;
+    }
+    for (int k = 0; k < NBANDS; k++)
+        a->flux[a->n * NBANDS + (size_t)k] = (float)flux[k];
+    a->n++;
+}
+
 void mg_tempo_acc_feed(mg_tempo_acc *a, const float *x, size_t n)
 {
-    while (n > 0) {
-        int ready;
-        size_t k = mg_stft_push(&a->stft, x, n, &ready);
-        x += k;
-        n -= k;
-        if (!ready)
-            continue;
-        double flux[NBANDS] = {0}, norm = 4.0 / (double)a->stft.size;
-        for (int k = 0; k < NBANDS; k++)
-            for (size_t b = a->edge[k]; b < a->edge[k + 1]; b++) {
-                float l = (float)log1p(COMPRESS * norm * a->stft.mag[b]);
-                if (l > a->prev[b])
-                    flux[k] += l - a->prev[b];
-                a->prev[b] = l;
-            }
-        if (a->n == a->cap) {
-            size_t cap = a->cap ? a->cap * 2 : 4096;
-            float *e = realloc(a->flux, cap * NBANDS * sizeof *e);
-            if (!e) {
-                a->oom = 1; /* finish reports it */
-                continue;
-            }
-            a->flux = e;
-            a->cap = cap;
-        }
-        for (int k = 0; k < NBANDS; k++)
-            a->flux[a->n * NBANDS + (size_t)k] = (float)flux[k];
-        a->n++;
-    }
+    mg_stft_feed(&a->stft, x, n, tempo_frame, a);
 }
 
 /*
@@ -175,8 +169,7 @@ static int cmp_double(const void *a, const void *b)
 ** Fit t = a + b n to the peaks near a grid of spacing h anchored at a0; returns the inlier
 ** weight share. Three passes, each re-deriving n from the last fit.
 */
-static double fit_grid(const peak *p, size_t np, double a0, double h, double *a_out,
-                       double *b_out)
+static double fit_grid(const peak *p, size_t np, double a0, double h, double *a_out, double *b_out)
 {
     double a = a0, b = h, share = 0;
     for (int pass = 0; pass < 3; pass++) {
@@ -258,7 +251,8 @@ mg_status mg_tempo_acc_finish(mg_tempo_acc *acc, mg_tempo *out)
     for (int again = 1; again;) {
         again = 0;
         for (int d = 2; d <= 3 && !again; d++)
-            if (lag / d >= lag_min && comb(ac, nac, lag / d, hop_s) >= HALF_PREF * comb(ac, nac, lag, hop_s)) {
+            if (lag / d >= lag_min &&
+                comb(ac, nac, lag / d, hop_s) >= HALF_PREF * comb(ac, nac, lag, hop_s)) {
                 lag /= d;
                 again = 1;
             }

@@ -1059,6 +1059,12 @@ int luaopen_mixgraph(lua_State *L)
     return 1;
 }
 
-mg_node *mg_lua_node(lua_State *L, int i) { return checknode(L, i); }
+mg_node *mg_lua_node(lua_State *L, int i)
+{
+    return checknode(L, i);
+}
 
-void mg_lua_pushgraph_of(lua_State *L, int i) { pushgraph_of(L, i); }
+void mg_lua_pushgraph_of(lua_State *L, int i)
+{
+    pushgraph_of(L, i);
+}

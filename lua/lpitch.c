@@ -130,10 +130,8 @@ static const luaL_Reg funcs[] = {{"detect_tempo", l_detect_tempo},
                                  {"detect_key", l_detect_key},
                                  {"key_parse", l_key_parse},
                                  {NULL, NULL}};
-static const luaL_Reg internals[] = {{"onsets", l_onsets},
-                                     {"move_outputs", l_move_outputs},
-                                     {"graph_of", l_graph_of},
-                                     {NULL, NULL}};
+static const luaL_Reg internals[] = {
+    {"onsets", l_onsets}, {"move_outputs", l_move_outputs}, {"graph_of", l_graph_of}, {NULL, NULL}};
 
 void mg_lua_open_pitch(lua_State *L)
 {

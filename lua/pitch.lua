@@ -11,8 +11,9 @@ local M, C = ...
 local REGION = { "path", "start", "offset", "length", "loop" }
 local tempo_cache, key_cache = {}, {}
 
--- Error at the patch line: `level` 1 is fail's caller (helpers must not tail-call functions
--- that fail, or the level would skip past the patch).
+-- Raise at a position: `level` 1 is the function calling fail, 2 its caller, and so on; helpers
+-- pass the level of the patch line that called them. (Helpers must not tail-call functions
+-- that fail, or the count would skip past the patch.)
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 1)
 end
@@ -21,7 +22,7 @@ local function check_source(src, fname)
   local ok, ty = pcall(function() return src.type end)
   if not ok or (ty ~= "file" and ty ~= "stretch") then
     fail(3, "%s: expects a file or stretch node, got %s", fname,
-         ok and ty and ("a " .. ty .. " node") or type(src))
+         ok and ty and ("a node of type '" .. ty .. "'") or type(src))
   end
 end
 
@@ -30,23 +31,19 @@ local function stretch_of(src)
   return 1, 0, false
 end
 
-local function file_tempo(path, fname)
-  if not tempo_cache[path] then
-    local bpm, why = M.detect_tempo(path)
-    if not bpm then fail(4, "%s: %s", fname, why) end
-    tempo_cache[path] = bpm
+-- detect(path) through a per-path cache; a failure is raised at the helper's caller.
+local function cached(cache, detect)
+  return function(path, fname)
+    if not cache[path] then
+      local v, why = detect(path)
+      if not v then fail(3, "%s: %s", fname, why) end
+      cache[path] = v
+    end
+    return cache[path]
   end
-  return tempo_cache[path]
 end
-
-local function file_key(path, fname)
-  if not key_cache[path] then
-    local key, why = M.detect_key(path)
-    if not key then fail(4, "%s: %s", fname, why) end
-    key_cache[path] = key
-  end
-  return key_cache[path]
-end
+local file_tempo = cached(tempo_cache, M.detect_tempo)
+local file_key = cached(key_cache, M.detect_key)
 
 -- The options table of a helper (third argument).
 local function options(o, fname)
@@ -120,7 +117,7 @@ end
 -- The source's onset envelope (C.onsets) and its time map to the graph clock.
 local function envelope(src)
   local env, hop, t0 = C.onsets(src.path)
-  if not env then fail(5, "align: %s", hop) end
+  if not env then fail(3, "align: %s", hop) end
   local speed = select(1, stretch_of(src)) * src.rate
   return { env = env, hop = hop, t0 = t0, speed = speed, start = src.start, offset = src.offset,
            ends = src.start + (#env * hop - src.offset) / speed }

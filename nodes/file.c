@@ -53,11 +53,11 @@ enum { P_GAIN, P_RATE };
 extern const mg_node_desc mg_node_stretch;
 
 #define RING_MIN_FRAMES 16384
-#define RATE_MAX 4.0   /* varispeed range [RATE_MIN, RATE_MAX] */
+#define RATE_MAX 4.0 /* varispeed range [RATE_MIN, RATE_MAX] */
 #define RATE_MIN 0.01
-#define VS_PIECE 64    /* varispeed: frames per ratio step */
-#define VS_CHUNK 256   /* varispeed: ring frames handed to the converter per callback */
-#define RB_CHUNK 1024  /* stretch: frames fed to Rubber Band per call */
+#define VS_PIECE 64        /* varispeed: frames per ratio step */
+#define VS_CHUNK 256       /* varispeed: ring frames handed to the converter per callback */
+#define RB_CHUNK 1024      /* stretch: frames fed to Rubber Band per call */
 #define SRC_OUT_CHUNK 4096 /* target resampler output frames per call */
 #define SKIP_FRAMES 1024
 
@@ -78,6 +78,7 @@ struct file_state {
     double tempo;      /* stretch: speed ratio (2 = twice as fast) */
     double pitch;      /* stretch: semitones */
     int formant;       /* stretch: preserve formants */
+    double graph_rate; /* Hz, for the stretcher */
     double ratio; /* graph rate / file rate */
     int prepared;
 
@@ -99,21 +100,21 @@ struct file_state {
     int eoi;          /* end of input passed to the resampler */
     int src_done;     /* resampler flushed (or failed) */
     int64_t out_made; /* graph frames out of the resampler (not looping) */
-    RubberBandState rb;  /* stretch only */
-    float *rb_io;        /* RB_CHUNK interleaved frames */
+    RubberBandState rb;            /* stretch only */
+    float *rb_io;                  /* RB_CHUNK interleaved frames */
     float *rb_ch[MG_MAX_CHANNELS]; /* RB_CHUNK frames per channel */
-    int64_t rb_skip;     /* output frames still to drop (the start delay) */
-    int64_t rb_made;     /* frames delivered to the ring (not looping) */
-    int rb_final;        /* the last input went in */
+    int64_t rb_skip;               /* output frames still to drop (the start delay) */
+    int64_t rb_made;               /* frames delivered to the ring (not looping) */
+    int rb_final;                  /* the last input went in */
 
     /* [rt] consumer */
-    int64_t played; /* frames taken from the ring since the rewind */
-    SRC_STATE *vs;  /* varispeed converter (callback mode, fed from the ring) */
-    float *vs_in;   /* VS_CHUNK interleaved frames handed to the converter */
-    float *vs_out;  /* VS_PIECE interleaved frames out of it */
-    int vs_on;      /* the rate has departed from 1 since the last reset */
-    int vs_end;     /* the varispeed output reached the end of the region */
-    double vs_pos;  /* ring frames played through so far (integral of the rate) */
+    int64_t played;  /* frames taken from the ring since the rewind */
+    SRC_STATE *vs;   /* varispeed converter (callback mode, fed from the ring) */
+    float *vs_in;    /* VS_CHUNK interleaved frames handed to the converter */
+    float *vs_out;   /* VS_PIECE interleaved frames out of it */
+    int vs_on;       /* the rate has departed from 1 since the last reset */
+    int vs_end;      /* the varispeed output reached the end of the region */
+    double vs_pos;   /* ring frames played through so far (integral of the rate) */
     double vs_ratio; /* converter ratio in use (1/rate); 0 after a reset */
 };
 
@@ -206,9 +207,39 @@ static size_t read_region(struct file_state *st, float *dst, size_t want)
 }
 
 /*
-** Rewind the producer to the region start with a fresh resampler (and a fresh Rubber Band,
-** primed with its preferred start pad so that dropping its start delay aligns the output).
+** A fresh Rubber Band, primed with its preferred start pad of silence so that dropping its
+** start delay aligns the output. Made anew rather than reset: after a run cut short (a
+** measure, a stop) rubberband_reset left R3 in a state that changed the next 2.5 s slightly.
+** [stream] may allocate (not the processing thread); on failure the node plays silence.
 */
+static void new_stretcher(struct file_state *st)
+{
+    if (st->rb)
+        rubberband_delete(st->rb);
+    RubberBandOptions o = RubberBandOptionProcessRealTime | RubberBandOptionEngineFiner |
+                          RubberBandOptionThreadingNever | RubberBandOptionChannelsTogether |
+                          RubberBandOptionPitchHighConsistency |
+                          (st->formant ? RubberBandOptionFormantPreserved : 0);
+    st->rb = rubberband_new((unsigned)lrint(st->graph_rate), (unsigned)st->channels, o,
+                            1.0 / st->tempo, pow(2.0, st->pitch / 12.0));
+    st->rb_made = 0;
+    st->rb_final = 0;
+    st->rb_skip = 0;
+    if (!st->rb)
+        return;
+    rubberband_set_max_process_size(st->rb, RB_CHUNK);
+    unsigned pad = rubberband_get_preferred_start_pad(st->rb);
+    for (int c = 0; c < st->channels; c++)
+        memset(st->rb_ch[c], 0, RB_CHUNK * sizeof(float));
+    while (pad > 0) {
+        unsigned k = pad < RB_CHUNK ? pad : RB_CHUNK;
+        rubberband_process(st->rb, (const float *const *)st->rb_ch, k, 0);
+        pad -= k;
+    }
+    st->rb_skip = rubberband_get_start_delay(st->rb);
+}
+
+/* Rewind the producer to the region start with a fresh resampler (and Rubber Band). */
 static void rewind_stream(struct file_state *st)
 {
     seek_file(st, st->offset_in);
@@ -219,20 +250,8 @@ static void rewind_stream(struct file_state *st)
     st->out_made = 0;
     if (st->src)
         src_reset(st->src);
-    if (st->rb) {
-        rubberband_reset(st->rb);
-        st->rb_made = 0;
-        st->rb_final = 0;
-        unsigned pad = rubberband_get_preferred_start_pad(st->rb);
-        for (int c = 0; c < st->channels; c++)
-            memset(st->rb_ch[c], 0, RB_CHUNK * sizeof(float));
-        while (pad > 0) {
-            unsigned k = pad < RB_CHUNK ? pad : RB_CHUNK;
-            rubberband_process(st->rb, (const float *const *)st->rb_ch, k, 0);
-            pad -= k;
-        }
-        st->rb_skip = rubberband_get_start_delay(st->rb);
-    }
+    if (st->stretch)
+        new_stretcher(st);
 }
 
 /*
@@ -345,10 +364,10 @@ static void fill_stretch(struct file_state *st)
         size_t room = mg_ring_write_space(&st->ring);
         if (room == 0 || (!st->loop && st->rb_made >= st->out_len))
             return;
-        if (drain_stretch(st, room) > 0)
+        if (st->rb && drain_stretch(st, room) > 0)
             continue;
-        if (st->rb_final) { /* flushed: pad the remainder with silence */
-            int64_t left = st->out_len - st->rb_made;
+        if (st->rb_final || !st->rb) { /* flushed (or no stretcher): silence to the end */
+            int64_t left = st->loop ? (int64_t)room : st->out_len - st->rb_made;
             size_t k = (int64_t)room < left ? room : (size_t)left;
             if (k > RB_CHUNK)
                 k = RB_CHUNK;
@@ -539,18 +558,12 @@ static mg_status file_prepare(void *state, mg_node *node, mg_prepare *pr)
         st->inbuf = malloc(st->chunk_in * ch * sizeof(float));
     }
     int nomem = 0;
-    if (st->stretch) {
-        RubberBandOptions o = RubberBandOptionProcessRealTime | RubberBandOptionEngineFiner |
-                              RubberBandOptionThreadingNever | RubberBandOptionChannelsTogether |
-                              RubberBandOptionPitchHighConsistency |
-                              (st->formant ? RubberBandOptionFormantPreserved : 0);
-        st->rb = rubberband_new((unsigned)lrint(pr->rate), (unsigned)st->channels, o,
-                                1.0 / st->tempo, pow(2.0, st->pitch / 12.0));
-        rubberband_set_max_process_size(st->rb, RB_CHUNK);
+    if (st->stretch) { /* the stretcher itself is made by rewind_stream */
+        st->graph_rate = pr->rate;
         st->rb_io = malloc(RB_CHUNK * ch * sizeof(float));
         for (int c = 0; c < st->channels; c++)
             nomem |= !(st->rb_ch[c] = malloc(RB_CHUNK * sizeof(float)));
-        nomem |= !st->rb || !st->rb_io;
+        nomem |= !st->rb_io;
     }
     int err = 0;
     st->vs = src_callback_new(vs_feed, SRC_SINC_MEDIUM_QUALITY, st->channels, &err, st);
@@ -569,6 +582,11 @@ static mg_status file_prepare(void *state, mg_node *node, mg_prepare *pr)
     }
 
     rewind_stream(st);
+    if (st->stretch && !st->rb) {
+        release_buffers(st);
+        return mg_node_errorf(node, MG_ERR_NOMEM, "cannot make a Rubber Band stretcher for '%s'",
+                              st->path);
+    }
     st->played = 0;
     st->vs_on = st->vs_end = 0;
     st->vs_pos = st->vs_ratio = 0;
@@ -861,6 +879,14 @@ static const mg_option_desc file_options[] = {
      .doc = "preserve formants (voices keep their timbre when transposed)"},
 };
 
+/* What `file` and `stretch` share: the output, parameters and lifecycle. */
+#define FILE_SOURCE_COMMON                                                                         \
+    .outputs = file_out, .n_outputs = 1, .params = file_params, .n_params = 2,                     \
+    .options = file_options, .state_size = sizeof(struct file_state), .create = file_create,       \
+    .prepare = file_prepare, .reset = file_reset, .process = file_process,                         \
+    .service = file_service, .length = file_length, .out_channels = file_out_channels,             \
+    .destroy = file_destroy
+
 const mg_node_desc mg_node_file = {
     .name = "file",
     .doc =
@@ -876,47 +902,20 @@ const mg_node_desc mg_node_file = {
         "varispeed (libsamplerate variable ratio, SINC_MEDIUM): pitch and tempo change "
         "together, a constant rate r plays ceil(frames/r) frames; automate it for tape "
         "effects.",
-    .outputs = file_out,
-    .n_outputs = 1,
-    .params = file_params,
-    .n_params = 2,
-    .options = file_options,
-    .n_options = 5,
-    .state_size = sizeof(struct file_state),
-    .create = file_create,
-    .prepare = file_prepare,
-    .reset = file_reset,
-    .process = file_process,
-    .service = file_service,
-    .length = file_length,
-    .out_channels = file_out_channels,
-    .destroy = file_destroy,
+    .n_options = 5, /* path .. loop */
+    FILE_SOURCE_COMMON,
 };
 
 const mg_node_desc mg_node_stretch = {
     .name = "stretch",
-    .doc =
-        "A sound file region (options as `file`), time-stretched and pitch-shifted "
-        "independently by Rubber Band 3 (R3 \"finer\" engine, real-time mode): `tempo` is the "
-        "speed ratio (the region lasts round(frames/tempo) graph frames), `pitch` the "
-        "transposition in semitones, `formant` keeps formants. It is a source, so the graph "
-        "clock is unchanged downstream; Rubber Band's start delay is removed inside (no "
-        "latency; the output is aligned with the graph to the sample). `gain` and the "
-        "varispeed `rate` work as on `file`. Measured: 440 Hz at +12 semitones reads "
-        "880.000 Hz, THD+N below -50 dB.",
-    .outputs = file_out,
-    .n_outputs = 1,
-    .params = file_params,
-    .n_params = 2,
-    .options = file_options,
-    .n_options = 8,
-    .state_size = sizeof(struct file_state),
-    .create = file_create,
-    .prepare = file_prepare,
-    .reset = file_reset,
-    .process = file_process,
-    .service = file_service,
-    .length = file_length,
-    .out_channels = file_out_channels,
-    .destroy = file_destroy,
+    .doc = "A sound file region (options as `file`), time-stretched and pitch-shifted "
+           "independently by Rubber Band 3 (R3 \"finer\" engine, real-time mode): `tempo` is the "
+           "speed ratio (the region lasts round(frames/tempo) graph frames), `pitch` the "
+           "transposition in semitones, `formant` keeps formants. It is a source, so the graph "
+           "clock is unchanged downstream; Rubber Band's start delay is removed inside (no "
+           "latency; the output is aligned with the graph to the sample). `gain` and the "
+           "varispeed `rate` work as on `file`. Measured: 440 Hz at +12 semitones reads "
+           "880.000 Hz, THD+N below -50 dB.",
+    .n_options = 8, /* path .. loop, tempo, pitch, formant */
+    FILE_SOURCE_COMMON,
 };

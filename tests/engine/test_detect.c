@@ -36,7 +36,10 @@ static void add(float *x, long n, double at, double len, double (*f)(double))
         x[s + i] += (float)f((double)i / RATE);
 }
 
-static double click(double t) { return 0.5 * sin(2 * M_PI * 2000 * t) * exp(-t / 0.003); }
+static double click(double t)
+{
+    return 0.5 * sin(2 * M_PI * 2000 * t) * exp(-t / 0.003);
+}
 static double kick(double t)
 {
     double ph = 2 * M_PI * (50 * t + 70 * 0.03 * (1 - exp(-t / 0.03))); /* 120 -> 50 Hz */
@@ -146,7 +149,7 @@ static float *progression(int tonic, int minor, int drums, long *n_out)
             for (int k = 0; k < 3; k++)
                 note(x, n, at, len, 60 + tonic + ch[k], 0.1);
             note(x, n, at, len, 48 + tonic + ch[0], 0.12); /* bass: the root */
-            if (drums) { /* two beats per chord: kick, snare */
+            if (drums) {                                   /* two beats per chord: kick, snare */
                 add(x, n, at, 0.3, kick);
                 add(x, n, at + len / 2, 0.3, snare);
             }
@@ -183,9 +186,9 @@ static void test_key_names(void)
     static const struct {
         const char *s;
         int tonic, minor;
-    } ok[] = {{"C", 0, 0},        {"Am", 9, 1},       {"F# minor", 6, 1}, {"Bb", 10, 0},
-              {"eb maj", 3, 0},   {"  Db major ", 1, 0}, {"b", 11, 0},    {"Cb", 11, 0},
-              {"g#min", 8, 1}};
+    } ok[] = {{"C", 0, 0},   {"Am", 9, 1},     {"F# minor", 6, 1},
+              {"Bb", 10, 0}, {"eb maj", 3, 0}, {"  Db major ", 1, 0},
+              {"b", 11, 0},  {"Cb", 11, 0},    {"g#min", 8, 1}};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         int t = -1, m = -1;
         CHECK(mg_key_parse(ok[i].s, &t, &m) == 0 && t == ok[i].tonic && m == ok[i].minor,

@@ -3,17 +3,9 @@
 -- group buses, pre- and post-fader sends. Run by CTest through the stock lua5.4 interpreter.
 local mg = require "mixgraph"
 
-local failures, checks = 0, 0
-local function check(cond, msg)
-  checks = checks + 1
-  if not cond then
-    failures = failures + 1
-    io.stderr:write("FAIL: " .. msg .. "\n")
-  end
-end
-local function near(a, b, tol, msg)
-  check(math.abs(a - b) <= tol, string.format("%s: got %.4f, expected %.4f +- %g", msg, a, b, tol))
-end
+local t = dofile((arg[0]:match("(.*/)") or "./") .. "check.lua")
+local check = t.check
+local function near(a, b, tol, msg) t.near(a, b, tol, msg, true) end
 local SILENT = -120 -- anything below counts as silence
 
 -- Two tone tracks (a: 1 kHz -6 dB peak; b: 1 kHz -12 dB peak), a group bus for b, an
@@ -92,5 +84,4 @@ do
   check(m.peak[1] < SILENT, "a is muted by the group solo")
 end
 
-print(string.format("mixer_test: %d checks, %d failed", checks, failures))
-os.exit(failures == 0 and 0 or 1)
+t.done("mixer_test")

@@ -6,19 +6,8 @@
 local mg = require "mixgraph"
 local src_dir, work = arg[1], arg[2]
 
-local failures, checks = 0, 0
-local function check(cond, msg)
-  checks = checks + 1
-  if not cond then
-    failures = failures + 1
-    io.stderr:write("FAIL: " .. msg .. "\n")
-  end
-end
-local function near(a, b, tol, msg)
-  check(type(a) == "number" and math.abs(a - b) <= tol,
-        string.format("%s: got %s, expected %.4f +- %g", msg, tostring(a), b, tol))
-  print(string.format("  %-52s %10.4f (expected %.4f +- %g)", msg, a or 0 / 0, b, tol))
-end
+local t = dofile((arg[0]:match("(.*/)") or "./") .. "check.lua")
+local check, near = t.check, t.near
 
 os.execute("mkdir -p '" .. work .. "'")
 assert(loadfile(src_dir .. "/patches/tempo_match.lua"))(nil, { dir = work, only_loops = true })
@@ -93,7 +82,7 @@ end
 do
   local g = mg.graph{ rate = 48000 }
   local ok, err = pcall(mg.match_tempo, g:osc{}, 120)
-  check(not ok and err:find("expects a file or stretch node, got a osc node"), tostring(err))
+  check(not ok and err:find("expects a file or stretch node, got a node of type 'osc'"), tostring(err))
   local f = g:file{ path = pa }
   ok, err = pcall(function() mg.match_key(f, "H minor") end)
   check(not ok and err:find("pitch_test.lua:%d+: match_key: 'H minor' is not a key"), tostring(err))
@@ -103,11 +92,18 @@ do
   check(not ok and err:find("pitch_test.lua:%d+: transpose: .*'pitch' = 30 out of range"), tostring(err))
   local bpm, why = mg.detect_tempo(work .. "/missing.wav")
   check(bpm == nil and why:find("missing.wav: No such file"), tostring(why))
+  local m = g:file{ path = pa }
+  os.execute("cp '" .. pa .. "' '" .. work .. "/gone.wav'")
+  local gone = g:file{ path = work .. "/gone.wav" }
+  os.remove(work .. "/gone.wav")
+  ok, err = pcall(function() mg.align(gone, m) end)
+  check(not ok and err:find("pitch_test.lua:%d+: align: .*gone.wav: No such file"), tostring(err))
+  ok, err = pcall(function() mg.match_tempo(gone, 100) end)
+  check(not ok and err:find("pitch_test.lua:%d+: match_tempo: .*gone.wav: No such file"), tostring(err))
 end
 
 for _, f in ipairs{ pa, pb, "a128.wav", "a_up2.wav", "b_in_a.wav" } do
   os.remove(f:find("/") and f or (work .. "/" .. f))
 end
 os.remove(work)
-print(string.format("pitch_test: %d checks, %d failed", checks, failures))
-os.exit(failures == 0 and 0 or 1)
+t.done("pitch_test")

@@ -2,7 +2,7 @@
 ** test_stretch.c: pitch and time. The `stretch` node against DSP_TESTS.md §14 (RB-1 pitch,
 ** RB-2 time ratio, RB-3 level, RB-4 THD+N, RB-5 alignment) and the `file` node's varispeed
 ** `rate` (2.0 plays 440 Hz at 880 Hz and ends at half the duration; block-size independence;
-** a tape-stop ramp).
+** a tape-stop ramp), and a rewind after a partial run.
 **
 ** Inputs are synthesized here into a temporary directory that is removed at the end. Runs on
 ** the test's main thread (control, stream and processing side in turn).
@@ -11,35 +11,10 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#include <sndfile.h>
-#include <unistd.h>
-
 #include "mg_test.h"
+#include "tmp_files.h"
 
 #define RATE 48000.0
-
-static char tmpdir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void write_mono(const char *path, const float *x, long n)
-{
-    SF_INFO si = {.samplerate = (int)RATE, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &si);
-    if (!f) {
-        fprintf(stderr, "cannot write %s\n", path);
-        exit(1);
-    }
-    sf_writef_float(f, x, n);
-    sf_close(f);
-}
 
 /* A sine of `freq` Hz at `db` dBFS for `seconds`, silent before `delay` seconds. */
 static const char *tone_file(const char *name, double freq, double db, double seconds, double delay)
@@ -49,8 +24,7 @@ static const char *tone_file(const char *name, double freq, double db, double se
     double a = pow(10, db / 20);
     for (long i = lrint(delay * RATE); i < n; i++)
         x[i] = (float)(a * sin(2 * M_PI * freq * (double)i / RATE));
-    const char *p = tmp_path(name);
-    write_mono(p, x, n);
+    const char *p = write_mono(name, (int)RATE, x, n);
     free(x);
     return p;
 }
@@ -205,8 +179,7 @@ static void test_alignment(const char *in, double tempo, double semis, double to
     mg_node *s;
     mg_graph *g = source_graph("stretch", o, 3, 256, &s);
     CHECK_OK(mg_graph_compile(g), g);
-    CHECK(mg_graph_latency(g) == 0, "stretch reports latency %lld",
-          (long long)mg_graph_latency(g));
+    CHECK(mg_graph_latency(g) == 0, "stretch reports latency %lld", (long long)mg_graph_latency(g));
     long n = (long)mg_graph_length(g);
     float **y = mg_test_render(g, n, NULL);
     double t = (double)onset(y[0], n, pow(10, -6 / 20.0) / sqrt(2.0)) / RATE;
@@ -296,13 +269,35 @@ static void test_tape_stop(const char *in)
     mg_graph_free(g);
 }
 
+/*
+** A stretch rewound after a partial run (a measure, a stop) plays exactly what a fresh one
+** plays: the stretcher is rebuilt, not reset.
+*/
+static void test_rewind(const char *in)
+{
+    mg_opt o[] = {{"path", in, 0}, {"tempo", NULL, 0.9}, {"pitch", NULL, -2}};
+    mg_node *s;
+    mg_graph *fresh = source_graph("stretch", o, 3, 256, &s);
+    mg_graph *again = source_graph("stretch", o, 3, 256, &s);
+    long n = (long)mg_graph_length(fresh);
+    float **a = mg_test_render(fresh, n, NULL);
+    mg_test_free_channels(mg_test_render(again, n / 3, NULL), 1);
+    mg_graph_reset(again);
+    float **b = mg_test_render(again, n, NULL);
+    long diff = 0;
+    for (long i = 0; i < n; i++)
+        diff += a[0][i] != b[0][i];
+    CHECK(diff == 0, "stretch after a partial run and a reset differs in %ld of %ld frames", diff,
+          n);
+    mg_test_free_channels(a, 1);
+    mg_test_free_channels(b, 1);
+    mg_graph_free(fresh);
+    mg_graph_free(again);
+}
+
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mg_stretch_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    make_tmpdir("mg_test_stretch");
     const char *tone = tone_file("tone.wav", 440, -6, 3.0, 0);
     test_varispeed(tone);
     test_tape_stop(tone_file("tone10.wav", 440, -6, 10.0, 0));
@@ -311,6 +306,7 @@ int main(void)
     test_pitch(tone, 3.5);
     test_tempo(tone, 1.5);
     test_tempo(tone, 0.8);
+    test_rewind(tone);
     const char *late = tone_file("late.wav", 440, -6, 2.0, 1.0);
     test_alignment(late, 1.25, 0, 1);
     test_alignment(late, 1.0, -7, 1);
@@ -322,9 +318,6 @@ int main(void)
     test_alignment(late, 1.0, 5, 4);
     test_alignment(late, 1.0, 12, 4);
     test_alignment(late, 1.0, -12, 4);
-    unlink(tmp_path("tone.wav"));
-    unlink(tmp_path("tone10.wav"));
-    unlink(tmp_path("late.wav"));
-    rmdir(tmpdir);
+    remove_tmpdir();
     return mg_test_done("test_stretch");
 }
