@@ -2,7 +2,7 @@
 ** test_stretch.c: pitch and time. The `stretch` node against DSP_TESTS.md §14 (RB-1 pitch,
 ** RB-2 time ratio, RB-3 level, RB-4 THD+N, RB-5 alignment) and the `file` node's varispeed
 ** `rate` (2.0 plays 440 Hz at 880 Hz and ends at half the duration; block-size independence;
-** a tape-stop ramp), and a rewind after a partial run.
+** a tape-stop ramp), formant preservation, and a rewind after a partial run.
 **
 ** Inputs are synthesized here into a temporary directory that is removed at the end. Runs on
 ** the test's main thread (control, stream and processing side in turn).
@@ -270,6 +270,45 @@ static void test_tape_stop(const char *in)
 }
 
 /*
+** Formants: a 150 Hz harmonic tone shaped by one resonance at 1 kHz, shifted up 5 semitones
+** (f0 200.2 Hz). With `formant` the strongest harmonic stays at the resonance (5 x 200.2 =
+** 1001 Hz); without, the resonance moves up with the pitch to 1335 Hz (strongest: 7 x 200.2).
+*/
+static void test_formant(void)
+{
+    long n = lrint(2.0 * RATE);
+    float *x = calloc((size_t)n, sizeof *x);
+    for (int k = 1; 150.0 * k < 6000; k++) {
+        double f = 150.0 * k, d = (f - 1000) / 150, a = 0.05 / (1 + d * d);
+        for (long i = 0; i < n; i++)
+            x[i] += (float)(a * sin(2 * M_PI * f * (double)i / RATE));
+    }
+    const char *in = write_mono("formant.wav", (int)RATE, x, n);
+    free(x);
+    double f0 = 150 * pow(2, 5 / 12.0);
+    for (int keep = 0; keep < 2; keep++) {
+        mg_opt o[] = {{"path", in, 0}, {"pitch", NULL, 5}, {"formant", NULL, keep}};
+        mg_node *s;
+        mg_graph *g = source_graph("stretch", o, 3, 256, &s);
+        float **y = mg_test_render(g, n, NULL);
+        int best = 0;
+        double top = 0;
+        for (int k = 1; k <= 12; k++) {
+            double a = mg_test_sine_fit(y[0] + lrint(0.5 * RATE), lrint(RATE), k * f0, RATE, NULL);
+            if (a > top)
+                top = a, best = k;
+        }
+        int want = keep ? 5 : 7;
+        CHECK(best == want, "formant %s: strongest harmonic %d (%.0f Hz), expected %d (%.0f Hz)",
+              keep ? "on" : "off", best, best * f0, want, want * f0);
+        mg_test_report(keep ? "formant on: strongest harmonic" : "formant off: strongest harmonic",
+                       best * f0, "Hz");
+        mg_test_free_channels(y, 1);
+        mg_graph_free(g);
+    }
+}
+
+/*
 ** A stretch rewound after a partial run (a measure, a stop) plays exactly what a fresh one
 ** plays: the stretcher is rebuilt, not reset.
 */
@@ -307,6 +346,7 @@ int main(void)
     test_tempo(tone, 1.5);
     test_tempo(tone, 0.8);
     test_rewind(tone);
+    test_formant();
     const char *late = tone_file("late.wav", 440, -6, 2.0, 1.0);
     test_alignment(late, 1.25, 0, 1);
     test_alignment(late, 1.0, -7, 1);
