@@ -1068,3 +1068,8 @@ void mg_lua_pushgraph_of(lua_State *L, int i)
 {
     pushgraph_of(L, i);
 }
+
+void mg_lua_pushnode(lua_State *L, int gi, mg_node *n)
+{
+    pushnode(L, gi, n);
+}

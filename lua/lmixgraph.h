@@ -20,6 +20,8 @@ double mg_lua_graph_duration(lua_State *L, int i);
 mg_node *mg_lua_node(lua_State *L, int i);
 /* Push the graph userdata of the node userdata at stack index i. */
 void mg_lua_pushgraph_of(lua_State *L, int i);
+/* Push the (cached) userdata of node n of the graph whose userdata is at stack index gi. */
+void mg_lua_pushnode(lua_State *L, int gi, mg_node *n);
 /* Add detect_tempo, detect_key and the matching helpers to the module table on top of the
    stack (lua/lpitch.c, lua/pitch.lua). */
 void mg_lua_open_pitch(lua_State *L);

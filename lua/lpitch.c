@@ -97,21 +97,37 @@ static int l_onsets(lua_State *L)
     return 3;
 }
 
-/* _move_outputs(old, new): every connection out of `old` now leaves `new` (same ports). */
-static int l_move_outputs(lua_State *L)
+/* _outputs(node) -> { { dst node, out port, in port }... } (ports 0-based) */
+static int l_outputs(lua_State *L)
 {
-    mg_node *a = mg_lua_node(L, 1), *b = mg_lua_node(L, 2);
+    mg_node *a = mg_lua_node(L, 1);
     mg_graph *g = mg_node_graph(a);
-    if (mg_node_graph(b) != g)
-        return luaL_error(L, "nodes belong to different graphs");
-    for (int i = mg_graph_edge_count(g) - 1; i >= 0; i--) {
+    mg_lua_pushgraph_of(L, 1);
+    int gi = lua_gettop(L);
+    lua_newtable(L);
+    lua_Integer k = 0;
+    for (int i = 0; i < mg_graph_edge_count(g); i++) {
         mg_edge_info e = mg_graph_edge(g, i);
         if (e.src != a)
             continue;
-        if (mg_disconnect(a, e.out_port, e.dst, e.in_port) ||
-            mg_connect(b, e.out_port, e.dst, e.in_port))
-            return luaL_error(L, "%s", mg_graph_error(g));
+        lua_createtable(L, 3, 0);
+        mg_lua_pushnode(L, gi, e.dst);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, e.out_port);
+        lua_rawseti(L, -2, 2);
+        lua_pushinteger(L, e.in_port);
+        lua_rawseti(L, -2, 3);
+        lua_rawseti(L, -2, ++k);
     }
+    return 1;
+}
+
+/* _connect(src, out port, dst, in port) (ports 0-based) */
+static int l_connect(lua_State *L)
+{
+    mg_node *a = mg_lua_node(L, 1), *b = mg_lua_node(L, 3);
+    if (mg_connect(a, (int)luaL_checkinteger(L, 2), b, (int)luaL_checkinteger(L, 4)))
+        return luaL_error(L, "%s", mg_graph_error(mg_node_graph(a)));
     return 0;
 }
 
@@ -130,8 +146,11 @@ static const luaL_Reg funcs[] = {{"detect_tempo", l_detect_tempo},
                                  {"detect_key", l_detect_key},
                                  {"key_parse", l_key_parse},
                                  {NULL, NULL}};
-static const luaL_Reg internals[] = {
-    {"onsets", l_onsets}, {"move_outputs", l_move_outputs}, {"graph_of", l_graph_of}, {NULL, NULL}};
+static const luaL_Reg internals[] = {{"onsets", l_onsets},
+                                     {"outputs", l_outputs},
+                                     {"connect", l_connect},
+                                     {"graph_of", l_graph_of},
+                                     {NULL, NULL}};
 
 void mg_lua_open_pitch(lua_State *L)
 {

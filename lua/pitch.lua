@@ -2,10 +2,10 @@
 -- align. [control]
 --
 -- Each takes a `file` or `stretch` source and returns a `stretch` node that plays the same
--- region with the new tempo, pitch or start; the old node's outgoing connections move to the
--- new one and the old node is removed (its gain and varispeed rate carry over). Detection
+-- region with the new tempo, pitch or start, under the old node's name and with its outgoing
+-- connections; the old node is removed (its gain and varispeed rate carry over). Detection
 -- results are cached per file path. Loaded by lua/lpitch.c with the module table M and the C
--- internals C (onsets, move_outputs, graph_of).
+-- internals C (onsets, outputs, connect, graph_of).
 local M, C = ...
 
 local REGION = { "path", "start", "offset", "length", "loop" }
@@ -55,7 +55,9 @@ local function options(o, fname)
   return o
 end
 
--- A stretch node with src's region and settings, changed by `t`, in src's place.
+-- A stretch node with src's region and settings, changed by `t`, in src's place: same name,
+-- same outgoing connections. The options are tried on a scratch node first, so a bad value
+-- leaves the graph as it was.
 local function replace(src, t, fname)
   local g = C.graph_of(src)
   local tempo, pitch, formant = stretch_of(src)
@@ -64,10 +66,14 @@ local function replace(src, t, fname)
   o.tempo, o.pitch, o.formant = tempo, pitch, formant
   for k, v in pairs(t) do o[k] = v end
   o.gain, o.rate = src.gain, src.rate
-  local ok, new = pcall(g.stretch, g, o)
-  if not ok then fail(3, "%s: %s", fname, (tostring(new):gsub("^pitch%.lua:%d+: ", ""))) end
-  C.move_outputs(src, new)
+  local ok, probe = pcall(g.stretch, g, o)
+  if not ok then fail(3, "%s: %s", fname, (tostring(probe):gsub("^pitch%.lua:%d+: ", ""))) end
+  probe:remove()
+  local name, outs = src.name, C.outputs(src)
   src:remove()
+  o.name = name
+  local new = g:stretch(o)
+  for _, e in ipairs(outs) do C.connect(new, e[2], e[1], e[3]) end
   return new
 end
 

@@ -25,11 +25,12 @@ check(mg.detect_key(pb) == "C minor", "detect_key(loop B): " .. tostring(mg.dete
 -- match_tempo: 120 -> 128 BPM
 do
   local g = mg.graph{ rate = 48000 }
-  local a = g:file{ path = pa, gain = -2 }
+  local a = g:file{ name = "loop", path = pa, gain = -2 }
   local _ = a >> g:gain{ gain = -1 } >> g.output
   local s, from = mg.match_tempo(a, 128)
   near(from, 120, 0.5, "match_tempo: source tempo")
-  check(s.type == "stretch" and s.gain == -2, "match_tempo returns a stretch node with the gain")
+  check(s.type == "stretch" and s.gain == -2 and s.name == "loop" and g:find("loop") == s,
+        "match_tempo returns a stretch node with the source's name and gain")
   check(not pcall(function() return a.name end), "the replaced node is removed")
   near(g:length(), 8 * from / 128, 0.001, "match_tempo 128: length (s)")
   local out = work .. "/a128.wav"
@@ -90,6 +91,7 @@ do
   check(not ok and err:find("options table, got number"), tostring(err))
   ok, err = pcall(function() mg.transpose(f, 30) end)
   check(not ok and err:find("pitch_test.lua:%d+: transpose: .*'pitch' = 30 out of range"), tostring(err))
+  check(f.type == "file", "a refused transpose leaves the source in place")
   local bpm, why = mg.detect_tempo(work .. "/missing.wav")
   check(bpm == nil and why:find("missing.wav: No such file"), tostring(why))
   local m = g:file{ path = pa }
