@@ -173,6 +173,9 @@ typedef struct mg_node_desc {
     /* [control] Frames of output after the input falls silent, from the current parameter
        values (mg_node_get_index); NULL: the tail prepare reported. */
     int64_t (*tail)(const void *state, const mg_node *node, double rate);
+    /* [control] Frames a source produces, from the current parameter values (a varispeed
+       rate); NULL: the length prepare reported. */
+    int64_t (*length)(const void *state, const mg_node *node, double rate);
     /* [control] Magnitude response in dB at `freq` Hz from the current parameter values
        (eq:response(freqs) in Lua, plots, tests). NULL when the node has none. */
     double (*response)(const void *state, const mg_node *node, double freq, double rate);

@@ -349,9 +349,10 @@ static void measure_paths(compiler *cc)
             int64_t tail = n->d->tail ? n->d->tail(n->state, n, g->rate) : n->tail;
             end = sat_add(end, sat_add(tail, n->latency));
         }
-        if (n->length > end || (n->length == MG_FOREVER && !endless)) {
-            end = n->length;
-            endless = n->length == MG_FOREVER ? n : NULL;
+        int64_t len = n->d->length ? n->d->length(n->state, n, g->rate) : n->length;
+        if (len > end || (len == MG_FOREVER && !endless)) {
+            end = len;
+            endless = len == MG_FOREVER ? n : NULL;
         }
         n->end = end;
         n->endless = end == MG_FOREVER ? endless : NULL;

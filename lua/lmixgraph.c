@@ -56,8 +56,6 @@ static lgraph *mg_lua_checkgraph(lua_State *L, int i)
     return lg;
 }
 
-mg_node *mg_lua_node(lua_State *L, int i) { return checknode(L, i); }
-
 static mg_node *checknode(lua_State *L, int i)
 {
     lnode *ln = luaL_checkudata(L, i, NODE_MT);
@@ -1603,5 +1601,21 @@ int luaopen_mixgraph(lua_State *L)
     luaL_newlib(L, module_funcs);
     lua_pushliteral(L, MG_VERSION);
     lua_setfield(L, -2, "version");
+    mg_lua_open_pitch(L);
     return 1;
+}
+
+mg_node *mg_lua_node(lua_State *L, int i)
+{
+    return checknode(L, i);
+}
+
+void mg_lua_pushgraph_of(lua_State *L, int i)
+{
+    pushgraph_of(L, i);
+}
+
+void mg_lua_pushnode(lua_State *L, int gi, mg_node *n)
+{
+    pushnode(L, gi, n);
 }

@@ -30,4 +30,12 @@ int mg_lua_render_target(lua_State *L, mg_graph *g, const mg_render_opts *ro, in
 /* Seconds set with g.duration, or < 0. */
 double mg_lua_graph_duration(lua_State *L, int i);
 
+/* Push the graph userdata of the node userdata at stack index i. */
+void mg_lua_pushgraph_of(lua_State *L, int i);
+/* Push the (cached) userdata of node n of the graph whose userdata is at stack index gi. */
+void mg_lua_pushnode(lua_State *L, int gi, mg_node *n);
+/* Add detect_tempo, detect_key and the matching helpers to the module table on top of the
+   stack (lua/lpitch.c, lua/pitch.lua). */
+void mg_lua_open_pitch(lua_State *L);
+
 #endif

@@ -10,11 +10,13 @@
 
 #include "cli.h"
 #include "mg_analyze.h"
+#include "mg_detect.h"
 #include "mg_master.h"
 #include "plot.h"
 
 const char help_analyze[] =
-    "usage: mixgraph analyze FILE... [--json] [--plot OUT.svg [--target LUFS|PLATFORM]]\n"
+    "usage: mixgraph analyze FILE... [--json] [--tempo] [--key]\n"
+    "                        [--plot OUT.svg [--target LUFS|PLATFORM]]\n"
     "       mixgraph analyze --tracks FILE1 FILE2... [--json]\n"
     "\n"
     "For each file: format, duration, integrated loudness, loudness range, maximum momentary\n"
@@ -24,6 +26,8 @@ const char help_analyze[] =
     "\n"
     "options:\n"
     "  --json           one JSON array of objects, one per file (-inf is null)\n"
+    "  --tempo          also the tempo (BPM, 50..200), its confidence and the first beat\n"
+    "  --key            also the musical key (24 major and minor keys) and its correlation\n"
     "  --plot OUT.svg   draw momentary and short-term loudness over time with the integrated\n"
     "                   and target lines, and the averaged spectrum (first file)\n"
     "  --target T       target line of the plot: LUFS or a platform (default spotify, -14)\n"
@@ -110,7 +114,44 @@ static void print_json(const char *path, const mg_file_analysis *a)
         json_num("rms", a->rms[c], 1);
         printf("\"dc\": %.8f}", a->dc[c]);
     }
-    printf("]}");
+    printf("]");
+}
+
+/* --tempo / --key: detect, then print as text or as JSON fields (before the closing brace).
+   Non-zero (after a message) when the file cannot be read. */
+static int print_musical(const char *path, int tempo, int key, int json)
+{
+    mg_tempo t = {0};
+    mg_key k;
+    char err[1024];
+    if (mg_detect_file(path, tempo ? &t : NULL, key ? &k : NULL, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 1;
+    }
+    if (json) {
+        if (tempo) {
+            printf(", ");
+            json_num("tempo", t.bpm > 0 ? t.bpm : -INFINITY, 1);
+            json_num("tempo_confidence", t.confidence, 1);
+            json_num("first_beat", t.n_beats ? t.beats[0] : -INFINITY, 0);
+        }
+        if (key) {
+            printf(", \"key\": ");
+            json_str(k.name);
+            printf(", ");
+            json_num("key_correlation", k.score, 0);
+        }
+    } else {
+        if (tempo && t.bpm > 0)
+            printf("  %-22s %8.2f BPM (confidence %.2f, first beat %.3f s)\n", "tempo", t.bpm,
+                   t.confidence, t.n_beats ? t.beats[0] : 0.0);
+        else if (tempo)
+            printf("  %-22s %8s (no steady pulse)\n", "tempo", "-");
+        if (key)
+            printf("  %-22s %s (r = %.2f)\n", "key", k.name, k.score);
+    }
+    mg_tempo_free(&t);
+    return 0;
 }
 
 /* Target LUFS from a number or a platform name; die_usage otherwise. */
@@ -208,7 +249,7 @@ int cmd_analyze(int argc, char **argv)
 {
     if (wants_help(argc, argv))
         return fputs(help_analyze, stdout), EXIT_OK;
-    int json = 0, tracks = 0;
+    int json = 0, tracks = 0, tempo = 0, key = 0;
     const char *plot = NULL;
     double target = -14.0;
     char **files = calloc((size_t)argc + 1, sizeof *files);
@@ -219,6 +260,10 @@ int cmd_analyze(int argc, char **argv)
             json = 1;
         } else if (strcmp(a, "--tracks") == 0) {
             tracks = 1;
+        } else if (strcmp(a, "--tempo") == 0) {
+            tempo = 1;
+        } else if (strcmp(a, "--key") == 0) {
+            key = 1;
         } else if (strcmp(a, "--plot") == 0 || strcmp(a, "--target") == 0) {
             if (i + 1 >= argc)
                 die_usage("analyze ", "option %s needs a value", a);
@@ -264,6 +309,10 @@ int cmd_analyze(int argc, char **argv)
         } else {
             print_text(files[i], &res[i]);
         }
+        if ((tempo || key) && print_musical(files[i], tempo, key, json))
+            code = EXIT_RUNTIME;
+        if (json)
+            printf("}");
         ok++;
         if (i == 0 && plot) {
             char perr[512];

@@ -52,7 +52,7 @@ static const char *const help_main =
     "  check PATCH.lua           build the graph without rendering; list nodes in order\n"
     "  graph PATCH.lua           print the graph as Graphviz DOT (--svg OUT.svg draws it)\n"
     "  nodes [NAME]              list node types with parameters, units, ranges, defaults\n"
-    "  analyze FILE...           loudness (BS.1770), peaks, balance, spectrum of sound files\n"
+    "  analyze FILE...           loudness (BS.1770), peaks, balance, spectrum, tempo, key\n"
     "  master IN -o OUT          master a mix to a loudness target (spotify, ebu, -14...)\n"
     "  help [COMMAND]            this text, or a command's\n"
     "\n"

@@ -101,6 +101,23 @@ expect 0 "$MG" nodes;       contains "$T/out" "osc"; contains "$T/out" "freq"
 expect 0 "$MG" nodes gain;  contains "$T/out" "dB"
 expect 2 "$MG" nodes nope;  contains "$T/err" "unknown node type 'nope'"
 
+# tempo and key: the loops of patches/tempo_match.lua; a stretched, varispeed render is the
+# same whatever the block size
+expect 0 "$MG" check "$SRC/patches/tempo_match.lua" --set dir="$T" --set only_loops=true
+expect 0 "$MG" analyze --tempo --key "$T/loop_a_120bpm_Am.wav"
+contains "$T/out" "120.00 BPM"; contains "$T/out" "A minor"; contains "$T/out" "integrated"
+expect 2 "$MG" analyze --tempo; contains "$T/err" "missing FILE"
+expect 2 "$MG" analyze --bpm "$T/loop_a_120bpm_Am.wav"; contains "$T/err" "unknown option '--bpm'"
+printf 'local g = ...
+local s = g:stretch{ path = "%s", length = 2, tempo = 1.1, pitch = 3 }
+s.rate = 1.05
+s:to(g.output)
+' \
+    "$T/loop_a_120bpm_Am.wav" >"$T/st.lua"
+expect 0 "$MG" render "$T/st.lua" -o "$T/st1.wav"
+expect 0 "$MG" render "$T/st.lua" -o "$T/st2.wav" --block 7
+cmp -s "$T/st1.wav" "$T/st2.wav" && ok || fail "block size changed a stretch + varispeed render"
+
 # docs/nodes.md is generated from the descriptors and must be current
 if [ -f "$SRC/docs/nodes.md" ]; then
     "$MG" nodes --markdown >"$T/nodes.md"

@@ -4,7 +4,8 @@
 local mg = require "mixgraph"
 
 local t = require "check"
-local check, near = t.check, t.near
+local check = t.check
+local function near(a, b, tol, msg) t.near(a, b, tol, msg, true) end
 local SILENT = -120 -- anything below counts as silence
 
 -- Two tone tracks (a: 1 kHz -6 dB peak; b: 1 kHz -12 dB peak), a group bus for b, an

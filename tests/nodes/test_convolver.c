@@ -14,39 +14,15 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-#include <dirent.h>
 #include <sndfile.h>
 #include <stdint.h>
 #include <unistd.h>
 
 #include "mg_convolver.h"
 #include "mg_test.h"
+#include "tmp_files.h"
 
 #define RATE 48000.0
-
-static char tmpdir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(tmp_path(e->d_name));
-    closedir(d);
-    rmdir(tmpdir);
-}
 
 static mg_opt num(const char *name, double v)
 {
@@ -59,31 +35,6 @@ static mg_opt str(const char *name, const char *s)
 static double db(double x)
 {
     return 20 * log10(x);
-}
-
-/* Write planar channels x[c][0, frames) as a 32-bit float WAV (exact float values). */
-static const char *write_wav(const char *name, int rate, int ch, float *const *x, long frames)
-{
-    const char *path = tmp_path(name);
-    SF_INFO si = {.samplerate = rate, .channels = ch, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &si);
-    float *buf = malloc((size_t)frames * (size_t)ch * sizeof *buf);
-    if (!f || !buf) {
-        fprintf(stderr, "cannot write %s: %s\n", path, sf_strerror(NULL));
-        exit(1);
-    }
-    for (long i = 0; i < frames; i++)
-        for (int c = 0; c < ch; c++)
-            buf[i * ch + c] = x[c][i];
-    sf_writef_float(f, buf, frames);
-    sf_close(f);
-    free(buf);
-    return path;
-}
-
-static const char *write_mono(const char *name, int rate, float *x, long frames)
-{
-    return write_wav(name, rate, 1, &x, frames);
 }
 
 /* Gaussian noise from SplitMix64 + Box-Muller: reproducible from the seed. */
@@ -680,11 +631,7 @@ static void test_swap(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mg_test_convolver.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    make_tmpdir("mg_test_convolver");
     test_identity();
     test_delay();
     test_accuracy();

@@ -10,7 +10,6 @@
 #define M_PI 3.14159265358979323846 /* not declared by <math.h> under strict C11 + POSIX */
 #endif
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <samplerate.h>
 #include <sndfile.h>
@@ -21,30 +20,7 @@
 
 #include "mg_ring.h"
 #include "mg_test.h"
-
-static char tmpdir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
-    return buf[k];
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(tmp_path(e->d_name));
-    closedir(d);
-    rmdir(tmpdir);
-}
+#include "tmp_files.h"
 
 /* Write interleaved floats (or ints when `ints` is given, left-justified) to a sound file. */
 static void write_file(const char *path, int format, int rate, int ch, const float *x,
@@ -65,7 +41,7 @@ static void write_file(const char *path, int format, int rate, int ch, const flo
     sf_close(f);
 }
 
-static void write_mono(const char *path, int rate, const float *x, long frames)
+static void write_mono_at(const char *path, int rate, const float *x, long frames)
 {
     write_file(path, SF_FORMAT_WAV | SF_FORMAT_FLOAT, rate, 1, x, NULL, frames);
 }
@@ -232,7 +208,7 @@ static void test_src_snr(int file_rate, double graph_rate)
     for (long i = 0; i < n; i++)
         x[i] = (float)(0.5 * sin(2 * M_PI * 1000.0 * (double)i / file_rate));
     const char *path = tmp_path("snr.wav");
-    write_mono(path, file_rate, x, n);
+    write_mono_at(path, file_rate, x, n);
     mg_graph *g = file_graph(graph_rate, 256, 1, path, 0, 0, 0, 0);
     long len = (long)mg_graph_length(g);
     float **y = mg_test_render(g, len, NULL);
@@ -262,7 +238,7 @@ static void test_src_timing(int file_rate, double graph_rate, long click)
     float *x = calloc((size_t)n, sizeof *x);
     x[click] = 0.5f;
     const char *path = tmp_path("click.wav");
-    write_mono(path, file_rate, x, n);
+    write_mono_at(path, file_rate, x, n);
     mg_graph *g = file_graph(graph_rate, 256, 1, path, 0, 0, 0, 0);
     double ratio = graph_rate / file_rate;
     long expect_len = lrint((double)n * ratio);
@@ -384,7 +360,7 @@ static void test_positions(void)
     for (long i = 0; i < fn; i++)
         x[i] = ramp_value(i);
     const char *path = tmp_path("ramp.wav");
-    write_mono(path, 48000, x, fn);
+    write_mono_at(path, 48000, x, fn);
 
     struct {
         double start, offset, length;
@@ -475,7 +451,7 @@ static void test_gain(void)
     for (long i = 0; i < fn; i++)
         x[i] = (float)(0.5 + 0.25 * sin(2 * M_PI * 50 * (double)i / 48000));
     const char *path = tmp_path("gain.wav");
-    write_mono(path, 48000, x, fn);
+    write_mono_at(path, 48000, x, fn);
 
     /* constant: exactly x * mg_db_to_amp(g) */
     mg_graph *g = file_graph(48000, 64, 1, path, 0, 0, 0, 0);
@@ -539,7 +515,7 @@ static void test_underrun(void)
     for (long i = 0; i < fn; i++)
         x[i] = ramp_value(i);
     const char *path = tmp_path("underrun.wav");
-    write_mono(path, 48000, x, fn);
+    write_mono_at(path, 48000, x, fn);
     mg_graph *g = file_graph(48000, 64, 1, path, 0, 0, 0, 1);
     CHECK_OK(mg_graph_compile(g), g);
     long total = 120000, starve_until = 40000, first_zero = -1, resumed = -1, bad = 0;
@@ -746,11 +722,7 @@ static void test_bad_files(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mg_test_file.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    make_tmpdir("mg_test_file");
     test_memory(); /* first, while the heap is fresh */
     test_ring_threads();
     test_roundtrip_24("rt_in.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_24, 256);
