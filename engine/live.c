@@ -19,8 +19,9 @@
 #include "mg_loudness.h"
 #include "mg_queue.h"
 #include "mg_ring.h"
+#include "mg_timeline.h"
 
-enum { CMD_PARAM, CMD_TEMPO, CMD_PLAN };
+enum { CMD_PARAM, CMD_EVENT, CMD_TEMPO, CMD_PLAN };
 
 typedef struct live_cmd {
     int kind;
@@ -29,6 +30,7 @@ typedef struct live_cmd {
     double value;
     mg_node *node;
     mg_plan *plan;
+    mg_tl_event ev; /* CMD_EVENT: a prepared timeline event */
 } live_cmd;
 
 #define METER_FRAMES 32768 /* output copy for the meters: 0.68 s at 48 kHz */
@@ -91,6 +93,20 @@ static void live_meters_free(mg_live *lv)
         mg_loudness_free(lv->loud_ch[c]);
 }
 
+/* Automation functions send their values MG_LIVE_AHEAD_MAX seconds ahead at most; their
+   timelines get room for that many events now, since the audio thread cannot grow them. */
+#define MG_LIVE_AHEAD_MAX 0.5
+static mg_status reserve_generated(mg_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < g->nodes[i]->n_params; k++) {
+            mg_param *p = &g->nodes[i]->params[k];
+            if (p->gen && mg_param_reserve(p, (int)ceil(p->gen->rate * MG_LIVE_AHEAD_MAX) + 64))
+                return mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory for automation events");
+        }
+    return MG_OK;
+}
+
 mg_live *mg_live_new(mg_graph *g, const mg_live_config *cfg, mg_status *err)
 {
     mg_status st = MG_OK;
@@ -105,7 +121,7 @@ mg_live *mg_live_new(mg_graph *g, const mg_live_config *cfg, mg_status *err)
                              "out 1..8)");
         goto fail;
     }
-    if ((st = mg_graph_compile(g)))
+    if ((st = mg_graph_compile(g)) || (st = reserve_generated(g)))
         goto fail;
     lv = calloc(1, sizeof *lv);
     if (!lv) {
@@ -189,6 +205,8 @@ void mg_live_free(mg_live *lv)
     while (mg_queue_pop(&lv->cmds, &c)) {
         if (c.kind == CMD_PARAM)
             mg_param_set(&c.node->params[c.param], (float)c.value, g->pos, 1, g->rate);
+        else if (c.kind == CMD_EVENT)
+            mg_timeline_insert(mg_node_param_timeline(c.node, c.param), &c.ev);
         else if (c.kind == CMD_TEMPO)
             g->tempo = c.value;
         else if (c.kind == CMD_PLAN && c.plan != g->plan) {
@@ -234,6 +252,26 @@ mg_status mg_live_param(mg_live *lv, mg_node *node, int param, double value, uin
 {
     live_cmd c = {.kind = CMD_PARAM, .node = node, .param = param, .value = value, .at = at};
     return push(lv, &c);
+}
+
+mg_status mg_live_event(mg_live *lv, mg_node *node, int param, const mg_tl_event *e)
+{
+    live_cmd c = {.kind = CMD_EVENT, .node = node, .param = param, .ev = *e,
+                  .at = lv->g->stamp};
+    return push(lv, &c);
+}
+
+static mg_status live_sink(void *ud, mg_node *node, int param, const mg_tl_event *e)
+{
+    return mg_live_event(ud, node, param, e);
+}
+
+mg_status mg_live_advance(mg_live *lv, double horizon)
+{
+    if (horizon > MG_LIVE_AHEAD_MAX)
+        horizon = MG_LIVE_AHEAD_MAX;
+    int64_t until = (int64_t)mg_live_position(lv) + (int64_t)llround(horizon * lv->g->rate);
+    return mg_graph_advance_to(lv->g, until, live_sink, lv);
 }
 
 mg_status mg_live_tempo(mg_live *lv, double bpm)
@@ -294,6 +332,9 @@ static int apply(mg_live *lv, const live_cmd *c)
     case CMD_PARAM:
         mg_param_set(&c->node->params[c->param], (float)c->value, g->pos, 1, g->rate);
         return 1;
+    case CMD_EVENT: /* a full timeline refuses it and counts it (mg_node_param_overflow) */
+        mg_timeline_insert(mg_node_param_timeline(c->node, c->param), &c->ev);
+        return 1;
     case CMD_TEMPO:
         g->tempo = c->value;
         return 1;
@@ -334,10 +375,14 @@ void mg_live_process(mg_live *lv, const float *const *in, float *const *out, uin
             live_cmd tmp;
             mg_queue_pop(&lv->cmds, &tmp);
         }
+        /* a tempo change ends the chunk, as offline (nodes see the new tempo from there) */
+        int64_t tc = mg_graph_frames_to_change(g);
+        if (tc < (int64_t)n)
+            n = (uint32_t)tc;
         for (int k = 0; k < lv->cfg.in_channels && k < MG_MAX_CHANNELS; k++)
             g->ext_in.ch[k] = (float *)(in && in[k] ? in[k] + done : lv->zero);
         g->ext_in.channels = lv->cfg.in_channels;
-        mg_plan_run(lv->cur, g->pos, n, g->tempo);
+        mg_plan_run(lv->cur, g->pos, n, g->n_tempo ? mg_graph_tempo_at_frame(g, g->pos) : g->tempo);
         const mg_buf *fin = lv->cur->final;
         for (int k = 0; k < dch; k++) {
             if (k < och)

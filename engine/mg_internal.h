@@ -225,6 +225,10 @@ mg_status mg_node_state_new(mg_node *n, void **out);
 int mg_live_playing(struct mg_live *lv, const mg_plan *p, uint64_t *start, uint64_t *now);
 mg_status mg_live_install(struct mg_live *lv, mg_plan *p);
 mg_status mg_live_tempo(struct mg_live *lv, double bpm);
+struct mg_tl_event;
+/* [control] Queue a prepared timeline event (mg_node_param_event while live). */
+mg_status mg_live_event(struct mg_live *lv, mg_node *node, int param,
+                        const struct mg_tl_event *e);
 
 /* param.c */
 mg_status mg_param_init(mg_param *p, const mg_param_desc *d, const char *name);

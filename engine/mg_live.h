@@ -56,6 +56,10 @@ void mg_live_unlock(mg_live *lv);
 /* [control] Queue a parameter value to take effect at graph sample `at` (0: as soon as
    possible, smoothed as an immediate change). What mg_node_set does while live. */
 mg_status mg_live_param(mg_live *lv, mg_node *node, int param, double value, uint64_t at);
+/* [control] Evaluate automation functions (param:fn) until `horizon` seconds ahead of the
+   audio and send their values as sample-stamped events. The play loop calls it often; with
+   a horizon longer than the loop's period the audio never runs past the last value. */
+mg_status mg_live_advance(mg_live *lv, double horizon);
 /* [control] Free plans the audio thread has retired and update the meters. Call a few times
    a second (the play loop does). */
 void mg_live_poll(mg_live *lv);

@@ -400,15 +400,14 @@ static const mg_tl_event *curve_around(const mg_timeline *tl, int64_t s)
 
 mg_status mg_node_param_event(mg_node *node, int i, const mg_param_event *e)
 {
-    /* the audio thread owns a live node's timeline: events must reach it through the live
-       engine's queue (mg_node_param_event_prepare + mg_timeline_insert), not wired yet */
-    if (node->g->live && node->prepared)
-        return mg_node_errorf(node, MG_ERR_INVALID, "%s: scheduling events while playing "
-                              "live is not supported yet (set the value instead)",
-                              i >= 0 && i < node->n_params ? node->params[i].name : "?");
     mg_tl_event x;
     mg_status st = mg_node_param_event_prepare(node, i, e, &x);
-    return st ? st : insert_control(&node->params[i], &x);
+    if (st)
+        return st;
+    /* the audio thread owns a live node's timeline: the event goes through the live queue */
+    if (node->g->live && node->prepared)
+        return mg_live_event(node->g->live, node, i, &x);
+    return insert_control(&node->params[i], &x);
 }
 
 mg_status mg_node_param_event_prepare(mg_node *node, int i, const mg_param_event *e,
@@ -538,6 +537,13 @@ mg_status mg_node_param_generate(mg_node *node, int i, double rate, double start
         free(p->gen);
         p->gen = NULL;
         return MG_OK;
+    }
+    if (node->g->live && node->prepared) {
+        /* its timeline would need room the audio thread cannot make */
+        if (free_ud)
+            free_ud(ud);
+        return mg_node_errorf(node, MG_ERR_INVALID, "%s: fn cannot be added while playing "
+                              "live (put it in the patch, or schedule events)", p->name);
     }
     if (!(rate > 0 && rate <= node->g->rate)) {
         if (free_ud)

@@ -211,6 +211,21 @@ static void reload(player *pl)
                 changed == 1 ? "" : "s");
 }
 
+/* [control] Automation functions ahead of the audio (AHEAD seconds). A failing function is
+   reported once (patch.lua:LINE: message); its parameter then holds while audio goes on. */
+#define AHEAD 0.25
+static int advance(player *pl)
+{
+    mg_live_lock(pl->lv);
+    mg_status st = mg_live_advance(pl->lv, AHEAD);
+    mg_live_unlock(pl->lv);
+    if (st) {
+        print_graph_error(mg_patch_graph(pl->patch));
+        fprintf(stderr, "%s: automation stopped; the audio plays on\n", prog);
+    }
+    return st == MG_OK;
+}
+
 int cmd_play(int argc, char **argv)
 {
     if (wants_help(argc, argv))
@@ -257,6 +272,8 @@ int cmd_play(int argc, char **argv)
         mg_patch_free(pl.patch);
         return EXIT_RUNTIME;
     }
+    /* automation functions: the first values before the audio starts, then ahead of it */
+    int gen_ok = advance(&pl);
     mg_audio_opts ao = {.device = pl.po.device, .latency = pl.po.latency,
                         .in_channels = lc.in_channels, .out_channels = out_ch};
     mg_audio *dev = NULL;
@@ -310,6 +327,8 @@ int cmd_play(int argc, char **argv)
         if (mg_graph_collect(g))
             commit(&pl);
         mg_live_unlock(pl.lv);
+        if (gen_ok)
+            gen_ok = advance(&pl);
         double t = now_s();
         if (pl.po.watch && t >= next_watch) {
             next_watch = t + 0.25;

@@ -406,6 +406,108 @@ static void test_underrun_reported(void)
     free(x);
 }
 
+/* Automation live = offline: events scheduled before and during play, a generated function
+   (evaluated ahead on the control side and sent as events), a tempo change under a delay. */
+static int wobble(void *ud, double t, double *v, char *err, size_t errsz)
+{
+    (void)ud, (void)err, (void)errsz;
+    *v = 1000 + 600 * sin(2 * M_PI * 1.5 * t);
+    return 0;
+}
+
+static mg_graph *auto_graph(mg_node **amp)
+{
+    mg_graph *g = mg_test_graph(RATE, BLOCK, 2);
+    mg_node *o = mg_test_node(g, "osc", "o", &(mg_opt){.name = "shape", .str = "saw"}, 1);
+    mg_node *f = mg_test_node(g, "filter", "f", NULL, 0);
+    mg_node *d = mg_test_node(g, "delay", "d", NULL, 0);
+    *amp = mg_test_node(g, "gain", "amp", NULL, 0);
+    CHECK_OK(mg_connect(o, 0, f, 0), g);
+    CHECK_OK(mg_connect(f, 0, d, 0), g);
+    CHECK_OK(mg_connect(d, 0, *amp, 0), g);
+    CHECK_OK(mg_connect(*amp, 0, mg_graph_output(g), 0), g);
+    CHECK_OK(mg_node_set(d, "note", 10), g); /* 1/8 */
+    CHECK_OK(mg_node_set(d, "feedback", 30), g);
+    CHECK_OK(mg_graph_tempo_change(g, 0.4, 150), g);
+    int fi = mg_node_param_index(f, "freq"), oi = mg_node_param_index(o, "freq");
+    CHECK_OK(mg_node_param_generate(f, fi, 200, 0, wobble, NULL, NULL), g);
+    mg_param_event e1 = {.type = MG_EV_EXP, .t = 0.7, .v = 880};
+    CHECK_OK(mg_node_param_event(o, oi, &e1), g);
+    return g;
+}
+
+static void test_live_automation(void)
+{
+    const long N = 48000;
+    mg_node *amp;
+    mg_graph *g = auto_graph(&amp);
+    int ai = mg_node_param_index(amp, "gain");
+    /* a set then a ramp, both in the future when they are scheduled during play */
+    mg_param_event from = {.type = MG_EV_SET, .t = 0.6, .v = -3};
+    mg_param_event late = {.type = MG_EV_LINEAR, .t = 0.9, .v = -20};
+    CHECK_OK(mg_node_param_event(amp, ai, &from), g);
+    CHECK_OK(mg_node_param_event(amp, ai, &late), g);
+    /* the reference is a real offline render (it advances generators and splits blocks at
+       tempo changes), read back from a float file */
+    char path[600];
+    snprintf(path, sizeof path, "%s/auto_ref.wav", dyn_tmpdir);
+    mg_render_opts ro = {.path = path, .bits = MG_BITS_32F, .frames = N};
+    CHECK_OK(mg_render(g, &ro, NULL), g);
+    mg_graph_free(g);
+    SF_INFO si = {0};
+    SNDFILE *sf = sf_open(path, SFM_READ, &si);
+    float *il = calloc((size_t)N * 2, sizeof *il);
+    CHECK(sf && sf_readf_float(sf, il, N) == N, "read back the offline render");
+    if (sf)
+        sf_close(sf);
+    int ch = 2;
+    float **ref = calloc(2, sizeof *ref);
+    for (int c = 0; c < 2; c++) {
+        ref[c] = calloc((size_t)N, sizeof(float));
+        for (long i = 0; i < N; i++)
+            ref[c][i] = il[2 * i + c];
+    }
+    free(il);
+
+    g = auto_graph(&amp);
+    mg_live *lv = live_new(g, 0);
+    CHECK_OK(mg_live_advance(lv, 0.25), g);
+    float *l = calloc((size_t)N, sizeof(float)), *r = calloc((size_t)N, sizeof(float));
+    long done = 0;
+    while (done < N) {
+        uint32_t n = (uint32_t)(N - done < 512 ? N - done : 512);
+        float *out[2] = {l + done, r + done};
+        mg_live_process(lv, NULL, out, n);
+        done += n;
+        if (done == 24064) { /* scheduled while playing, before they are due */
+            CHECK_OK(mg_node_param_event(amp, ai, &from), g);
+            CHECK_OK(mg_node_param_event(amp, ai, &late), g);
+        }
+        CHECK_OK(mg_live_advance(lv, 0.25), g);
+    }
+    long diff = 0, first = -1;
+    double worst = 0;
+    for (long i = 0; i < N; i++) {
+        if (first < 0 && l[i] != ref[0][i])
+            first = i;
+        diff += l[i] != ref[0][i];
+        worst = fmax(worst, fabs((double)l[i] - ref[0][i]));
+    }
+    mg_node *fn_node = mg_graph_find(g, "f");
+    int fi = mg_node_param_index(fn_node, "freq");
+    CHECK(mg_node_param_overflow(fn_node, fi) == 0, "fn events refused by a full timeline: %llu",
+          (unsigned long long)mg_node_param_overflow(fn_node, fi));
+    CHECK(mg_node_param_generate(fn_node, fi, 100, 0, wobble, NULL, NULL) == MG_ERR_INVALID,
+          "adding a fn while playing live is refused with a message");
+    CHECK(diff == 0, "live automation (events, fn, tempo change) vs offline: %ld samples differ "
+          "(largest %g, first at %ld)", diff, worst, first);
+    mg_live_free(lv);
+    mg_graph_free(g);
+    mg_test_free_channels(ref, ch);
+    free(l);
+    free(r);
+}
+
 /* Largest |x[n] - 2cos(w)x[n-1] + x[n-2]| over [from, to): zero for a clean sine; a step of
    height h reads h. */
 static double sine_step(const float *x, long from, long to, double freq)
@@ -497,6 +599,7 @@ int main(void)
     test_stamped_command();
     test_stamped_plan();
     test_underrun_reported();
+    test_live_automation();
     test_crossfade();
     dyn_tmp_close();
     return mg_test_done("test_live");
