@@ -169,6 +169,10 @@ void mg_graph_free(mg_graph *g)
     if (!g)
         return;
     mg_live_free(g->live); /* a host should have stopped it; do not leave it dangling */
+    for (int i = 0; i < g->n_at; i++)
+        if (g->at[i].free_ud)
+            g->at[i].free_ud(g->at[i].ud);
+    free(g->at);
     mg_plan_free(g->plan);
     mg_trash_free(g->trash);
     for (int i = 0; i < g->n_nodes; i++)
@@ -617,6 +621,68 @@ int mg_graph_collect(mg_graph *g)
     }
     g->fading = pending;
     return n;
+}
+
+mg_status mg_graph_at(mg_graph *g, double t, mg_at_fn fn, void *ud, void (*free_ud)(void *ud))
+{
+    mg_status st = MG_OK;
+    if (!(t >= 0 && t < 1e7))
+        st = mg_graph_errorf(g, MG_ERR_RANGE, "at %g s: time must be in [0, 1e7) s", t);
+    int64_t s = llround(t * g->rate);
+    if (!st && g->started && s < (int64_t)g->pos) /* scheduled from an edit, for the past */
+        s = (int64_t)g->pos;
+    if (!st && g->n_at == g->cap_at) {
+        int cap = g->cap_at ? 2 * g->cap_at : 16;
+        mg_at *a = realloc(g->at, (size_t)cap * sizeof *a);
+        if (!a)
+            st = mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory scheduling an edit");
+        else {
+            g->at = a;
+            g->cap_at = cap;
+        }
+    }
+    if (st) {
+        if (free_ud)
+            free_ud(ud);
+        return st;
+    }
+    int k = g->n_at; /* after every edit at or before s: same-time edits keep their order */
+    while (k > 0 && g->at[k - 1].s > s)
+        k--;
+    memmove(&g->at[k + 1], &g->at[k], (size_t)(g->n_at - k) * sizeof *g->at);
+    g->at[k] = (mg_at){s, fn, ud, free_ud};
+    g->n_at++;
+    return MG_OK;
+}
+
+int64_t mg_graph_frames_to_at(const mg_graph *g)
+{
+    return g->n_at ? (g->at[0].s > (int64_t)g->pos ? g->at[0].s - (int64_t)g->pos : 0)
+                   : INT64_MAX;
+}
+
+mg_status mg_graph_run_at(mg_graph *g, uint64_t until)
+{
+    while (g->n_at && g->at[0].s < (int64_t)until) {
+        mg_at a = g->at[0];
+        memmove(&g->at[0], &g->at[1], (size_t)(g->n_at - 1) * sizeof *g->at);
+        g->n_at--;
+        /* live: the edits land on their sample, whenever they were prepared */
+        uint64_t pos = g->live ? mg_live_position(g->live) : g->pos;
+        if (g->live)
+            mg_graph_stamp(g, a.s > (int64_t)pos ? (uint64_t)a.s : 0);
+        char err[1024] = "";
+        int bad = a.fn(a.ud, g, err, sizeof err);
+        if (a.free_ud)
+            a.free_ud(a.ud);
+        mg_status st = bad ? mg_graph_errorf(g, MG_ERR_SCRIPT, "%s", err) : MG_OK;
+        if (!st && g->live)
+            st = mg_graph_compile(g);
+        mg_graph_stamp(g, 0);
+        if (st)
+            return st;
+    }
+    return MG_OK;
 }
 
 double mg_graph_xfade(const mg_graph *g) { return g->xfade; }

@@ -202,6 +202,8 @@ struct mg_graph {
     mg_buf ext_in;        /* [rt] live input for `input` nodes (0 channels offline) */
     double xfade;         /* [control] seconds over which edited connections crossfade */
     uint64_t stamp;       /* [control] live edits take effect at this sample (0: at once) */
+    struct mg_at *at;     /* [control] scheduled edits (g:at), sorted by sample */
+    int n_at, cap_at;
     int fading;           /* [control] edges or nodes wait for mg_graph_collect */
     char err[1024];
     mg_node *err_node; /* node the last error is about, or NULL */
@@ -213,6 +215,13 @@ mg_status mg_graph_errorf(mg_graph *g, mg_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+typedef struct mg_at {
+    int64_t s; /* graph sample */
+    mg_at_fn fn;
+    void *ud;
+    void (*free_ud)(void *ud);
+} mg_at;
 
 /* graph.c: while live, keep `p` until the plan playing now is retired; else free it now */
 void mg_trash_put(mg_graph *g, int kind, void *p, const mg_node_desc *d);

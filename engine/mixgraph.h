@@ -230,6 +230,29 @@ int mg_graph_collect(mg_graph *g);
    `sample` (0: as soon as possible), so an edit prepared ahead lands on its exact sample.
    Offline edits apply where the renderer stands; the stamp is not used. */
 void mg_graph_stamp(mg_graph *g, uint64_t sample);
+
+/*
+** Scheduled graph edits (Lua's g:at). fn runs on the control thread when processing reaches
+** graph sample round(t * rate) and may add, remove and connect nodes and set parameters; its
+** edits take effect on that sample (offline the block ends there; live they are prepared
+** ahead and stamped, see mg_graph_stamp), connections crossfading over g.xfade. Each runs
+** once. fn returns non-zero with a message in err to stop the run (MG_ERR_SCRIPT).
+*/
+typedef int (*mg_at_fn)(void *ud, mg_graph *g, char *err, size_t errsz);
+mg_status mg_graph_at(mg_graph *g, double t, mg_at_fn fn, void *ud, void (*free_ud)(void *ud));
+/* Frames from the current position to the next scheduled edit (INT64_MAX: none). */
+int64_t mg_graph_frames_to_at(const mg_graph *g);
+/* Run the scheduled edits due before graph sample `until`, in time order. Live, each one's
+   edits are stamped with its sample and compiled into a plan that starts there. */
+mg_status mg_graph_run_at(mg_graph *g, uint64_t until);
+
+/*
+** [control] One block of an offline run, as the renderer does it: run the scheduled edits due
+** now, end the block early at the next tempo change or scheduled edit, refill file streams,
+** advance automation functions, process, and drop edits that have faded out. *n: the most
+** frames wanted in, the frames processed out (at least 1). *out: the output channels.
+*/
+mg_status mg_graph_step(mg_graph *g, int *n, const float *const **out);
 /*
 ** Give `dst` the nodes, connections, parameter values and tempo of `src`, matching nodes by
 ** name: a node with the same name, type and options keeps its state; others are replaced.

@@ -963,6 +963,26 @@ const float *const *mg_graph_process(mg_graph *g, int n)
     return (const float *const *)g->plan->final->ch;
 }
 
+mg_status mg_graph_step(mg_graph *g, int *n, const float *const **out)
+{
+    mg_graph_collect(g); /* edits whose fades are over (before compiling: it drops the plan) */
+    mg_status st = mg_graph_run_at(g, g->pos + 1);
+    if (st || (st = mg_graph_compile(g)))
+        return st;
+    int64_t lim = mg_graph_frames_to_change(g), at = mg_graph_frames_to_at(g);
+    if (at < lim)
+        lim = at;
+    if (lim < *n)
+        *n = (int)lim; /* >= 1: what was due now has run */
+    mg_graph_service(g);
+    if ((st = mg_graph_advance(g, (int64_t)g->pos + *n)))
+        return st;
+    *out = mg_graph_process(g, *n);
+    if (!*out)
+        return mg_graph_errorf(g, MG_ERR_INVALID, "cannot process %d frames", *n);
+    return MG_OK;
+}
+
 void mg_graph_service(mg_graph *g)
 {
     for (int i = 0; i < g->n_nodes; i++)

@@ -383,14 +383,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     /* run through the graph's latency first and drop it: the file starts at source time 0 */
     for (int64_t pre = mg_graph_latency(g); !st && pre > 0;) {
         int n = pre < g->block ? (int)pre : g->block;
-        if (mg_graph_frames_to_change(g) < n)
-            n = (int)mg_graph_frames_to_change(g);
-        mg_graph_service(g);
-        if ((st = mg_graph_advance(g, (int64_t)g->pos + n)))
-            break;
-        if (!mg_graph_process(g, n))
-            st = MG_ERR_INVALID;
-        else
+        const float *const *y;
+        if (!(st = mg_graph_step(g, &n, &y)))
             st = stems_write(g, stems, n_stems, g->pos, (uint32_t)n, (uint64_t)total, sub);
         pre -= n;
     }
@@ -399,21 +393,14 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
             st = mg_graph_errorf(g, MG_ERR_INTERRUPTED, "render interrupted");
             break;
         }
-        uint32_t n = (uint32_t)((uint64_t)total - done < (uint64_t)g->block
-                                    ? (uint64_t)total - done : (uint64_t)g->block);
-        if (mg_graph_frames_to_change(g) < (int64_t)n) /* nodes see the new tempo from here */
-            n = (uint32_t)mg_graph_frames_to_change(g);
-        mg_graph_service(g);
-        if ((st = mg_graph_advance(g, (int64_t)g->pos + n)))
+        int bn = (int)((uint64_t)total - done < (uint64_t)g->block ? (uint64_t)total - done
+                                                                   : (uint64_t)g->block);
+        const float *const *y;
+        if ((st = mg_graph_step(g, &bn, &y)))
             break;
-        const float *const *y = mg_graph_process(g, (int)n);
-        if (!y) {
-            st = MG_ERR_INVALID;
-            break;
-        }
+        uint32_t n = (uint32_t)bn;
         if ((st = stems_write(g, stems, n_stems, g->pos, n, (uint64_t)total, sub)))
             break;
-        mg_graph_collect(g); /* edits made mid-render: drop what has faded out */
         r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf,
                                 use_int && dm != MG_DITHER_NONE ? &dith : NULL);
         fill += n;

@@ -697,13 +697,11 @@ static int graph_measure(lua_State *L)
     mg_graph_reset(g);
     while (done < total) {
         int n = total - done < mg_graph_block(g) ? (int)(total - done) : mg_graph_block(g);
-        if (mg_graph_frames_to_change(g) < n)
-            n = (int)mg_graph_frames_to_change(g);
-        mg_graph_service(g);
-        if (mg_graph_advance(g, (int64_t)mg_graph_position(g) + n))
+        const float *const *y;
+        mg_status st = mg_graph_step(g, &n, &y);
+        if (st == MG_ERR_SCRIPT)
             return lua_pushstring(L, mg_graph_error(g)), lua_error(L);
-        const float *const *y = mg_graph_process(g, n);
-        if (!y)
+        if (st)
             return raise_graph(L, g);
         for (int c = 0; c < ch; c++)
             for (int i = 0; i < n; i++) {
@@ -1217,6 +1215,38 @@ typedef struct lfn {
     char where[200]; /* "patch.lua:12": where the function was defined */
 } lfn;
 
+/* Function f (pushed) with nargs arguments above it: one result on success; on an error the
+   message ("patch.lua:LINE: ...") goes to err and 1 is returned. */
+static int lfn_invoke(lfn *f, int nargs, char *err, size_t errsz)
+{
+    lua_State *L = f->L;
+    if (lua_pcall(L, nargs, 1, 0) == LUA_OK)
+        return 0;
+    snprintf(err, errsz, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
+                                                             : "(error object is not a string)");
+    return 1;
+}
+
+/* The function at stack index idx, kept in the registry for the engine to call later. */
+static lfn *lfn_new(lua_State *L, int idx)
+{
+    lfn *f = calloc(1, sizeof *f);
+    if (!f) {
+        luaL_error(L, "out of memory");
+        return NULL;
+    }
+    lua_Debug ar;
+    lua_pushvalue(L, idx);
+    lua_getinfo(L, ">S", &ar);
+    snprintf(f->where, sizeof f->where, "%s:%d", ar.short_src, ar.linedefined);
+    lua_pushvalue(L, idx);
+    f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    f->L = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    return f;
+}
+
 static int lfn_call(void *ud, double t, double *value, char *err, size_t errsz)
 {
     lfn *f = ud;
@@ -1225,9 +1255,7 @@ static int lfn_call(void *ud, double t, double *value, char *err, size_t errsz)
     lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
     lua_pushnumber(L, t);
     int rc = 0;
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        snprintf(err, errsz, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                                 : "(error object is not a string)");
+    if (lfn_invoke(f, 1, err, errsz)) {
         rc = 1;
     } else if (!lua_isnumber(L, -1)) {
         snprintf(err, errsz, "%s: automation function returned %s at t = %g s (expected a "
@@ -1241,6 +1269,31 @@ static int lfn_call(void *ud, double t, double *value, char *err, size_t errsz)
 }
 
 static void lfn_free(void *ud) { free(ud); } /* the registry goes with the Lua state */
+
+/* A scheduled edit (mg_at_fn): the Lua function, called with no arguments. */
+static int lat_call(void *ud, mg_graph *g, char *err, size_t errsz)
+{
+    (void)g;
+    lfn *f = ud;
+    int top = lua_gettop(f->L);
+    lua_rawgeti(f->L, LUA_REGISTRYINDEX, f->ref);
+    int rc = lfn_invoke(f, 0, err, errsz);
+    lua_settop(f->L, top);
+    return rc;
+}
+
+/* g:at(t, function() ... end): edit the graph at t seconds */
+static int graph_at(lua_State *L)
+{
+    lgraph *lg = mg_lua_checkgraph(L, 1);
+    double t = luaL_checknumber(L, 2);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lfn *f = lfn_new(L, 3);
+    if (mg_graph_at(lg->g, t, lat_call, f, lfn_free))
+        return raise_graph(L, lg->g);
+    lua_settop(L, 1);
+    return 1;
+}
 
 /* p:fn(function(t) return ... end, { rate = 200, start = 0 }) */
 static int param_fn(lua_State *L)
@@ -1264,18 +1317,7 @@ static int param_fn(lua_State *L)
             stop = luaL_checknumber(L, -1);
         lua_pop(L, 3);
     }
-    lfn *f = calloc(1, sizeof *f);
-    if (!f)
-        return luaL_error(L, "out of memory");
-    lua_Debug ar;
-    lua_pushvalue(L, 2);
-    lua_getinfo(L, ">S", &ar);
-    snprintf(f->where, sizeof f->where, "%s:%d", ar.short_src, ar.linedefined);
-    lua_pushvalue(L, 2);
-    f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    f->L = lua_tothread(L, -1);
-    lua_pop(L, 1);
+    lfn *f = lfn_new(L, 2);
     if (mg_node_param_generate(n, i, rate, start, lfn_call, f, lfn_free) ||
         (stop < HUGE_VAL && mg_node_param_generate_stop(n, i, stop)))
         return raise_graph(L, mg_node_graph(n));
@@ -1549,7 +1591,7 @@ static const luaL_Reg graph_methods[] = {
     {"nodes", graph_nodes},   {"length", graph_length},   {"render", graph_render},
     {"measure", graph_measure}, {"tempo", graph_tempo},     {"beats", graph_beats},
     {"bars", graph_bars},       {"note", graph_note},       {"stem", graph_stem},
-    {"loudness", mg_lua_graph_loudness},
+    {"loudness", mg_lua_graph_loudness}, {"at", graph_at},
     {NULL, NULL}};
 static const luaL_Reg graph_meta[] = {
     {"__index", graph_index}, {"__newindex", graph_newindex}, {"__gc", graph_gc},

@@ -211,16 +211,21 @@ static void reload(player *pl)
                 changed == 1 ? "" : "s");
 }
 
-/* [control] Automation functions ahead of the audio (AHEAD seconds). A failing function is
-   reported once (patch.lua:LINE: message); its parameter then holds while audio goes on. */
+/* [control] Automation functions and scheduled edits (g:at) ahead of the audio (AHEAD
+   seconds), sent stamped with their samples. A failing one is reported once (patch.lua:LINE:
+   message); automation then stops where it is while the audio goes on. */
 #define AHEAD 0.25
 static int advance(player *pl)
 {
+    mg_graph *g = mg_patch_graph(pl->patch);
     mg_live_lock(pl->lv);
-    mg_status st = mg_live_advance(pl->lv, AHEAD);
+    uint64_t until = mg_live_position(pl->lv) + (uint64_t)llround(AHEAD * mg_graph_rate(g));
+    mg_status st = mg_graph_run_at(g, until);
+    if (!st)
+        st = mg_live_advance(pl->lv, AHEAD);
     mg_live_unlock(pl->lv);
     if (st) {
-        print_graph_error(mg_patch_graph(pl->patch));
+        print_graph_error(g);
         fprintf(stderr, "%s: automation stopped; the audio plays on\n", prog);
     }
     return st == MG_OK;

@@ -4,6 +4,7 @@
 # byte-identical files for blocks 1, 64 and 4096; the same --seed gives identical files and
 # different seeds differ; a Lua error inside an automation function stops the render with
 # `patch.lua:LINE: message`, exit 2 and no output; --stems writes the mixer's buses.
+# g:at edits are block-size independent and stop the render on a Lua error.
 # patches/algorithmic_mix.lua renders, and its seeds differ.
 # Usage: test_automation.sh path/to/mixgraph source-dir
 set -u
@@ -80,6 +81,32 @@ expect 0 "$MG" render "$T/auto.lua" -o "$T/mix.flac" --stems "$T/stems" --bits 1
 [ -e "$T/stems/master.flac" ] && fail "master written as a stem" || ok
 expect 0 "$MG" analyze "$T/mix.flac" "$T/stems/verb.flac"
 [ "$(grep -c '1.500 s' "$T/out")" -eq 2 ] && ok || { fail "stem length differs"; cat "$T/out" >&2; }
+
+# scheduled edits (g:at): identical for every block size; an error stops with file:line
+cat >"$T/at.lua" <<'LUA'
+local g = ...
+local tone = g:osc{ name = "tone", freq = 997, gain = -9 }
+local a, b = g:gain{ name = "a" }, g:gain{ name = "b", gain = -6 }
+local _ = tone >> a >> g.output
+_ = tone >> b
+g:at(0.4321, function() a:disconnect(g.output); local _ = b >> g.output end)
+g:at(0.7, function()
+  local d = g:delay{ name = "slap", time = 90, mix = 50 }
+  local _ = b >> d >> g.output
+  b.gain = -12
+end)
+g:at(1.1, function() g:find("slap"):remove() end)
+g.duration = 1.5
+LUA
+for b in 1 64 4096; do
+    expect 0 "$MG" render "$T/at.lua" -o "$T/at_$b.wav" --block $b --bits 32f
+done
+cmp -s "$T/at_1.wav" "$T/at_64.wav" && ok || fail "g:at: blocks 1 and 64 differ"
+cmp -s "$T/at_1.wav" "$T/at_4096.wav" && ok || fail "g:at: blocks 1 and 4096 differ"
+printf 'local g = ...\ng:osc{}:to(g.output)\ng:at(0.2, function()\n  error("no such bus")\nend)\ng.duration = 1\n' >"$T/at_bad.lua"
+expect 2 "$MG" render "$T/at_bad.lua" -o "$T/at_bad.wav"
+contains "$T/err" "at_bad.lua:4: no such bus"
+[ -e "$T/at_bad.wav" ] && fail "a failed g:at render left a file" || ok
 
 # the example patch
 if [ -f "$SRC/patches/algorithmic_mix.lua" ]; then

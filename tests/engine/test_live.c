@@ -508,15 +508,17 @@ static void test_live_automation(void)
     free(r);
 }
 
-/* Largest |x[n] - 2cos(w)x[n-1] + x[n-2]| over [from, to): zero for a clean sine; a step of
-   height h reads h. */
+/* Largest error of the sine recursion e[n] = x[n] - 2cos(w)x[n-1] + x[n-2] applied twice over
+   [from, to): zero for a clean sine, also under a linear gain ramp; a step of height h reads
+   h (the detector of tests/rt/rtcheck -o 4). */
 static double sine_step(const float *x, long from, long to, double freq)
 {
     double c = 2 * cos(2 * M_PI * freq / RATE), worst = 0;
-    for (long i = from < 2 ? 2 : from; i < to; i++) {
-        double e = fabs(x[i] - c * x[i - 1] + x[i - 2]);
-        if (e > worst)
-            worst = e;
+    for (long i = from < 4 ? 4 : from; i < to; i++) {
+        double e0 = x[i] - c * x[i - 1] + x[i - 2];
+        double e1 = x[i - 1] - c * x[i - 2] + x[i - 3];
+        double e2 = x[i - 2] - c * x[i - 3] + x[i - 4];
+        worst = fmax(worst, fabs(e0 - c * e1 + e2));
     }
     return worst;
 }
