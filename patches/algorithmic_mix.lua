@@ -9,7 +9,8 @@
 -- hits are `set` + `target` envelopes on gains, parts mute and unmute with short ramps, the
 -- pad's low-pass sweeps with `exp_to` and `scurve_to`, reverb and echo sends open and close
 -- with `linear_to`, the hats pan by a Lua function (`fn`) and an LFO modulates the pad
--- filter's resonance at audio rate. A different --seed gives a different song; the same seed
+-- filter's resonance at audio rate, and each break patches a slap echo into the graph and out
+-- again (`g:at` edits, crossfaded). A different --seed gives a different song; the same seed
 -- gives the same file, byte for byte. With --stems, each bus (drums, verb, echo) is also
 -- written to its own file.
 
@@ -176,5 +177,21 @@ end
 local phase = rnd() * 2 * math.pi
 hats.panner:param("pan"):fn(function(t) return 0.5 * math.sin(phase + t * 0.9) end,
                             { rate = 50 })
+
+-- graph edits at section boundaries (g:at): each break patches a slap echo after the pad,
+-- with a seeded delay time, and takes it out when the break ends; the connections crossfade
+for i, s in ipairs(form) do
+  if s.name == "break" then
+    local name, ms = "slap" .. i, 110 + 60 * rnd()
+    g:at(bar(s.first), function()
+      local slap = g:delay{ name = name, time = ms, feedback = 40, damp = 4000, mix = 100 }
+      local _ = pad.out >> slap >> g:gain{ name = name .. "_ret", gain = -10 } >> mx.master.input
+    end)
+    g:at(bar(s.first + s.bars), function()
+      g:find(name):remove()
+      g:find(name .. "_ret"):remove()
+    end)
+  end
+end
 
 g.duration = bar(total_bars) + 2.5 -- let the reverb ring out
