@@ -86,11 +86,18 @@ static void *disk_main(void *arg)
     return NULL;
 }
 
-static void live_meters_free(mg_live *lv)
+/* Queues, rings, meters and buffers, and the engine itself. */
+static void live_storage_free(mg_live *lv)
 {
+    mg_queue_free(&lv->cmds);
+    mg_queue_free(&lv->retired);
+    mg_ring_free(&lv->meter);
     mg_loudness_free(lv->loud);
     for (int c = 0; c < MG_MAX_CHANNELS; c++)
         mg_loudness_free(lv->loud_ch[c]);
+    free((void *)lv->zero);
+    free(lv->mbuf);
+    free(lv);
 }
 
 /* Automation functions send their values MG_LIVE_AHEAD_MAX seconds ahead at most; their
@@ -161,15 +168,8 @@ mg_live *mg_live_new(mg_graph *g, const mg_live_config *cfg, mg_status *err)
         *err = MG_OK;
     return lv;
 fail:
-    if (lv) {
-        mg_queue_free(&lv->cmds);
-        mg_queue_free(&lv->retired);
-        mg_ring_free(&lv->meter);
-        live_meters_free(lv);
-        free((void *)lv->zero);
-        free(lv->mbuf);
-        free(lv);
-    }
+    if (lv)
+        live_storage_free(lv);
     if (st == MG_ERR_NOMEM)
         mg_graph_errorf(g, st, "out of memory starting the live engine");
     if (err)
@@ -227,13 +227,7 @@ void mg_live_free(mg_live *lv)
     g->trash = NULL;
     g->ext_in.channels = 0;
     pthread_mutex_destroy(&lv->lock);
-    mg_queue_free(&lv->cmds);
-    mg_queue_free(&lv->retired);
-    mg_ring_free(&lv->meter);
-    live_meters_free(lv);
-    free((void *)lv->zero);
-    free(lv->mbuf);
-    free(lv);
+    live_storage_free(lv);
 }
 
 void mg_live_lock(mg_live *lv) { pthread_mutex_lock(&lv->lock); }

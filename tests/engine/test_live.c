@@ -313,14 +313,21 @@ static mg_graph *noise_graph(mg_node **k)
     return g;
 }
 
+/* The noise graph rendered offline (16384 frames into *ref), and a fresh one to play live. */
+static mg_graph *noise_vs_reference(mg_node **k, float ***ref, int *ch)
+{
+    mg_graph *g = noise_graph(k);
+    *ref = mg_test_render(g, 16384, ch);
+    mg_graph_free(g);
+    return noise_graph(k);
+}
+
 static void test_stamped_command(void)
 {
     mg_node *k;
-    mg_graph *g = noise_graph(&k);
     int ch;
-    float **ref = mg_test_render(g, 16384, &ch);
-    mg_graph_free(g);
-    g = noise_graph(&k);
+    float **ref;
+    mg_graph *g = noise_vs_reference(&k, &ref, &ch);
     mg_live *lv = live_new(g, 0);
     const uint64_t S = 12345;
     CHECK_OK(mg_live_param(lv, k, 0, -144, S), g);
@@ -350,11 +357,9 @@ static void test_stamped_command(void)
 static void test_stamped_plan(void)
 {
     mg_node *k;
-    mg_graph *g = noise_graph(&k);
     int ch;
-    float **ref = mg_test_render(g, 16384, &ch);
-    mg_graph_free(g);
-    g = noise_graph(&k);
+    float **ref;
+    mg_graph *g = noise_vs_reference(&k, &ref, &ch);
     mg_live *lv = live_new(g, 0);
     float *l = calloc(16384, sizeof(float)), *r = calloc(16384, sizeof(float));
     float *out[2] = {l, r};

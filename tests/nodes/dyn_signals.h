@@ -12,34 +12,20 @@
 #include <sndfile.h>
 #include <unistd.h>
 
+#include "tmp_files.h"
+
 #include "mg_test.h"
 
-static char dyn_tmpdir[256];
-
+/* The temporary folder of tmp_files.h, named after the test. */
+#define dyn_tmpdir tmpdir
 static inline void dyn_tmp_open(const char *tag)
 {
-    snprintf(dyn_tmpdir, sizeof dyn_tmpdir, "/tmp/mg_test_%s.XXXXXX", tag);
-    if (!mkdtemp(dyn_tmpdir)) {
-        perror("mkdtemp");
-        exit(1);
-    }
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "mg_test_%s", tag);
+    make_tmpdir(prefix);
 }
 
-static inline void dyn_tmp_close(void)
-{
-    DIR *d = opendir(dyn_tmpdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dyn_tmpdir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(dyn_tmpdir);
-}
+static inline void dyn_tmp_close(void) { remove_tmpdir(); }
 
 static inline double dyn_db(double a) { return 20 * log10(a); }
 static inline double dyn_amp(double db) { return pow(10, db / 20); }
@@ -77,22 +63,9 @@ static inline float *dyn_sine(double freq, double rate, double level, long n)
 static inline mg_node *dyn_source(mg_graph *g, const char *name, float *const *x, int ch, long n)
 {
     static int serial;
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s_%d.wav", dyn_tmpdir, name ? name : "src", serial++);
-    SF_INFO si = {.samplerate = (int)mg_graph_rate(g), .channels = ch,
-                  .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &si);
-    if (!f) {
-        fprintf(stderr, "cannot write %s: %s\n", path, sf_strerror(NULL));
-        exit(1);
-    }
-    float *il = malloc((size_t)(n * ch) * sizeof *il);
-    for (long i = 0; i < n; i++)
-        for (int c = 0; c < ch; c++)
-            il[i * ch + c] = x[c][i];
-    sf_writef_float(f, il, n);
-    sf_close(f);
-    free(il);
+    char file[128];
+    snprintf(file, sizeof file, "%s_%d.wav", name ? name : "src", serial++);
+    const char *path = write_wav(file, (int)mg_graph_rate(g), ch, x, n);
     mg_opt o = {.name = "path", .str = path};
     return mg_test_node(g, "file", name, &o, 1);
 }
