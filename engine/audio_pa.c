@@ -4,6 +4,7 @@
 */
 #include <ctype.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct mg_audio {
 };
 
 static int pa_users; /* Pa_Initialize/Pa_Terminate pairs we hold */
+static int a_locked; /* mlockall succeeded */
 
 static int pa_callback(const void *input, void *output, unsigned long frames,
                        const PaStreamCallbackTimeInfo *ti, PaStreamCallbackFlags flags, void *ud)
@@ -139,6 +141,10 @@ mg_status mg_audio_open(mg_live *lv, const mg_audio_opts *o, mg_audio **out, cha
                         size_t errsz)
 {
     mg_graph *g = mg_live_graph(lv);
+    /* keep every page of the process in memory, present and future, so that the audio thread
+       never takes a page fault on a buffer touched for the first time (best effort: needs
+       root or a large enough RLIMIT_MEMLOCK) */
+    a_locked = a_locked || mlockall(MCL_CURRENT | MCL_FUTURE) == 0;
     mg_status st = pa_start_lib(o->client_name, err, errsz);
     if (st)
         return st;

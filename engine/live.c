@@ -33,7 +33,8 @@ typedef struct live_cmd {
     mg_tl_event ev; /* CMD_EVENT: a prepared timeline event */
 } live_cmd;
 
-#define METER_FRAMES 32768 /* output copy for the meters: 0.68 s at 48 kHz */
+#define METER_FRAMES 32768
+#define LOAD_BINS 101 /* output copy for the meters: 0.68 s at 48 kHz */
 
 struct mg_live {
     mg_graph *g;
@@ -50,6 +51,8 @@ struct mg_live {
     atomic_uint_fast64_t pos; /* graph position for the control side */
     atomic_uint_fast64_t busy_ns_total, period_ns_total, cb_max_ns, load_max_ppm;
     atomic_uint_fast64_t cb_max_all_ns, load_max_all_ppm;
+    atomic_uint_fast64_t cpu_max_all_ns; /* thread CPU time of the longest callback */
+    atomic_uint_fast64_t hist[LOAD_BINS]; /* callbacks per 1 % of load (last: >= 100 %) */
     /* control-side meter state */
     mg_loudness *loud;
     mg_loudness *loud_ch[MG_MAX_CHANNELS];
@@ -66,12 +69,14 @@ struct mg_live {
 static _Thread_local int rt_depth;
 int mg_rt_active(void) { return rt_depth > 0; }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+static uint64_t now_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 
 static void *disk_main(void *arg)
 {
@@ -347,7 +352,7 @@ static int apply(mg_live *lv, const live_cmd *c)
 void mg_live_process(mg_live *lv, const float *const *in, float *const *out, uint32_t frames)
 {
     rt_depth++;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = now_ns(), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
     mg_fpu_denormals_off();
     mg_graph *g = lv->g;
     int och = g->channels, dch = lv->cfg.out_channels;
@@ -397,7 +402,9 @@ void mg_live_process(mg_live *lv, const float *const *in, float *const *out, uin
         done += n;
     }
     atomic_store_explicit(&lv->pos, g->pos, memory_order_relaxed);
-    uint64_t busy = now_ns() - t0;
+    uint64_t busy = now_ns() - t0, cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    if (cpu > atomic_load_explicit(&lv->cpu_max_all_ns, memory_order_relaxed))
+        atomic_store_explicit(&lv->cpu_max_all_ns, cpu, memory_order_relaxed);
     uint64_t period = (uint64_t)llround(frames / g->rate * 1e9);
     atomic_fetch_add_explicit(&lv->frames, frames, memory_order_relaxed);
     atomic_fetch_add_explicit(&lv->callbacks, 1, memory_order_relaxed);
@@ -414,6 +421,9 @@ void mg_live_process(mg_live *lv, const float *const *in, float *const *out, uin
         atomic_store_explicit(&lv->load_max_all_ppm, ppm, memory_order_relaxed);
     if (busy > period)
         atomic_fetch_add_explicit(&lv->late, 1, memory_order_relaxed);
+    uint64_t bin = ppm / 10000;
+    atomic_fetch_add_explicit(&lv->hist[bin < LOAD_BINS ? bin : LOAD_BINS - 1], 1,
+                              memory_order_relaxed);
     rt_depth--;
 }
 
@@ -462,6 +472,18 @@ mg_live_stats mg_live_stats_take(mg_live *lv)
     s.cb_max_ms = (double)atomic_exchange(&lv->cb_max_ns, 0) / 1e6;
     s.load_max_all = (double)atomic_load(&lv->load_max_all_ppm) / 1e6;
     s.cb_max_all_ms = (double)atomic_load(&lv->cb_max_all_ns) / 1e6;
+    s.cpu_max_all_ms = (double)atomic_load(&lv->cpu_max_all_ns) / 1e6;
+    uint64_t total = 0, seen = 0;
+    for (int b = 0; b < LOAD_BINS; b++)
+        total += atomic_load(&lv->hist[b]);
+    s.load_p999 = 0;
+    for (int b = 0; b < LOAD_BINS && total; b++) {
+        seen += atomic_load(&lv->hist[b]);
+        if (seen * 1000 >= total * 999) {
+            s.load_p999 = (b + 1) / 100.0; /* the bin's upper edge */
+            break;
+        }
+    }
     s.late = atomic_load(&lv->late);
     s.xruns = atomic_load(&lv->xruns);
     s.dropped_cmds = atomic_load(&lv->dropped);

@@ -75,6 +75,8 @@ typedef struct mg_live_stats {
     double cb_max_ms;      /* longest callback since the last call, ms */
     double load_max_all;   /* largest single callback since the start, fraction of period */
     double cb_max_all_ms;  /* longest callback since the start, ms */
+    double cpu_max_all_ms; /* thread CPU time of the costliest callback (preemption excluded) */
+    double load_p999;      /* 99.9th percentile of the callback load (1 % resolution) */
     uint64_t late;         /* callbacks that took longer than their period (DSP overload) */
     uint64_t xruns;        /* reported by the driver (mg_live_note_xrun) */
     uint64_t underruns;    /* frames file sources played as silence for want of data */

@@ -357,9 +357,11 @@ int cmd_play(int argc, char **argv)
     if (display)
         fputc('\n', stderr);
     if (!pl.o.quiet)
-        fprintf(stderr, "%s: played %.2f s; DSP load mean %.1f%% max %.1f%% (longest callback "
-                "%.2f ms); xruns %llu; late callbacks %llu; underruns %llu; edits %llu\n", prog,
-                (double)s.frames / rate, 100 * s.load_mean, 100 * s.load_max_all, s.cb_max_all_ms,
+        fprintf(stderr, "%s: played %.2f s; DSP load mean %.1f%% p99.9 %.0f%% max %.1f%% "
+                "(longest callback %.2f ms, its CPU time at most %.2f ms); xruns %llu; late "
+                "callbacks %llu; underruns %llu; edits %llu\n", prog, (double)s.frames / rate,
+                100 * s.load_mean, 100 * s.load_p999, 100 * s.load_max_all, s.cb_max_all_ms,
+                s.cpu_max_all_ms,
                 (unsigned long long)s.xruns, (unsigned long long)s.late,
                 (unsigned long long)s.underruns, (unsigned long long)s.plans);
     if (s.nonfinite)
