@@ -18,8 +18,8 @@
 ** conversion: region frames -> libsamplerate -> Rubber Band -> ring. Its start delay is removed
 ** there (preferred start pad in, start delay out), so the ring holds frames aligned with the
 ** graph clock and the node reports no latency: a stretched take lines up with the others
-** (onsets within 0.2 to 1.5 ms under tempo changes; R3 itself moves them by up to ~3 ms under
-** shifts of an octave). The stretched region lasts round(region frames / tempo) graph frames.
+** (broadband onsets within 0.4 ms on average, see RB_EARLY_PER_RATIO for the part of R3's
+** offset corrected here). The stretched region lasts round(region frames / tempo) graph frames.
 **
 ** Varispeed. The `rate` parameter (pitch and tempo together, 2 = an octave up at half the
 ** length) is applied on the processing side, after the ring, by a libsamplerate converter in
@@ -209,9 +209,20 @@ static size_t read_region(struct file_state *st, float *dst, size_t want)
 }
 
 /*
+** Frames by which R3 (Rubber Band 3.1.2) places its output early, beyond its reported start
+** delay, per unit of (r - 1) where r = pitch scale / tempo > 1 is its internal stretch ratio
+** (it lengthens, then resamples). Measured at 44.1 and 48 kHz with broadband hits and tones
+** (pitch +12: 2.6 ms early at 48 kHz; tempo 2/3 and +12: 5.3 ms); the `rubberband` command
+** (--fine) shows the same offsets, so it is R3's, not our start-pad handling. R3 configures
+** itself differently above 48 kHz, where this was not seen: applied up to 50 kHz only.
+*/
+#define RB_EARLY_PER_RATIO 125.0
+
+/*
 ** A fresh Rubber Band, primed with its preferred start pad of silence so that dropping its
-** start delay aligns the output. Made anew rather than reset: after a run cut short (a
-** measure, a stop) rubberband_reset left R3 in a state that changed the next 2.5 s slightly.
+** start delay (less R3's early placement above) aligns the output. Made anew rather than
+** reset: after a run cut short (a measure, a stop) rubberband_reset left R3 in a state that
+** changed the next 2.5 s slightly.
 ** [stream] may allocate (not the processing thread); on failure the node plays silence.
 */
 static void new_stretcher(struct file_state *st)
@@ -239,6 +250,12 @@ static void new_stretcher(struct file_state *st)
         pad -= k;
     }
     st->rb_skip = rubberband_get_start_delay(st->rb);
+    double r = pow(2.0, st->pitch / 12.0) / st->tempo;
+    if (r > 1 && st->graph_rate <= 50000) {
+        st->rb_skip -= llround(RB_EARLY_PER_RATIO * (r - 1));
+        if (st->rb_skip < 0)
+            st->rb_skip = 0;
+    }
 }
 
 /* Rewind the producer to the region start with a fresh resampler (and Rubber Band). */
