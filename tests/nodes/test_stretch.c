@@ -170,27 +170,37 @@ static void test_tempo(const char *in, double tempo)
 }
 
 /*
-** RB-5 input: five drum-like hits (white noise with a 30 ms decay, broadband like the
-** transients one aligns takes by) at 0.3 + 0.2 k s, nudged by 37 k frames so they fall at
-** different places of the node's 1024-frame chunks, then a 440 Hz tone from 1.5 s to 2.2 s.
+** RB-5 input: twelve drum-like hits (white noise with a 10 ms decay, broadband like the
+** transients one aligns takes by) every 0.1 s from 0.1 s, each nudged by a golden-ratio
+** fraction of 1024 frames so they sample all places of R3's transient grid and of the node's
+** 1024-frame chunks evenly, then a 440 Hz tone from 1.4 s to 1.8 s.
 */
-#define N_HITS 5
-/* Returns the path; the samples (2.2 s) in *out, to free. */
+#define N_HITS 12
+#define TONE_AT 1.4
+
+/* Frame of hit k in the source. */
+static double hit_at(int k)
+{
+    return (double)lrint((0.1 + 0.1 * k) * RATE + 1024 * fmod(0.6180339887 * k, 1.0));
+}
+
+/* Returns the path; the samples (1.8 s) in *out, to free. */
 static const char *hits_file(const char *name, float **out)
 {
-    long n = lrint(2.2 * RATE);
+    long n = lrint(1.8 * RATE);
     float *x = calloc((size_t)n, sizeof *x);
     unsigned long r = 12345;
     for (int k = 0; k < N_HITS; k++) {
-        long at = lrint((0.3 + 0.2 * k) * RATE) + 37 * k;
-        for (long i = 0; i < lrint(0.12 * RATE); i++) {
+        long at = (long)hit_at(k);
+        for (long i = 0; i < lrint(0.06 * RATE); i++) {
             r = r * 6364136223846793005UL + 1442695040888963407UL;
             double u = (double)(r >> 11) / 9007199254740992.0 * 2 - 1;
-            x[at + i] = (float)(0.5 * u * exp(-(double)i / (0.03 * RATE)));
+            x[at + i] = (float)(0.5 * u * exp(-(double)i / (0.01 * RATE)));
         }
     }
-    for (long i = lrint(1.5 * RATE); i < n; i++)
-        x[i] = (float)(0.5 * sin(2 * M_PI * 440 * (double)(i - lrint(1.5 * RATE)) / RATE));
+    long t0 = lrint(TONE_AT * RATE);
+    for (long i = t0; i < n; i++)
+        x[i] = (float)(0.5 * sin(2 * M_PI * 440 * (double)(i - t0) / RATE));
     *out = x;
     return write_mono(name, (int)RATE, x, n);
 }
@@ -213,16 +223,16 @@ static double env_peak(const float *x, long a, long b)
 /*
 ** Onset times (frames) of the hits and of the tone in x, a render at `tempo` of hits_file:
 ** where the 1 ms RMS envelope first reaches half (-6 dB) of the hit's peak, or of the tone's
-** steady level, searched from 60 ms before each event's nominal time.
+** steady level, searched from 35 ms (tone: 60 ms) before each event's nominal time.
 */
 static void event_onsets(const float *x, long n, double tempo, double *hit, double *tone)
 {
     for (int k = 0; k < N_HITS; k++) {
-        long a = lrint(((0.3 + 0.2 * k) * RATE + 37 * k - 0.06 * RATE) / tempo);
-        long b = lrint(((0.3 + 0.2 * k) * RATE + 37 * k + 0.1 * RATE) / tempo);
+        long a = lrint((hit_at(k) - 0.035 * RATE) / tempo);
+        long b = lrint((hit_at(k) + 0.05 * RATE) / tempo);
         hit[k] = (double)(a + onset(x + a, b - a, env_peak(x, a, b)));
     }
-    long a = lrint((1.5 - 0.06) * RATE / tempo);
+    long a = lrint((TONE_AT - 0.06) * RATE / tempo);
     *tone = (double)(a + onset(x + a, n - a, 0.5 / sqrt(2.0)));
 }
 
@@ -230,7 +240,8 @@ static void event_onsets(const float *x, long n, double tempo, double *hit, doub
 ** RB-5: every event of hits_file lands at its input time / tempo (start delay removed inside
 ** the node, nothing reported downstream). Hits: the mean offset within +-1 ms (the constant
 ** shift one would correct when aligning takes), each hit within +-hit_ms (R3 places
-** transients on its hop grid: single hits move by up to ~1.4 ms). Tone: its -6 dB point within +-tone_ms.
+** transients on a grid: single hits move by up to ~1.1 ms). Tone: its -6 dB point within
+** +-tone_ms.
 */
 static void test_alignment(const char *in, const float *x, double tempo, double semis,
                            double hit_ms, double tone_ms)
@@ -240,7 +251,7 @@ static void test_alignment(const char *in, const float *x, double tempo, double 
     mg_graph *g = source_graph("stretch", o, 3, 256, &s);
     CHECK_OK(mg_graph_compile(g), g);
     CHECK(mg_graph_latency(g) == 0, "stretch reports latency %lld", (long long)mg_graph_latency(g));
-    long n = (long)mg_graph_length(g), n_in = lrint(2.2 * RATE);
+    long n = (long)mg_graph_length(g), n_in = lrint(1.8 * RATE);
     float **y = mg_test_render(g, n, NULL);
     double hin[N_HITS], hout[N_HITS], tin, tout, mean = 0, worst = 0;
     event_onsets(x, n_in, 1.0, hin, &tin);
@@ -434,7 +445,7 @@ int main(void)
     test_alignment(hits, x, 0.8, -3, 1.5, 1);
     test_alignment(hits, x, 0.8, 12, 1.5, 1);
     /* An octave down R3 spreads a tone's onset over ~11 ms (10 % to 90 %) with its -6 dB point
-       3.4 ms late, and moves single hits by up to ~2.3 ms either way; the `rubberband --fine`
+       3.3 ms late, and moves single hits by up to ~2.5 ms either way; the `rubberband --fine`
        command gives the same (see docs/architecture.md "Time-stretched sources"). */
     test_alignment(hits, x, 1.0, -12, 3, 4);
     free(x);
