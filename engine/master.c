@@ -650,8 +650,13 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
     }
     mg_node_set_index(gain, gi, gcur); /* the patch's graph keeps the gain found */
     rep->passes++;
+    rep->renders++;
     rep->gain_db = gcur - g0;
     rep->max_gr_db = gr;
+    if (w.gp && w.lim) { /* the proxy's reduction is a sample's: take the file's */
+        double gm = fabs(mg_node_meter(w.lim, "gr_max"));
+        rep->max_gr_db = isfinite(gm) ? gm : gr;
+    }
     char err[1024];
     if ((st = mg_analyze_file(tmp, &rep->after, err, sizeof err))) {
         st = stop(g, rep, st, "%s", err);
@@ -661,6 +666,7 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
         !(fabs(rep->after.integrated - target) <= 0.5 * tol) &&
         rep->after.true_peak <= ceiling) {
         /* correct the proxy's offset by what the file reads at this gain, search on */
+        log_pass(rep, gcur - g0, &rep->after, gr);
         double delta = rep->after.integrated - m.integrated;
         w.d += delta;
         prev_i += delta;
