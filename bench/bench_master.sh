@@ -33,9 +33,9 @@ echo "bench_master: generating 8 stereo stems of $DUR s ..."
 make_stems "$tmp" "$DUR"
 pin="taskset -c 0"
 
-# "I TP" of a file by ffmpeg's ebur128
+# "I TP" of a file by ffmpeg's ebur128 (pinned too: sox's job includes one measurement)
 measure() {
-    ffmpeg -hide_banner -nostats -i "$1" -af ebur128=peak=true -f null - 2>&1 |
+    $pin ffmpeg -hide_banner -nostats -i "$1" -af ebur128=peak=true -f null - 2>&1 |
         awk '/Integrated loudness:/ { s = 1 } s && /I:/ && !i { i = $2 }
              /True peak:/ { t = 1 } t && /Peak:/ && !p { p = $2 } END { print i, p }'
 }

@@ -35,6 +35,7 @@ typedef struct mg_os {
     int latency; /* input frames of delay of up then down: (N - 1)/L */
     float *up;   /* [k][MG_OS_MAX]: phase p of tap k at up[k * MG_OS_MAX + p] */
     float *down; /* [taps], reversed: down[j] weighs the j-th oldest value of the history */
+    int avx;     /* factors over 4 interpolate with 8-wide vectors (CPU checked at design) */
 } mg_os;
 
 /*
