@@ -61,6 +61,11 @@ void mg_os_chan_reset(mg_os_chan *c, const mg_os *os);
 
 /* [rt] Push input frame x; phases[0..L-1] receive the L interpolated values (oldest first). */
 void mg_os_up(const mg_os *os, mg_os_chan *c, float x, float phases[MG_OS_MAX]);
+/* [rt] Push input frame x into the history without interpolating (mg_os_up's first step). */
+void mg_os_push(const mg_os *os, mg_os_chan *c, float x);
+/* [control] The largest sum of |coefficients| of a phase of the interpolator: no
+   interpolated value exceeds it times the largest |input| in the history. */
+double mg_os_up_norm(const mg_os *os);
 /* [rt] Push L oversampled values (oldest first); returns one decimated frame. */
 float mg_os_down(const mg_os *os, mg_os_chan *c, const float *u);
 

@@ -137,11 +137,29 @@ __attribute__((target("avx"))) static void up8_avx(const float *up, const float 
 }
 #endif
 
-void mg_os_up(const mg_os *os, mg_os_chan *c, float x, float phases[MG_OS_MAX])
+void mg_os_push(const mg_os *os, mg_os_chan *c, float x)
 {
     uint32_t k = (uint32_t)os->k;
     c->in[c->in_pos] = c->in[c->in_pos + k] = x;
     c->in_pos = c->in_pos + 1 == k ? 0 : c->in_pos + 1;
+}
+
+double mg_os_up_norm(const mg_os *os)
+{
+    double worst = 0;
+    for (int p = 0; p < os->factor; p++) {
+        double sum = 0;
+        for (int j = 0; j < os->k; j++)
+            sum += fabs(os->up[j * MG_OS_MAX + p]);
+        worst = sum > worst ? sum : worst;
+    }
+    return worst;
+}
+
+void mg_os_up(const mg_os *os, mg_os_chan *c, float x, float phases[MG_OS_MAX])
+{
+    uint32_t k = (uint32_t)os->k;
+    mg_os_push(os, c, x);
     const float *w = c->in + c->in_pos; /* oldest first: x[n - j] = w[k - 1 - j] */
 #if defined(OS_AVX)
     if (os->avx) {
