@@ -525,158 +525,159 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
        off the aim, the proxy's offset is corrected and the search goes on (MASTER_ROUNDS at
        most, max_passes searching passes each). */
     for (int round = 0;; round++) {
-    int round_start = rep->passes;
-    for (;;) {
-        double err = target - m.integrated;
-        int tp_ok = m.true_peak <= aim + 1e-9;
-        /* aim at half the tolerance (margin for other meters); accept the tolerance when the
-           passes run out */
-        if (tp_ok && (fabs(err) <= 0.5 * tol ||
-                      (fabs(err) <= tol && rep->passes - round_start >= max_passes)))
-            break;
-        if (!lim && !tp_ok && !mo->peak_respecting && fabs(err) <= tol)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "at %.2f LUFS the true peak is %+.2f dBTP, over the %.1f dBTP ceiling, "
-                        "and the chain has no limiter (add one, or accept a quieter result "
-                        "with peak-respecting normalisation)",
-                        m.integrated, m.true_peak, ceiling);
-                goto done;
+        int round_start = rep->passes;
+        for (;;) {
+            double err = target - m.integrated;
+            int tp_ok = m.true_peak <= aim + 1e-9;
+            /* aim at half the tolerance (margin for other meters); accept the tolerance when the
+               passes run out */
+            if (tp_ok && (fabs(err) <= 0.5 * tol ||
+                          (fabs(err) <= tol && rep->passes - round_start >= max_passes)))
+                break;
+            if (!lim && !tp_ok && !mo->peak_respecting && fabs(err) <= tol)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "at %.2f LUFS the true peak is %+.2f dBTP, over the %.1f dBTP ceiling, "
+                            "and the chain has no limiter (add one, or accept a quieter result "
+                            "with peak-respecting normalisation)",
+                            m.integrated, m.true_peak, ceiling);
+                    goto done;
+                }
+            int side = err > 0 ? -1 : 1; /* -1: too quiet */
+            if (side < 0) {
+                lo_g = gcur;
+                lo_i = m.integrated;
+            } else {
+                hi_g = gcur;
+                hi_i = m.integrated;
             }
-        int side = err > 0 ? -1 : 1; /* -1: too quiet */
-        if (side < 0) {
-            lo_g = gcur;
-            lo_i = m.integrated;
-        } else {
-            hi_g = gcur;
-            hi_i = m.integrated;
-        }
-        same_side = side == last_side ? same_side + 1 : 0;
-        last_side = side;
-        double next;
-        if (isfinite(lo_g) && isfinite(hi_g) && hi_i > lo_i) {
-            next = same_side ? 0.5 * (lo_g + hi_g)
-                             : lo_g + (target - lo_i) * (hi_g - lo_g) / (hi_i - lo_i);
-        } else {
-            double slope = 1.0;
-            if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
-                slope = (m.integrated - prev_i) / (gcur - prev_g);
-                slope = slope < 0.02 ? 0.02 : slope > 1.0 ? 1.0 : slope;
+            same_side = side == last_side ? same_side + 1 : 0;
+            last_side = side;
+            double next;
+            if (isfinite(lo_g) && isfinite(hi_g) && hi_i > lo_i) {
+                next = same_side ? 0.5 * (lo_g + hi_g)
+                                 : lo_g + (target - lo_i) * (hi_g - lo_g) / (hi_i - lo_i);
+            } else {
+                double slope = 1.0;
+                if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
+                    slope = (m.integrated - prev_i) / (gcur - prev_g);
+                    slope = slope < 0.02 ? 0.02 : slope > 1.0 ? 1.0 : slope;
+                }
+                double step = err / slope;
+                if (lim && gr > 0.1 && rep->passes >= 2)
+                    step *= 1.5;
+                next = gcur + step;
             }
-            double step = err / slope;
-            if (lim && gr > 0.1 && rep->passes >= 2)
-                step *= 1.5;
-            next = gcur + step;
-        }
-        if (!lim) {
-            double headroom = aim - m.true_peak; /* gain only: TP moves with the gain */
-            if (next - gcur > headroom) {
-                if (!mo->peak_respecting)
-                    {
-                st = stop(g, rep, MG_ERR_RANGE,
-                                "reaching %.1f LUFS needs %+.2f dB of gain, which puts the true "
-                                "peak at %+.2f dBTP, over the %.1f dBTP ceiling, and the chain "
-                                "has no limiter (add one, or accept a quieter result with "
-                                "peak-respecting normalisation)",
-                                target, next - g0, m.true_peak + next - gcur, ceiling);
-                goto done;
-            }
-                next = gcur + headroom;
-                if (headroom < 0.01) { /* already at the ceiling */
-                    snprintf(rep->note, sizeof rep->note,
-                             "peak-respecting: stopped %.2f LU under the target, where the "
-                             "true peak reaches the %.1f dBTP ceiling",
-                             target - m.integrated, ceiling);
-                    break;
+            if (!lim) {
+                double headroom = aim - m.true_peak; /* gain only: TP moves with the gain */
+                if (next - gcur > headroom) {
+                    if (!mo->peak_respecting) {
+                        st = stop(g, rep, MG_ERR_RANGE,
+                                  "reaching %.1f LUFS needs %+.2f dB of gain, which puts the "
+                                  "true peak at %+.2f dBTP, over the %.1f dBTP ceiling, and the "
+                                  "chain has no limiter (add one, or accept a quieter result "
+                                  "with peak-respecting normalisation)",
+                                  target, next - g0, m.true_peak + next - gcur, ceiling);
+                        goto done;
+                    }
+                    next = gcur + headroom;
+                    if (headroom < 0.01) { /* already at the ceiling */
+                        snprintf(rep->note, sizeof rep->note,
+                                 "peak-respecting: stopped %.2f LU under the target, where the "
+                                 "true peak reaches the %.1f dBTP ceiling",
+                                 target - m.integrated, ceiling);
+                        break;
+                    }
                 }
             }
+            if (next - g0 > max_gain)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "reaching %.1f LUFS from %.2f LUFS needs %+.2f dB of gain, more than "
+                            "the %.0f dB allowed",
+                            target, rep->before.integrated, next - g0, max_gain);
+                    goto done;
+                }
+            if (next > mg_node_param_desc(gain, gi)->max ||
+                next < mg_node_param_desc(gain, gi)->min)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "gain %+.2f dB is outside node '%s''s range", next, mg_node_name(gain));
+                    goto done;
+                }
+            if (rep->passes - round_start >= max_passes)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "no convergence after %d passes: %.2f LUFS, true peak %+.2f dBTP "
+                            "(target %.1f LUFS, ceiling %.1f dBTP)",
+                            rep->passes, m.integrated, m.true_peak, target, ceiling);
+                    goto done;
+                }
+            prev_g = gcur;
+            prev_i = m.integrated;
+            gcur = next;
+            if ((st = pass(&w, g, gi, gcur, aim, total, ro, &m, &gr)))
+                goto done;
+            rep->passes++;
+            log_pass(rep, gcur - g0, &m, gr);
+            /* limiting grows with the gain: too much of it at or under the target is final */
+            if (lim && gr > max_gr && m.integrated <= target + tol)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
+                            "allowed (lower the target, or allow more gain reduction)",
+                            target, gr, max_gr);
+                    goto done;
+                }
+            if (lim && m.true_peak > aim + 1e-9 && fabs(target - m.integrated) <= tol)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "the limiter let the true peak reach %+.2f dBTP, over the %.1f dBTP "
+                            "ceiling",
+                            m.true_peak, ceiling);
+                    goto done;
+                }
         }
-        if (next - g0 > max_gain)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "reaching %.1f LUFS from %.2f LUFS needs %+.2f dB of gain, more than "
-                        "the %.0f dB allowed",
-                        target, rep->before.integrated, next - g0, max_gain);
-                goto done;
-            }
-        if (next > mg_node_param_desc(gain, gi)->max || next < mg_node_param_desc(gain, gi)->min)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "gain %+.2f dB is outside node '%s''s range", next, mg_node_name(gain));
-                goto done;
-            }
-        if (rep->passes - round_start >= max_passes)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "no convergence after %d passes: %.2f LUFS, true peak %+.2f dBTP "
-                        "(target %.1f LUFS, ceiling %.1f dBTP)",
-                        rep->passes, m.integrated, m.true_peak, target, ceiling);
-                goto done;
-            }
-        prev_g = gcur;
-        prev_i = m.integrated;
-        gcur = next;
-        if ((st = pass(&w, g, gi, gcur, aim, total, ro, &m, &gr)))
+        /* the file: rendered beside the target, checked, then moved into place */
+        temp_name(ro->path, tmp, sizeof tmp);
+        mg_render_opts fo = *ro;
+        fo.path = tmp;
+        fo.frames = total;
+        if ((st = mg_node_set_index(w.gain, gi, gcur)) ||
+            (st = mg_render(w.g2 ? w.g2 : g, &fo, NULL))) {
+            if (w.g2)
+                mg_graph_errorf(g, st, "%s", mg_graph_error(w.g2));
             goto done;
+        }
+        mg_node_set_index(gain, gi, gcur); /* the patch's graph keeps the gain found */
         rep->passes++;
-        log_pass(rep, gcur - g0, &m, gr);
-        /* limiting grows with the gain: too much of it at or under the target is final */
-        if (lim && gr > max_gr && m.integrated <= target + tol)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
-                        "allowed (lower the target, or allow more gain reduction)",
-                        target, gr, max_gr);
-                goto done;
-            }
-        if (lim && m.true_peak > aim + 1e-9 && fabs(target - m.integrated) <= tol)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "the limiter let the true peak reach %+.2f dBTP, over the %.1f dBTP "
-                        "ceiling",
-                        m.true_peak, ceiling);
-                goto done;
-            }
-    }
-    /* the file: rendered beside the target, checked, then moved into place */
-    temp_name(ro->path, tmp, sizeof tmp);
-    mg_render_opts fo = *ro;
-    fo.path = tmp;
-    fo.frames = total;
-    if ((st = mg_node_set_index(w.gain, gi, gcur)) || (st = mg_render(w.g2 ? w.g2 : g, &fo, NULL))) {
-        if (w.g2)
-            mg_graph_errorf(g, st, "%s", mg_graph_error(w.g2));
-        goto done;
-    }
-    mg_node_set_index(gain, gi, gcur); /* the patch's graph keeps the gain found */
-    rep->passes++;
-    rep->renders++;
-    rep->gain_db = gcur - g0;
-    rep->max_gr_db = gr;
-    if (w.gp && w.lim) { /* the proxy's reduction is a sample's: take the file's */
-        double gm = fabs(mg_node_meter(w.lim, "gr_max"));
-        rep->max_gr_db = isfinite(gm) ? gm : gr;
-    }
-    char err[1024];
-    if ((st = mg_analyze_file(tmp, &rep->after, err, sizeof err))) {
-        st = stop(g, rep, st, "%s", err);
-        goto done;
-    }
-    if (w.gp && round + 1 < MASTER_ROUNDS &&
-        !(fabs(rep->after.integrated - target) <= 0.5 * tol) &&
-        rep->after.true_peak <= ceiling) {
-        /* correct the proxy's offset by what the file reads at this gain, search on */
-        log_pass(rep, gcur - g0, &rep->after, gr);
-        double delta = rep->after.integrated - m.integrated;
-        w.d += delta;
-        prev_i += delta;
-        lo_i += delta;
-        hi_i += delta;
-        m.integrated = rep->after.integrated;
-        mg_analysis_free(&rep->after);
-        continue;
-    }
-    break;
+        rep->renders++;
+        rep->gain_db = gcur - g0;
+        rep->max_gr_db = gr;
+        if (w.gp && w.lim) { /* the proxy's reduction is a sample's: take the file's */
+            double gm = fabs(mg_node_meter(w.lim, "gr_max"));
+            rep->max_gr_db = isfinite(gm) ? gm : gr;
+        }
+        char err[1024];
+        if ((st = mg_analyze_file(tmp, &rep->after, err, sizeof err))) {
+            st = stop(g, rep, st, "%s", err);
+            goto done;
+        }
+        if (w.gp && round + 1 < MASTER_ROUNDS &&
+            !(fabs(rep->after.integrated - target) <= 0.5 * tol) &&
+            rep->after.true_peak <= ceiling) {
+            /* correct the proxy's offset by what the file reads at this gain, search on */
+            log_pass(rep, gcur - g0, &rep->after, gr);
+            double delta = rep->after.integrated - m.integrated;
+            w.d += delta;
+            prev_i += delta;
+            lo_i += delta;
+            hi_i += delta;
+            m.integrated = rep->after.integrated;
+            mg_analysis_free(&rep->after);
+            continue;
+        }
+        break;
     }
     rep->on_target = fabs(rep->after.integrated - target) <= tol + 1e-9 &&
                      rep->after.true_peak <= ceiling;

@@ -409,7 +409,8 @@ int main(void)
     ln5_ln6();
     ln7();
     static const char *const files[] = {"ln1.wav", "ln2.wav", "ln3.wav", "ln4_in.wav",
-                                        "ln4.wav", "ln6.wav", "ln7.wav", "keep.wav", "ln3_long.wav"};
+                                        "ln4.wav", "ln6.wav", "ln7.wav", "keep.wav",
+                                        "ln3_long.wav"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         unlink(path(files[i]));
     rmdir(dir);
