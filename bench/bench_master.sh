@@ -33,11 +33,14 @@ echo "bench_master: generating 8 stereo stems of $DUR s ..."
 make_stems "$tmp" "$DUR"
 pin="taskset -c 0"
 
-# "I TP" of a file by ffmpeg's ebur128
+# "I TP" of a file by ffmpeg's ebur128 (pinned too: sox's job includes one measurement), to
+# 0.01: the integrated loudness from the filter's metadata (3 decimals; its summary has 1), the
+# true peak from the largest linear lavfi.r128.true_peak (3 decimals).
 measure() {
-    ffmpeg -hide_banner -nostats -i "$1" -af ebur128=peak=true -f null - 2>&1 |
-        awk '/Integrated loudness:/ { s = 1 } s && /I:/ && !i { i = $2 }
-             /True peak:/ { t = 1 } t && /Peak:/ && !p { p = $2 } END { print i, p }'
+    $pin ffmpeg -hide_banner -nostats -i "$1" \
+        -af ebur128=peak=true:metadata=1,ametadata=mode=print -f null - 2>&1 |
+        awk -F= '/lavfi\.r128\.I=/ { i = $2 } /lavfi\.r128\.true_peak=/ { if ($2 + 0 > p) p = $2 + 0 }
+                 END { printf "%.2f %.2f\n", i, (p > 0 ? 20 * log(p) / log(10) : -999) }'
 }
 
 mg_run() {

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "mg_internal.h"
 #include "mg_master.h"
+#include "mg_sndfile.h"
 
 const mg_target mg_targets[] = {
     {"spotify", -14.0, -1.0, "Spotify for Artists, Loudness normalization (Normal level)"},
@@ -178,7 +180,22 @@ typedef struct work {
     mg_file_analysis x;    /* of the pre-rendered signal (gain 0 dB) */
     int plain;             /* the chain after the gain is at most a limiter at 0 dB drive: below
                               its ceiling the output is the input times the gain */
+    /* The proxy (long inputs only): PROXY_CHUNK s of every PROXY_STRIDE s of the
+       pre-rendered signal, joined, through copies of the gain and chain. Searching passes
+       measure it instead of the whole file; d (LU) is the loudness of the whole output minus
+       the proxy's at the same gain, from the latest full render (at first from the
+       unlimited signals). */
+    mg_graph *gp;
+    mg_node *pgain, *plim;
+    char proxy[4096];
+    int64_t ptotal;
+    double d;
 } work;
+
+#define PROXY_CHUNK 1.6   /* s: four 400 ms blocks */
+#define PROXY_STRIDE 12.8 /* s: the proxy is an eighth of the input */
+#define MASTER_ROUNDS 3
+#define PROXY_MIN 4       /* strides at least: shorter inputs are searched whole */
 
 /* Nodes after `gain` up to the output when they form a plain chain; -1 otherwise. */
 static int chain_after(mg_graph *g, mg_node *gain, mg_node **chain, int max)
@@ -263,6 +280,96 @@ static mg_status prerender(mg_graph *g, mg_node *gain, int gi, int64_t total, co
     return st;
 }
 
+/* A graph of the file at `path` -> copies of the gain and of the chain -> output; NULL on
+   failure. *plain: the chain is the limiter alone at 0 dB drive. */
+static mg_graph *chain_graph(const mg_graph_config *cfg, const char *path, mg_node *gain,
+                             mg_node **chain, int n, mg_node *lim, mg_node **gain2,
+                             mg_node **lim2, int *plain)
+{
+    mg_graph *g2 = mg_graph_new(cfg, NULL);
+    mg_opt fo[] = {{"path", path, 0}};
+    mg_node *prev = g2 ? mg_node_new(g2, "file", "pre", fo, 1) : NULL;
+    mg_node *g2gain = prev ? clone_node(g2, gain) : NULL;
+    int ok = g2gain && !mg_connect(prev, 0, g2gain, 0);
+    prev = g2gain;
+    *plain = 1;
+    *lim2 = NULL;
+    for (int i = 0; ok && i < n; i++) {
+        mg_node *c = clone_node(g2, chain[i]);
+        ok = c && !mg_connect(prev, 0, c, 0);
+        if (chain[i] == lim)
+            *lim2 = c;
+        int drive = c ? mg_node_param_index(c, "gain") : -1;
+        *plain &= chain[i] == lim && (drive < 0 || mg_node_get_index(c, drive) == 0);
+        prev = c;
+    }
+    if (!ok || mg_connect(prev, 0, mg_graph_output(g2), 0)) {
+        mg_graph_free(g2);
+        *lim2 = NULL;
+        return NULL;
+    }
+    *gain2 = g2gain;
+    return g2;
+}
+
+/* Write the proxy's signal (PROXY_CHUNK s every PROXY_STRIDE s of w->pre) to w->proxy and
+   measure it; 0 when done. */
+static int write_proxy(work *w, const mg_graph_config *cfg, int64_t total, mg_file_analysis *xp)
+{
+    int chunk = (int)(PROXY_CHUNK * cfg->rate + 0.5);
+    int64_t stride = (int64_t)(PROXY_STRIDE * cfg->rate + 0.5);
+    if (total < PROXY_MIN * stride)
+        return -1;
+    snprintf(w->proxy, sizeof w->proxy, "%s", w->pre);
+    size_t len = strlen(w->proxy);
+    if (len < 8)
+        return -1;
+    snprintf(w->proxy + len - 8, sizeof w->proxy - (len - 8), ".proxy.wav");
+    char why[256];
+    mg_sndfile in, out;
+    if (mg_sndfile_open_read(&in, w->pre, why, sizeof why))
+        return -1;
+    int fd = open(w->proxy, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        mg_sndfile_close(&in);
+        return -1;
+    }
+    SF_INFO info = in.info;
+    float *buf = malloc((size_t)chunk * (size_t)info.channels * sizeof(float));
+    int bad = !buf || mg_sndfile_open_fd_write(&out, fd, &info, why, sizeof why);
+    int opened = !bad;
+    w->ptotal = 0;
+    for (int64_t at = 0; !bad && at + chunk <= total; at += stride) {
+        bad = sf_seek(in.sf, at, SEEK_SET) != at || sf_readf_float(in.sf, buf, chunk) != chunk ||
+              sf_writef_float(out.sf, buf, chunk) != chunk;
+        w->ptotal += chunk;
+    }
+    if (opened)
+        bad |= mg_sndfile_close(&out);
+    mg_sndfile_close(&in);
+    bad |= close(fd);
+    free(buf);
+    char err[64];
+    return bad || mg_analyze_file(w->proxy, xp, err, sizeof err);
+}
+
+/* Set up the proxy when the input is long enough; otherwise leave w->gp NULL. */
+static void make_proxy(work *w, const mg_graph_config *cfg, mg_node *gain, mg_node **chain,
+                       int n, mg_node *lim, int64_t total)
+{
+    mg_file_analysis xp;
+    int plain;
+    if (write_proxy(w, cfg, total, &xp) || !isfinite(xp.integrated) ||
+        !isfinite(w->x.integrated) ||
+        !(w->gp = chain_graph(cfg, w->proxy, gain, chain, n, lim, &w->pgain, &w->plim, &plain))) {
+        if (w->proxy[0])
+            unlink(w->proxy);
+        w->proxy[0] = 0;
+        return;
+    }
+    w->d = w->x.integrated - xp.integrated;
+}
+
 /* Set up the fast path when the graph allows it; otherwise leave w->g2 NULL. */
 static void fast_path(mg_graph *g, mg_node *gain, int gi, mg_node *lim, int64_t total,
                       const mg_render_opts *ro, work *w)
@@ -291,31 +398,12 @@ static void fast_path(mg_graph *g, mg_node *gain, int gi, mg_node *lim, int64_t 
         return;
     }
     mg_graph_config cfg = {mg_graph_rate(g), mg_graph_block(g), mg_node_input_channels(out, 0)};
-    mg_graph *g2 = mg_graph_new(&cfg, NULL);
-    mg_opt fo[] = {{"path", w->pre, 0}};
-    mg_node *prev = g2 ? mg_node_new(g2, "file", "pre", fo, 1) : NULL;
-    mg_node *g2gain = prev ? clone_node(g2, gain) : NULL;
-    int ok = g2gain && !mg_connect(prev, 0, g2gain, 0);
-    prev = g2gain;
-    w->plain = 1;
-    for (int i = 0; ok && i < n; i++) {
-        mg_node *c = clone_node(g2, chain[i]);
-        ok = c && !mg_connect(prev, 0, c, 0);
-        if (chain[i] == lim)
-            w->lim = c;
-        int drive = c ? mg_node_param_index(c, "gain") : -1;
-        w->plain &= chain[i] == lim && (drive < 0 || mg_node_get_index(c, drive) == 0);
-        prev = c;
-    }
-    if (!ok || mg_connect(prev, 0, mg_graph_output(g2), 0)) {
-        mg_graph_free(g2);
+    if (!(w->g2 = chain_graph(&cfg, w->pre, gain, chain, n, lim, &w->gain, &w->lim, &w->plain))) {
         unlink(w->pre);
         w->pre[0] = 0;
-        w->lim = NULL;
         return;
     }
-    w->g2 = g2;
-    w->gain = g2gain;
+    make_proxy(w, &cfg, gain, chain, n, lim, total);
 }
 
 /* An analysis moved by `db` of gain (what a plain chain below its ceiling does). */
@@ -339,7 +427,8 @@ static mg_file_analysis shifted(const mg_file_analysis *a, double db)
 
 /*
 ** One measuring pass at gain `gv` (dB on the loudness node): computed from the pre-rendered
-** signal when the chain is plain and stays under the ceiling, else rendered.
+** signal when the chain is plain and stays under the ceiling, else rendered (the proxy plus
+** w->d when there is one).
 */
 static mg_status pass(work *w, mg_graph *g, int gi, double gv, double aim, int64_t total,
                       const mg_render_opts *ro, mg_file_analysis *m, double *gr)
@@ -350,11 +439,16 @@ static mg_status pass(work *w, mg_graph *g, int gi, double gv, double aim, int64
         return mg_node_set_index(w->gain, gi, gv);
     }
     mg_status st = mg_node_set_index(w->gain, gi, gv);
+    if (!st && w->gp)
+        st = mg_node_set_index(w->pgain, gi, gv);
     if (st)
         return st;
-    st = measure_pass(w->g2 ? w->g2 : g, total, w->lim, ro, m, gr);
-    if (st && w->g2)
-        mg_graph_errorf(g, st, "%s", mg_graph_error(w->g2));
+    mg_graph *pg = w->gp ? w->gp : w->g2 ? w->g2 : g;
+    st = measure_pass(pg, w->gp ? w->ptotal : total, w->gp ? w->plim : w->lim, ro, m, gr);
+    if (st && pg != g)
+        mg_graph_errorf(g, st, "%s", mg_graph_error(pg));
+    if (!st && w->gp)
+        m->integrated += w->d;
     return st;
 }
 
@@ -427,135 +521,163 @@ mg_status mg_master_render(mg_graph *g, const mg_master_opts *mo, const mg_rende
     double prev_g = NAN, prev_i = NAN;
     double lo_g = NAN, lo_i = NAN, hi_g = NAN, hi_i = NAN;
     int last_side = 0, same_side = 0;
-    for (;;) {
-        double err = target - m.integrated;
-        int tp_ok = m.true_peak <= aim + 1e-9;
-        /* aim at half the tolerance (margin for other meters); accept the tolerance when the
-           passes run out */
-        if (tp_ok && (fabs(err) <= 0.5 * tol || (fabs(err) <= tol && rep->passes >= max_passes)))
-            break;
-        if (!lim && !tp_ok && !mo->peak_respecting && fabs(err) <= tol)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "at %.2f LUFS the true peak is %+.2f dBTP, over the %.1f dBTP ceiling, "
-                        "and the chain has no limiter (add one, or accept a quieter result "
-                        "with peak-respecting normalisation)",
-                        m.integrated, m.true_peak, ceiling);
-                goto done;
+    /* With a proxy the search ends with a render of the file (a round); when that measures
+       off the aim, the proxy's offset is corrected and the search goes on (MASTER_ROUNDS at
+       most, max_passes searching passes each). */
+    for (int round = 0;; round++) {
+        int round_start = rep->passes;
+        for (;;) {
+            double err = target - m.integrated;
+            int tp_ok = m.true_peak <= aim + 1e-9;
+            /* aim at half the tolerance (margin for other meters); accept the tolerance when the
+               passes run out */
+            if (tp_ok && (fabs(err) <= 0.5 * tol ||
+                          (fabs(err) <= tol && rep->passes - round_start >= max_passes)))
+                break;
+            if (!lim && !tp_ok && !mo->peak_respecting && fabs(err) <= tol)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "at %.2f LUFS the true peak is %+.2f dBTP, over the %.1f dBTP ceiling, "
+                            "and the chain has no limiter (add one, or accept a quieter result "
+                            "with peak-respecting normalisation)",
+                            m.integrated, m.true_peak, ceiling);
+                    goto done;
+                }
+            int side = err > 0 ? -1 : 1; /* -1: too quiet */
+            if (side < 0) {
+                lo_g = gcur;
+                lo_i = m.integrated;
+            } else {
+                hi_g = gcur;
+                hi_i = m.integrated;
             }
-        int side = err > 0 ? -1 : 1; /* -1: too quiet */
-        if (side < 0) {
-            lo_g = gcur;
-            lo_i = m.integrated;
-        } else {
-            hi_g = gcur;
-            hi_i = m.integrated;
-        }
-        same_side = side == last_side ? same_side + 1 : 0;
-        last_side = side;
-        double next;
-        if (isfinite(lo_g) && isfinite(hi_g) && hi_i > lo_i) {
-            next = same_side ? 0.5 * (lo_g + hi_g)
-                             : lo_g + (target - lo_i) * (hi_g - lo_g) / (hi_i - lo_i);
-        } else {
-            double slope = 1.0;
-            if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
-                slope = (m.integrated - prev_i) / (gcur - prev_g);
-                slope = slope < 0.02 ? 0.02 : slope > 1.0 ? 1.0 : slope;
+            same_side = side == last_side ? same_side + 1 : 0;
+            last_side = side;
+            double next;
+            if (isfinite(lo_g) && isfinite(hi_g) && hi_i > lo_i) {
+                next = same_side ? 0.5 * (lo_g + hi_g)
+                                 : lo_g + (target - lo_i) * (hi_g - lo_g) / (hi_i - lo_i);
+            } else {
+                double slope = 1.0;
+                if (isfinite(prev_g) && fabs(gcur - prev_g) > 1e-6) {
+                    slope = (m.integrated - prev_i) / (gcur - prev_g);
+                    slope = slope < 0.02 ? 0.02 : slope > 1.0 ? 1.0 : slope;
+                }
+                double step = err / slope;
+                if (lim && gr > 0.1 && rep->passes >= 2)
+                    step *= 1.5;
+                next = gcur + step;
             }
-            double step = err / slope;
-            if (lim && gr > 0.1 && rep->passes >= 2)
-                step *= 1.5;
-            next = gcur + step;
-        }
-        if (!lim) {
-            double headroom = aim - m.true_peak; /* gain only: TP moves with the gain */
-            if (next - gcur > headroom) {
-                if (!mo->peak_respecting)
-                    {
-                st = stop(g, rep, MG_ERR_RANGE,
-                                "reaching %.1f LUFS needs %+.2f dB of gain, which puts the true "
-                                "peak at %+.2f dBTP, over the %.1f dBTP ceiling, and the chain "
-                                "has no limiter (add one, or accept a quieter result with "
-                                "peak-respecting normalisation)",
-                                target, next - g0, m.true_peak + next - gcur, ceiling);
-                goto done;
-            }
-                next = gcur + headroom;
-                if (headroom < 0.01) { /* already at the ceiling */
-                    snprintf(rep->note, sizeof rep->note,
-                             "peak-respecting: stopped %.2f LU under the target, where the "
-                             "true peak reaches the %.1f dBTP ceiling",
-                             target - m.integrated, ceiling);
-                    break;
+            if (!lim) {
+                double headroom = aim - m.true_peak; /* gain only: TP moves with the gain */
+                if (next - gcur > headroom) {
+                    if (!mo->peak_respecting) {
+                        st = stop(g, rep, MG_ERR_RANGE,
+                                  "reaching %.1f LUFS needs %+.2f dB of gain, which puts the "
+                                  "true peak at %+.2f dBTP, over the %.1f dBTP ceiling, and the "
+                                  "chain has no limiter (add one, or accept a quieter result "
+                                  "with peak-respecting normalisation)",
+                                  target, next - g0, m.true_peak + next - gcur, ceiling);
+                        goto done;
+                    }
+                    next = gcur + headroom;
+                    if (headroom < 0.01) { /* already at the ceiling */
+                        snprintf(rep->note, sizeof rep->note,
+                                 "peak-respecting: stopped %.2f LU under the target, where the "
+                                 "true peak reaches the %.1f dBTP ceiling",
+                                 target - m.integrated, ceiling);
+                        break;
+                    }
                 }
             }
+            if (next - g0 > max_gain)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "reaching %.1f LUFS from %.2f LUFS needs %+.2f dB of gain, more than "
+                            "the %.0f dB allowed",
+                            target, rep->before.integrated, next - g0, max_gain);
+                    goto done;
+                }
+            if (next > mg_node_param_desc(gain, gi)->max ||
+                next < mg_node_param_desc(gain, gi)->min)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "gain %+.2f dB is outside node '%s''s range", next, mg_node_name(gain));
+                    goto done;
+                }
+            if (rep->passes - round_start >= max_passes)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "no convergence after %d passes: %.2f LUFS, true peak %+.2f dBTP "
+                            "(target %.1f LUFS, ceiling %.1f dBTP)",
+                            rep->passes, m.integrated, m.true_peak, target, ceiling);
+                    goto done;
+                }
+            prev_g = gcur;
+            prev_i = m.integrated;
+            gcur = next;
+            if ((st = pass(&w, g, gi, gcur, aim, total, ro, &m, &gr)))
+                goto done;
+            rep->passes++;
+            log_pass(rep, gcur - g0, &m, gr);
+            /* limiting grows with the gain: too much of it at or under the target is final */
+            if (lim && gr > max_gr && m.integrated <= target + tol)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
+                            "allowed (lower the target, or allow more gain reduction)",
+                            target, gr, max_gr);
+                    goto done;
+                }
+            if (lim && m.true_peak > aim + 1e-9 && fabs(target - m.integrated) <= tol)
+                {
+                    st = stop(g, rep, MG_ERR_RANGE,
+                            "the limiter let the true peak reach %+.2f dBTP, over the %.1f dBTP "
+                            "ceiling",
+                            m.true_peak, ceiling);
+                    goto done;
+                }
         }
-        if (next - g0 > max_gain)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "reaching %.1f LUFS from %.2f LUFS needs %+.2f dB of gain, more than "
-                        "the %.0f dB allowed",
-                        target, rep->before.integrated, next - g0, max_gain);
-                goto done;
-            }
-        if (next > mg_node_param_desc(gain, gi)->max || next < mg_node_param_desc(gain, gi)->min)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "gain %+.2f dB is outside node '%s''s range", next, mg_node_name(gain));
-                goto done;
-            }
-        if (rep->passes >= max_passes)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "no convergence after %d passes: %.2f LUFS, true peak %+.2f dBTP "
-                        "(target %.1f LUFS, ceiling %.1f dBTP)",
-                        rep->passes, m.integrated, m.true_peak, target, ceiling);
-                goto done;
-            }
-        prev_g = gcur;
-        prev_i = m.integrated;
-        gcur = next;
-        if ((st = pass(&w, g, gi, gcur, aim, total, ro, &m, &gr)))
+        /* the file: rendered beside the target, checked, then moved into place */
+        temp_name(ro->path, tmp, sizeof tmp);
+        mg_render_opts fo = *ro;
+        fo.path = tmp;
+        fo.frames = total;
+        if ((st = mg_node_set_index(w.gain, gi, gcur)) ||
+            (st = mg_render(w.g2 ? w.g2 : g, &fo, NULL))) {
+            if (w.g2)
+                mg_graph_errorf(g, st, "%s", mg_graph_error(w.g2));
             goto done;
+        }
+        mg_node_set_index(gain, gi, gcur); /* the patch's graph keeps the gain found */
         rep->passes++;
-        log_pass(rep, gcur - g0, &m, gr);
-        /* limiting grows with the gain: too much of it at or under the target is final */
-        if (lim && gr > max_gr && m.integrated <= target + tol)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "reaching %.1f LUFS needs %.1f dB of limiting, more than the %.1f dB "
-                        "allowed (lower the target, or allow more gain reduction)",
-                        target, gr, max_gr);
-                goto done;
-            }
-        if (lim && m.true_peak > aim + 1e-9 && fabs(target - m.integrated) <= tol)
-            {
-                st = stop(g, rep, MG_ERR_RANGE,
-                        "the limiter let the true peak reach %+.2f dBTP, over the %.1f dBTP "
-                        "ceiling",
-                        m.true_peak, ceiling);
-                goto done;
-            }
-    }
-    /* the file: rendered beside the target, checked, then moved into place */
-    temp_name(ro->path, tmp, sizeof tmp);
-    mg_render_opts fo = *ro;
-    fo.path = tmp;
-    fo.frames = total;
-    if ((st = mg_node_set_index(w.gain, gi, gcur)) || (st = mg_render(w.g2 ? w.g2 : g, &fo, NULL))) {
-        if (w.g2)
-            mg_graph_errorf(g, st, "%s", mg_graph_error(w.g2));
-        goto done;
-    }
-    mg_node_set_index(gain, gi, gcur); /* the patch's graph keeps the gain found */
-    rep->passes++;
-    rep->gain_db = gcur - g0;
-    rep->max_gr_db = gr;
-    char err[1024];
-    if ((st = mg_analyze_file(tmp, &rep->after, err, sizeof err))) {
-        st = stop(g, rep, st, "%s", err);
-        goto done;
+        rep->renders++;
+        rep->gain_db = gcur - g0;
+        rep->max_gr_db = gr;
+        if (w.gp && w.lim) { /* the proxy's reduction is a sample's: take the file's */
+            double gm = fabs(mg_node_meter(w.lim, "gr_max"));
+            rep->max_gr_db = isfinite(gm) ? gm : gr;
+        }
+        char err[1024];
+        if ((st = mg_analyze_file(tmp, &rep->after, err, sizeof err))) {
+            st = stop(g, rep, st, "%s", err);
+            goto done;
+        }
+        if (w.gp && round + 1 < MASTER_ROUNDS &&
+            !(fabs(rep->after.integrated - target) <= 0.5 * tol) &&
+            rep->after.true_peak <= ceiling) {
+            /* correct the proxy's offset by what the file reads at this gain, search on */
+            log_pass(rep, gcur - g0, &rep->after, gr);
+            double delta = rep->after.integrated - m.integrated;
+            w.d += delta;
+            prev_i += delta;
+            lo_i += delta;
+            hi_i += delta;
+            m.integrated = rep->after.integrated;
+            mg_analysis_free(&rep->after);
+            continue;
+        }
+        break;
     }
     rep->on_target = fabs(rep->after.integrated - target) <= tol + 1e-9 &&
                      rep->after.true_peak <= ceiling;
@@ -575,6 +697,9 @@ done:
         unlink(tmp);
     if (w.pre[0])
         unlink(w.pre);
+    if (w.proxy[0])
+        unlink(w.proxy);
     mg_graph_free(w.g2);
+    mg_graph_free(w.gp);
     return st;
 }

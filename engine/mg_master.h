@@ -61,6 +61,9 @@ typedef struct mg_master_report {
     double gain_db;          /* gain set on the loudness node (relative to the patch's) */
     double max_gr_db;        /* largest limiter gain reduction of the final render (dB, >= 0) */
     int passes;              /* renders used, the final file included */
+    int renders;             /* of those, renders of the whole output: inputs of 51.2 s or
+                                more are searched on a proxy (1.6 s of every 12.8 s) and the
+                                file render checks it (corrected, up to 3 times) */
     int on_target;           /* I within tolerance and TP at or under the ceiling */
     char note[512];          /* why it stopped, or what to know (peak-respecting shortfall) */
     mg_master_pass log[MG_MASTER_LOG]; /* the measuring passes in order */

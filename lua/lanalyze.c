@@ -198,7 +198,8 @@ static mg_node *optnode(lua_State *L, mg_graph *g, int t, const char *k)
 ** g:render(path, { target_lufs = -14, ceiling_dbtp = -1, tolerance = 0.1, max_gain = 24,
 ** max_gr = 12, passes = 8, tp_margin = 0.05, peak_respecting = false, gain_node = node|name,
 ** limiter = node|name|false, ... }) -> true, report | nil, message, report.
-** report = { before = analysis, after = analysis, gain, max_gr, passes, on_target, note }.
+** report = { before = analysis, after = analysis, gain, max_gr, passes, renders, on_target,
+** note }.
 */
 int mg_lua_render_target(lua_State *L, mg_graph *g, const mg_render_opts *ro, int opts)
 {
@@ -240,6 +241,8 @@ int mg_lua_render_target(lua_State *L, mg_graph *g, const mg_render_opts *ro, in
     setnum(L, "max_gr", rep.max_gr_db);
     lua_pushinteger(L, rep.passes);
     lua_setfield(L, -2, "passes");
+    lua_pushinteger(L, rep.renders);
+    lua_setfield(L, -2, "renders");
     lua_pushboolean(L, rep.on_target);
     lua_setfield(L, -2, "on_target");
     lua_pushstring(L, rep.note);

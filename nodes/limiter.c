@@ -93,6 +93,7 @@ typedef struct chan {
     double fast, slow; /* release envelopes, dB */
     double gr;         /* last total gain reduction, dB (meter) */
     float prev;        /* the detector's phase 6 of the previous frame */
+    uint32_t quiet;    /* the latest frames in a row at or under the quiet level (see below) */
 } chan;
 
 typedef struct lim_state {
@@ -104,10 +105,13 @@ typedef struct lim_state {
     uint32_t d1;          /* main stage delay */
     mg_os os;             /* [immutable] the 8x detector's interpolator */
     float gfir[GUARD_SPAN][4]; /* [immutable] mg_loudness_tp_fir transposed: [tap][phase] */
+    double quiet_k;       /* [immutable] the quiet level over the main threshold (see below) */
     void *mem;
     chan ch[MG_MAX_CHANNELS];
     /* [rt] */
     uint64_t n;           /* frames processed since reset */
+    int q_valid;          /* the quiet counts hold for q_ceil and q_gain (both constant) */
+    double q_ceil, q_gain;
     /* meters, written by process at the end of each block */
     _Atomic float meter_gr, meter_gr_max;
 } lim_state;
@@ -204,6 +208,11 @@ static mg_status lim_create(void *state, mg_node *node)
             s->gfir[j][p] = (float)mg_loudness_tp_fir[p][j];
     if (design_os(s) != MG_OK)
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the true-peak detector");
+    /* os_peak returns at most max(1.1 v, |frame|), v the largest interpolated value, and
+       v <= B max|x| over the history (B = mg_os_up_norm), B >= 1 being the frame's own bound;
+       0.1 % more covers the float sums' rounding (under 48 x 2^-24 relative) */
+    double bnd = mg_os_up_norm(&s->os);
+    s->quiet_k = 1.0 / (1.1 * (bnd > 1.0 ? bnd : 1.0) * 1.001);
     return MG_OK;
 }
 
@@ -230,8 +239,10 @@ static void lim_reset(void *state)
         }
         h->fast = h->slow = h->gr = 0;
         h->prev = 0;
+        h->quiet = OS_TAPS; /* the history is silence */
     }
     s->n = 0;
+    s->q_valid = 0;
     atomic_store_explicit(&s->meter_gr, 0.0f, memory_order_relaxed);
     atomic_store_explicit(&s->meter_gr_max, 0.0f, memory_order_relaxed);
 }
@@ -379,7 +390,19 @@ static inline void link_gr(double *r, int nc, double link)
         r[c] = (1.0 - link) * r[c] + link * mx;
 }
 
-/* [rt] Frame by frame (every stage is sequential; the result does not depend on the block). */
+/*
+** [rt] Frame by frame (every stage is sequential; the result does not depend on the block).
+**
+** Quiet frames skip the 8x interpolation, with the same result: when every frame in the
+** detector's history is at or under quiet_k x the main threshold (a linear bound on what
+** os_peak can return, see lim_create), os_peak cannot exceed the threshold and the reduction
+** wanted is exactly 0, so the frame is only pushed into the history. The interpolation still
+** runs when the next frame is not quiet in that sense (its parabola needs this frame's phase
+** 6; after a skipped frame the next one's history is all quiet, so a stale phase 6 cannot
+** lift its reading over the threshold: the vertex adds at most 0.1 of the largest value), at
+** a block's last frame, and in blocks where the gain or the ceiling moves (the counts start
+** over after them).
+*/
 static void lim_process(void *state, const mg_block *b)
 {
     lim_state *s = state;
@@ -388,14 +411,25 @@ static void lim_process(void *state, const mg_block *b)
     double a_rel = mg_dyn_coef(p[P_RELEASE].v[0], b->rate);
     double a_slow = mg_dyn_coef(10.0 * p[P_RELEASE].v[0], b->rate);
     double gmax = atomic_load_explicit(&s->meter_gr_max, memory_order_relaxed);
-    double thr1 = 1.0, thr2 = 1.0;
+    double thr1 = 1.0, thr2 = 1.0, ga = 1.0;
+    /* quiet counts were taken against the previous block's threshold: start them over when
+       that may have changed */
+    int konst = p[P_GAIN].constant && p[P_CEILING].constant;
+    if (!konst || !s->q_valid || p[P_CEILING].v[0] != s->q_ceil || p[P_GAIN].v[0] != s->q_gain)
+        for (int c = 0; c < nc; c++)
+            s->ch[c].quiet = 0;
+    s->q_valid = konst;
+    s->q_ceil = p[P_CEILING].v[0];
+    s->q_gain = p[P_GAIN].v[0];
     for (uint32_t i = 0; i < b->n; i++) {
         double ceil = mg_dyn_pv(&p[P_CEILING], i);
         if (i == 0 || !p[P_CEILING].constant) { /* linear thresholds: most frames need no log */
             thr1 = mg_dyn_amp(ceil - MARGIN_DB);
             thr2 = mg_dyn_amp(ceil - GUARD_MARGIN_DB);
         }
-        double ga = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i));
+        if (i == 0 || !p[P_GAIN].constant)
+            ga = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i));
+        int skip_ok = konst && i + 1 < b->n;
         double link = mg_dyn_pv(&p[P_LINK], i) * 0.01;
         int autorel = mg_dyn_pv(&p[P_AUTO_RELEASE], i) >= 0.5;
         if (!p[P_RELEASE].constant) {
@@ -410,6 +444,16 @@ static void lim_process(void *state, const mg_block *b)
             float x = (float)(b->in[0].ch[c][i] * ga);
             x = isfinite(x) ? x : 0.0f; /* NaN or Inf would latch the envelopes */
             hist_push(&h->line, x);
+            double qlev = thr1 * s->quiet_k;
+            h->quiet = fabsf(x) <= qlev ? (h->quiet < OS_TAPS ? h->quiet + 1 : OS_TAPS) : 0;
+            if (skip_ok && h->quiet >= OS_TAPS) {
+                float xn = (float)(b->in[0].ch[c][i + 1] * ga);
+                if (fabsf(xn) <= qlev) { /* NaN: not quiet, interpolated as usual */
+                    mg_os_push(&s->os, &h->det, x);
+                    r[c] = 0.0;
+                    continue;
+                }
+            }
             double pk = os_peak(s, &h->det, x, &h->prev);
             double gr = pk > thr1 ? mg_dyn_db(pk * pk) - (ceil - MARGIN_DB) : 0.0;
             r[c] = gr > 0.0 ? gr : 0.0;

@@ -35,6 +35,7 @@ typedef struct mg_os {
     int latency; /* input frames of delay of up then down: (N - 1)/L */
     float *up;   /* [k][MG_OS_MAX]: phase p of tap k at up[k * MG_OS_MAX + p] */
     float *down; /* [taps], reversed: down[j] weighs the j-th oldest value of the history */
+    int avx;     /* factors over 4 interpolate with 8-wide vectors (CPU checked at design) */
 } mg_os;
 
 /*
@@ -60,6 +61,11 @@ void mg_os_chan_reset(mg_os_chan *c, const mg_os *os);
 
 /* [rt] Push input frame x; phases[0..L-1] receive the L interpolated values (oldest first). */
 void mg_os_up(const mg_os *os, mg_os_chan *c, float x, float phases[MG_OS_MAX]);
+/* [rt] Push input frame x into the history without interpolating (mg_os_up's first step). */
+void mg_os_push(const mg_os *os, mg_os_chan *c, float x);
+/* [control] The largest sum of |coefficients| of a phase of the interpolator: no
+   interpolated value exceeds it times the largest |input| in the history. */
+double mg_os_up_norm(const mg_os *os);
 /* [rt] Push L oversampled values (oldest first); returns one decimated frame. */
 float mg_os_down(const mg_os *os, mg_os_chan *c, const float *u);
 

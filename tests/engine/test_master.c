@@ -345,6 +345,54 @@ static void targets(void)
     CHECK(!mg_target_find("nowhere"), "unknown target found");
 }
 
+/*
+** LN-3 on a long input (64 s, searched on the proxy): pink noise at -20 LUFS with a loud
+** 1 kHz tone from 20 to 35 s, a section the proxy samples once in five chunks (a biased
+** sample), so the file render must correct the proxy's offset. On target, TP under the
+** ceiling by the 32x reference, and at most 3 renders of the whole output.
+*/
+static void ln3_long(void)
+{
+    if (!mg_node_type_find("limiter"))
+        return;
+    mg_node *src;
+    mg_graph *g = pink(64, -20, &src);
+    mg_opt o[] = {{"start", NULL, 20}, {"duration", NULL, 15}, {"attack", NULL, 5},
+                  {"release", NULL, 5}};
+    mg_node *tone = mg_test_node(g, "osc", "tone", o, 4);
+    CHECK_OK(mg_node_set(tone, "gain", -12), g);
+    CHECK_OK(mg_node_set(tone, "freq", 1000), g);
+    mg_node *out = mg_graph_output(g);
+    mg_node *gain = mg_test_node(g, "gain", "loudness", NULL, 0);
+    mg_node *lim = mg_test_node(g, "limiter", "limiter", NULL, 0);
+    CHECK_OK(mg_disconnect(src, 0, out, 0), g);
+    CHECK_OK(mg_connect(src, 0, gain, 0), g);
+    CHECK_OK(mg_connect(tone, 0, gain, 0), g);
+    CHECK_OK(mg_connect(gain, 0, lim, 0), g);
+    CHECK_OK(mg_connect(lim, 0, out, 0), g);
+    mg_master_opts mo = {.target_lufs = -10, .ceiling_dbtp = -1};
+    mg_render_opts ro = {.path = path("ln3_long.wav")};
+    mg_master_report r;
+    CHECK_OK(mg_master_render(g, &mo, &ro, &r), g);
+    CHECK_NEAR(r.after.integrated, -10.0, 0.1, "LN-3 long: output I");
+    CHECK(r.after.true_peak <= -1.0, "LN-3 long: TP %.3f over -1", r.after.true_peak);
+    CHECK(r.max_gr_db > 2, "LN-3 long: limiter did not work (GR %.2f dB)", r.max_gr_db);
+    CHECK(r.renders >= 1 && r.renders <= 3 && r.renders < r.passes,
+          "LN-3 long: %d renders of the whole output in %d passes (proxy not used?)", r.renders,
+          r.passes);
+    long n;
+    float *y = read_all(ro.path, &n);
+    double ref = y ? tp32(y, n, 8) : 0;
+    CHECK(y && ref <= -0.9, "LN-3 long: TP by the 32x reference %.3f over -0.9", ref);
+    free(y);
+    mg_test_report("LN-3 long output I (expect -10 +-0.1)", r.after.integrated, "LUFS");
+    mg_test_report("LN-3 long output TP (expect <= -1)", r.after.true_peak, "dBTP");
+    mg_test_report("LN-3 long max gain reduction", r.max_gr_db, "dB");
+    mg_test_report("LN-3 long passes", r.passes, "");
+    mg_test_report("LN-3 long renders of the whole output (expect 1..3)", r.renders, "");
+    mg_graph_free(g);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/mg_test_master.XXXXXX");
@@ -356,11 +404,13 @@ int main(void)
     ln1();
     ln2();
     ln3();
+    ln3_long();
     ln4();
     ln5_ln6();
     ln7();
     static const char *const files[] = {"ln1.wav", "ln2.wav", "ln3.wav", "ln4_in.wav",
-                                        "ln4.wav", "ln6.wav", "ln7.wav", "keep.wav"};
+                                        "ln4.wav", "ln6.wav", "ln7.wav", "keep.wav",
+                                        "ln3_long.wav"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++)
         unlink(path(files[i]));
     rmdir(dir);

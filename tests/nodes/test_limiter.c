@@ -311,6 +311,34 @@ static void blocks(void)
     mg_test_free_channels(x, 2);
 }
 
+/*
+** Quiet stretches skip the 8x interpolation (lim_process); blocks of 1 never do, blocks of 64
+** and 4096 mostly do: pink noise 20 dB under the ceiling with bursts over it (200 ms and 1 ms,
+** the second right after a 4096 block boundary) must give the same bits at every block size,
+** and the bursts must be limited to the ceiling.
+*/
+static void quiet_skip(void)
+{
+    long n = 48000;
+    float **x = dyn_pink(48000, 2, n, 11, -27);
+    const long bursts[][2] = {{9000, 18600}, {24576, 24624}, {40000, 40003}};
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < 3; k++)
+            for (long i = bursts[k][0]; i < bursts[k][1]; i++)
+                x[c][i] *= 20.0f; /* +26 dB: peaks near +5 dBFS with the drive below */
+    dyn_param ps[] = {{"gain", 6}, {"ceiling", C_DB}, {NULL, 0}};
+    long diff = dyn_block_diff("limiter", NULL, 0, ps, x, 2, n, NULL, 0);
+    mg_test_report("quiet stretches skipped (blocks 4096, 64) vs none (1): samples differing",
+                   (double)diff, "");
+    CHECK(diff == 0, "limiter: skipping quiet frames changed %ld samples", diff);
+    double gr, rate = 48000;
+    float **y = limit(rate, 256, x, 2, n, ps, NULL, &gr);
+    CHECK(gr > 3.0, "quiet_skip: the bursts were not limited (GR %.2f dB)", gr);
+    check_tp("quiet_skip", y, 2, n, rate, 0.0, 0.1, NULL);
+    mg_test_free_channels(y, 2);
+    mg_test_free_channels(x, 2);
+}
+
 /* A NaN and an Inf in the input do not latch: the output is finite and, 1 s later, limits
    again to the ceiling. */
 static void nonfinite(void)
@@ -363,6 +391,7 @@ int main(void)
     tpl1(96000);
     tpl2(96000, 2, 20);
     blocks();
+    quiet_skip();
     nonfinite();
     dyn_tmp_close();
     return mg_test_done("test_limiter");
