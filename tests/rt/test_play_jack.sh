@@ -89,14 +89,25 @@ check_parity() {
     capture 1 "$T/play1.log" "$T/cap.wav" "$T/stats1" -- "$RT/parity.lua" --block 256
     rc=$?
     cat "$T/play1.log" "$T/stats1"
-    good=1
-    [ $rc -eq 0 ] || { echo "capture exited $rc (4: pacing off by more than 1 %)"; good=0; }
-    "$CHK" match "$T/ref.wav" "$T/cap.wav" || good=0
-    [ $good -eq 1 ] && return 0
+    # jackcap exits 4 when only the pacing is off: that is judged below, on its own
+    [ $rc -eq 0 ] || [ $rc -eq 4 ] || { echo "capture exited $rc"; return 1; }
+    [ $rc -eq 0 ] && touch "$T/paced"
+    "$CHK" match "$T/ref.wav" "$T/cap.wav" && return 0
     inconclusive "$T/play1.log" "$T/stats1" && return 2
     return 1
 }
-attempt "played samples equal the offline render; pacing within 1 %" check_parity
+attempt "played samples equal the offline render" check_parity
+# pacing: the server keeps the real rate with mixgraph playing (jackcap -p 0.01)
+check_pacing() {
+    [ -e "$T/paced" ] && return 0
+    capture 1 "$T/play1.log" "$T/cap.wav" "$T/stats1" -- "$RT/parity.lua" --block 256
+    rc=$?
+    cat "$T/stats1"
+    [ $rc -eq 0 ] && return 0
+    inconclusive "$T/play1.log" "$T/stats1" && return 2
+    return 1
+}
+attempt "the server's pacing within 1 % while mixgraph plays" check_pacing
 
 # 2. live edits from the REPL
 check_edits() {
