@@ -83,10 +83,14 @@ static mg_status measure_pass(mg_graph *g, int64_t total, mg_node *limiter,
         return mg_graph_errorf(g, st, "cannot measure the output (%s)", mg_strerror(st));
     mg_graph_reset(g);
     *max_gr = 0;
+    /* the same steps as mg_render (automation, tempo changes, scheduled edits) */
+    const float *const *y;
     for (int64_t pre = mg_graph_latency(g); pre > 0;) {
         int n = pre < g->block ? (int)pre : g->block;
-        mg_graph_service(g);
-        mg_graph_process(g, n);
+        if ((st = mg_graph_step(g, &n, &y))) {
+            mg_analyzer_free(an);
+            return st;
+        }
         pre -= n;
     }
     for (int64_t done = 0; done < total;) {
@@ -95,11 +99,9 @@ static mg_status measure_pass(mg_graph *g, int64_t total, mg_node *limiter,
             return mg_graph_errorf(g, MG_ERR_INTERRUPTED, "interrupted");
         }
         int n = total - done < g->block ? (int)(total - done) : g->block;
-        mg_graph_service(g);
-        const float *const *y = mg_graph_process(g, n);
-        if (!y) {
+        if ((st = mg_graph_step(g, &n, &y))) {
             mg_analyzer_free(an);
-            return MG_ERR_INVALID;
+            return st;
         }
         mg_analyzer_add(an, y, (size_t)n);
         if (limiter) {
