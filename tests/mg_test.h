@@ -156,6 +156,24 @@ static inline double mg_test_peak(const float *x, long n)
     return p;
 }
 
+/* Solve the 3x3 system [m | rhs] (m[r][3] is the right-hand side) by Gaussian elimination
+   without pivoting (the normal equations of a fit are positive definite). */
+static inline void mg_test_solve3(double m[3][4], double sol[3])
+{
+    for (int k = 0; k < 3; k++)
+        for (int r = k + 1; r < 3; r++) {
+            double f = m[r][k] / m[k][k];
+            for (int j = k; j < 4; j++)
+                m[r][j] -= f * m[k][j];
+        }
+    for (int k = 2; k >= 0; k--) {
+        double v = m[k][3];
+        for (int j = k + 1; j < 3; j++)
+            v -= m[k][j] * sol[j];
+        sol[k] = v / m[k][k];
+    }
+}
+
 /*
 ** Least-squares fit of a*sin(wt)+b*cos(wt)+dc at a known frequency over x[0..n-1]; returns the
 ** amplitude sqrt(a^2+b^2) and, through *resid_rms, the RMS of what the fit leaves (for SNR).
@@ -172,19 +190,8 @@ static inline double mg_test_sine_fit(const float *x, long n, double freq, doubl
     }
     /* solve the 3x3 normal equations [sss ssc ss; ssc scc sc; ss sc n] [a b d] = [sxs sxc sx] */
     double m[3][4] = {{sss, ssc, ss, sxs}, {ssc, scc, sc, sxc}, {ss, sc, (double)n, sx}};
-    for (int k = 0; k < 3; k++)
-        for (int r = k + 1; r < 3; r++) {
-            double f = m[r][k] / m[k][k];
-            for (int j = k; j < 4; j++)
-                m[r][j] -= f * m[k][j];
-        }
     double sol[3];
-    for (int k = 2; k >= 0; k--) {
-        double v = m[k][3];
-        for (int j = k + 1; j < 3; j++)
-            v -= m[k][j] * sol[j];
-        sol[k] = v / m[k][k];
-    }
+    mg_test_solve3(m, sol);
     if (resid_rms) {
         double e = 0;
         for (long i = 0; i < n; i++) {

@@ -27,6 +27,29 @@ static inline void dyn_tmp_open(const char *tag)
 
 static inline void dyn_tmp_close(void) { remove_tmpdir(); }
 
+/* Share of energy outside f0 +- 200 Hz in a Blackman-Harris window of N frames at a, in dB. */
+static inline double dyn_splatter_db(double rate, const float *y, long a, long N, double f0)
+{
+    double *re = calloc((size_t)N, sizeof *re), *im = calloc((size_t)N, sizeof *im);
+    for (long i = 0; i < N; i++) {
+        double t = 2 * M_PI * (double)i / (double)N;
+        double w = 0.35875 - 0.48829 * cos(t) + 0.14128 * cos(2 * t) - 0.01168 * cos(3 * t);
+        re[i] = w * y[a + i];
+    }
+    mg_test_fft(re, im, N);
+    double in = 0, out = 0;
+    for (long k = 0; k <= N / 2; k++) {
+        double f = (double)k * rate / (double)N, e = re[k] * re[k] + im[k] * im[k];
+        if (fabs(f - f0) <= 200)
+            in += e;
+        else
+            out += e;
+    }
+    free(re);
+    free(im);
+    return 10 * log10(out / (in + out));
+}
+
 static inline double dyn_db(double a) { return 20 * log10(a); }
 static inline double dyn_amp(double db) { return pow(10, db / 20); }
 

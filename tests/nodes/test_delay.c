@@ -183,19 +183,8 @@ static double sine_phase(const float *x, long a, long n, double freq)
             m[r][3] += v[r] * x[i];
         }
     }
-    for (int k = 0; k < 3; k++)
-        for (int r = k + 1; r < 3; r++) {
-            double f = m[r][k] / m[k][k];
-            for (int j = k; j < 4; j++)
-                m[r][j] -= f * m[k][j];
-        }
     double sol[3];
-    for (int k = 2; k >= 0; k--) {
-        double v = m[k][3];
-        for (int j = k + 1; j < 3; j++)
-            v -= m[k][j] * sol[j];
-        sol[k] = v / m[k][k];
-    }
+    mg_test_solve3(m, sol);
     return atan2(sol[1], sol[0]);
 }
 
@@ -391,28 +380,6 @@ static void test_runaway(void)
 
 /* ---- D-6 ---- */
 
-/* Share of energy outside f0 +- 200 Hz in a Blackman-Harris window of N frames at a, in dB. */
-static double splatter_db(const float *y, long a, long N, double f0)
-{
-    double *re = calloc((size_t)N, sizeof *re), *im = calloc((size_t)N, sizeof *im);
-    for (long i = 0; i < N; i++) {
-        double t = 2 * M_PI * (double)i / (double)N;
-        double w = 0.35875 - 0.48829 * cos(t) + 0.14128 * cos(2 * t) - 0.01168 * cos(3 * t);
-        re[i] = w * y[a + i];
-    }
-    mg_test_fft(re, im, N);
-    double in = 0, out = 0;
-    for (long k = 0; k <= N / 2; k++) {
-        double f = (double)k * RATE / (double)N, e = re[k] * re[k] + im[k] * im[k];
-        if (fabs(f - f0) <= 200)
-            in += e;
-        else
-            out += e;
-    }
-    free(re);
-    free(im);
-    return 10 * log10(out / (in + out));
-}
 
 static double step_splatter(double fade_ms, double t2)
 {
@@ -424,7 +391,7 @@ static double step_splatter(double fade_ms, double t2)
     float **y = run_delay(&x, 1, n, n, (mg_opt[]){num("fade", fade_ms)}, 1,
                           (dyn_param[]){{"time", 100}, {NULL, 0}}, 64, ev, t2 > 0 ? 1 : 0, NULL,
                           NULL);
-    double s = splatter_db(y[0], at - N / 2 + (long)(fade_ms * 24), N, 1000);
+    double s = dyn_splatter_db(RATE, y[0], at - N / 2 + (long)(fade_ms * 24), N, 1000);
     mg_test_free_channels(y, 1);
     free(x);
     return s;
@@ -466,7 +433,7 @@ static void test_param_changes(void)
                               (dyn_param[]){{"time", 80}, {"feedback", 70}, {"damp", 6000},
                                        {"low_cut", 100}, {"mix", 60}, {"note", 0}, {NULL, 0}},
                               128, ev, cases[k].param ? 1 : 0, NULL, NULL);
-        double sp = splatter_db(y[0], at - N / 2 + 1200, N, 1000);
+        double sp = dyn_splatter_db(RATE, y[0], at - N / 2 + 1200, N, 1000);
         char what[96];
         snprintf(what, sizeof what, "change %s -> %g (feedback 70 %%): splatter",
                  cases[k].param ? cases[k].param : "(none)", cases[k].value);
