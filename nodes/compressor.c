@@ -253,6 +253,19 @@ static double comp_run(comp_state *s, const comp_coef *k, const float *const *ke
 ** while any parameter ramps. Every stage is sample-sequential (the same arithmetic per frame
 ** on either path), so the output does not depend on the block size.
 */
+/* mg_dyn_drive's view of comp_coef_at and comp_run */
+static void comp_coef_cb(const void *s, void *k, const mg_block *b, uint32_t i, int all)
+{
+    (void)s;
+    comp_coef_at(k, b, i, all);
+}
+
+static double comp_run_cb(void *s, const void *k, const float *const *key, int nk,
+                          const mg_block *b, uint32_t f0, uint32_t n)
+{
+    return comp_run(s, k, key, nk, b, f0, n);
+}
+
 static void comp_process(void *state, const mg_block *b)
 {
     comp_state *s = state;
@@ -261,25 +274,7 @@ static void comp_process(void *state, const mg_block *b)
     int ramp = !mg_dyn_constant(b->p, N_PARAMS);
     mg_dyn_params dp = {.key_hpf = &b->p[P_KEY_HPF], .key_lpf = &b->p[P_KEY_LPF]};
     comp_coef k;
-    comp_coef_at(&k, b, 0, 1);
-    double pmax = 0;
-    for (uint32_t i0 = 0; i0 < b->n; i0 += MG_DYN_CHUNK) {
-        uint32_t n = b->n - i0 < MG_DYN_CHUNK ? b->n - i0 : MG_DYN_CHUNK;
-        const float *key[MG_MAX_CHANNELS];
-        float kbuf[MG_MAX_CHANNELS][MG_DYN_CHUNK];
-        int nk = mg_dyn_key(d, b, &dp, i0, n, key, kbuf);
-        if (!ramp) {
-            pmax = comp_run(s, &k, key, nk, b, i0, n);
-            continue;
-        }
-        for (uint32_t i = 0; i < n; i++) {
-            const float *ki[MG_MAX_CHANNELS];
-            for (int c = 0; c < nk; c++)
-                ki[c] = key[c] + i;
-            comp_coef_at(&k, b, i0 + i, 0);
-            pmax = comp_run(s, &k, ki, nk, b, i0 + i, 1);
-        }
-    }
+    double pmax = mg_dyn_drive(d, b, &dp, ramp, s, &k, comp_coef_cb, comp_run_cb);
     double gr = 0;
     for (int c = 0; c < nc; c++)
         gr = s->gr[c] > gr ? s->gr[c] : gr;

@@ -305,6 +305,31 @@ void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_
         d->pos = (uint32_t)((d->pos + n) % len);
 }
 
+double mg_dyn_drive(mg_dyn *d, const mg_block *b, const mg_dyn_params *p, int ramp, void *node,
+                    void *coef, mg_dyn_coef_fn coef_at, mg_dyn_run_fn run)
+{
+    double pmax = 0;
+    coef_at(node, coef, b, 0, 1);
+    for (uint32_t i0 = 0; i0 < b->n; i0 += MG_DYN_CHUNK) {
+        uint32_t n = b->n - i0 < MG_DYN_CHUNK ? b->n - i0 : MG_DYN_CHUNK;
+        const float *key[MG_MAX_CHANNELS];
+        float kbuf[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+        int nk = mg_dyn_key(d, b, p, i0, n, key, kbuf);
+        if (!ramp) {
+            pmax = run(node, coef, key, nk, b, i0, n);
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            const float *ki[MG_MAX_CHANNELS];
+            for (int c = 0; c < nk; c++)
+                ki[c] = key[c] + i;
+            coef_at(node, coef, b, i0 + i, 0);
+            pmax = run(node, coef, ki, nk, b, i0 + i, 1);
+        }
+    }
+    return pmax;
+}
+
 void mg_dyn_publish(mg_dyn *d, double gain_reduction_db, double level_db)
 {
     atomic_store_explicit(&d->meter_gr, (float)gain_reduction_db, memory_order_relaxed);

@@ -286,7 +286,19 @@ static double gate_run(gate_state *s, const gate_coef *k, const float *const *ke
     return pmax[n - 1];
 }
 
-/* [rt] The compressor's chunked, sample-sequential structure (see comp_process). */
+/* mg_dyn_drive's view of gate_coef_at and gate_run */
+static void gate_coef_cb(const void *s, void *k, const mg_block *b, uint32_t i, int all)
+{
+    gate_coef_at(s, k, b, i, all);
+}
+
+static double gate_run_cb(void *s, const void *k, const float *const *key, int nk,
+                          const mg_block *b, uint32_t f0, uint32_t n)
+{
+    return gate_run(s, k, key, nk, b, f0, n);
+}
+
+/* [rt] The dynamics block structure (mg_dyn_drive), as in the compressor. */
 static void gate_process(void *state, const mg_block *b)
 {
     gate_state *s = state;
@@ -295,25 +307,7 @@ static void gate_process(void *state, const mg_block *b)
     int ramp = !mg_dyn_constant(b->p, s->n_params);
     mg_dyn_params dp = {.key_hpf = &b->p[s->ix[G_KEY_HPF]], .key_lpf = &b->p[s->ix[G_KEY_LPF]]};
     gate_coef k;
-    gate_coef_at(s, &k, b, 0, 1);
-    double pmax = 0;
-    for (uint32_t i0 = 0; i0 < b->n; i0 += MG_DYN_CHUNK) {
-        uint32_t n = b->n - i0 < MG_DYN_CHUNK ? b->n - i0 : MG_DYN_CHUNK;
-        const float *key[MG_MAX_CHANNELS];
-        float kbuf[MG_MAX_CHANNELS][MG_DYN_CHUNK];
-        int nk = mg_dyn_key(d, b, &dp, i0, n, key, kbuf);
-        if (!ramp) {
-            pmax = gate_run(s, &k, key, nk, b, i0, n);
-            continue;
-        }
-        for (uint32_t i = 0; i < n; i++) {
-            const float *ki[MG_MAX_CHANNELS];
-            for (int c = 0; c < nk; c++)
-                ki[c] = key[c] + i;
-            gate_coef_at(s, &k, b, i0 + i, 0);
-            pmax = gate_run(s, &k, ki, nk, b, i0 + i, 1);
-        }
-    }
+    double pmax = mg_dyn_drive(d, b, &dp, ramp, s, &k, gate_coef_cb, gate_run_cb);
     double gr = 0;
     for (int c = 0; c < nc; c++)
         gr = -s->g[c] > gr ? -s->g[c] : gr;

@@ -127,6 +127,21 @@ void mg_dyn_gains(const double *db, double *g, uint32_t n);
 void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_t n,
                   const double *const gain[MG_MAX_CHANNELS], double mix);
 
+/*
+** [rt] The block structure the compressor, gate and expander share: for each chunk of
+** MG_DYN_CHUNK frames, the key (mg_dyn_key), then the node's `run` over the whole chunk with
+** the coefficients `coef_at` computed at frame 0 when the parameters are constant (ramp 0),
+** or frame by frame with coefficients refreshed per frame while they ramp. `coef` is the
+** node's coefficient struct, `node` its state. Returns the key peak (linear) `run` reported
+** for the block's last frame.
+*/
+typedef void (*mg_dyn_coef_fn)(const void *node, void *coef, const mg_block *b, uint32_t frame,
+                               int all);
+typedef double (*mg_dyn_run_fn)(void *node, const void *coef, const float *const *key, int nk,
+                                const mg_block *b, uint32_t f0, uint32_t n);
+double mg_dyn_drive(mg_dyn *d, const mg_block *b, const mg_dyn_params *p, int ramp, void *node,
+                    void *coef, mg_dyn_coef_fn coef_at, mg_dyn_run_fn run);
+
 /* [rt] Publish the meters (end of a block). */
 void mg_dyn_publish(mg_dyn *d, double gain_reduction_db, double level_db);
 
