@@ -38,6 +38,7 @@ server() { n=$1; shift; sh "$RT/jack_server.sh" run "$NAME$n" "$@"; }
 # capture N LOG WAV STATS -- PLAY-ARGS...: play under a private server, capturing what it plays
 capture() {
     n=$1 log=$2 wav=$3 stats=$4; shift 5
+    rm -f "$wav" "$stats"    # a failed attempt must not be judged by the last one's files
     server "$n" 48000 1024 -- "$CAP" -m '^mixgraph:out_' -c 2 -o "$wav" -p 0.01 -j "$stats" \
         -- "$MG" play "$@" >"$log" 2>&1
 }
@@ -47,6 +48,16 @@ inconclusive() {
     grep -q '"xruns":[1-9]' "$2" 2>/dev/null || return 1
     load=$(sed -n 's/.*DSP load mean \([0-9]*\)\..*/\1/p' "$1")
     [ -n "$load" ] && [ "$load" -lt 50 ]
+}
+# wait_playing LOG: wait (at most 20 s) until mixgraph says it plays. Scripted edits are timed
+# from then, not from the capture's start: the server can take seconds to come up on a busy
+# machine, and an edit written before mixgraph loads the patch would test something else
+wait_playing() {
+    n=0
+    until grep -q "^mixgraph: playing" "$1" 2>/dev/null || [ $n -ge 400 ]; do
+        sleep 0.05
+        n=$((n + 1))
+    done
 }
 # attempt NAME FUNCTION: run a check up to 4 times while its runs are inconclusive
 attempt() {
@@ -111,7 +122,9 @@ attempt "the server's pacing within 1 % while mixgraph plays" check_pacing
 
 # 2. live edits from the REPL
 check_edits() {
+    rm -f "$T/play2.log"
     (
+        wait_playing "$T/play2.log"
         sleep 1.0
         echo 'g:find("a"):disconnect(g.output); local _ = g:find("b") >> g.output'
         sleep 0.6
@@ -137,7 +150,9 @@ attempt "live edits: no step above -60 dBFS" check_edits
 # 3. --watch with a broken and then a good patch
 check_watch() {
     cp "$RT/edit.lua" "$T/watch.lua"
+    rm -f "$T/play3.log"
     (
+        wait_playing "$T/play3.log"
         sleep 1.0
         printf 'local g = ...\nlocal tone = g:osc{ freq = 997 }\nlocal x = = 1\n' >"$T/watch.lua"
         sleep 1.0
