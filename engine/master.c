@@ -249,10 +249,16 @@ static mg_node *clone_node(mg_graph *g2, const mg_node *n)
     return c;
 }
 
-/* Render the signal entering `gain` to w->pre: the gain (set to 0 dB) is wired straight to
-   the output for the time of the render, then everything is put back. */
+static void analyzer_tap(const float *const *y, uint32_t n, void *an)
+{
+    mg_analyzer_add(an, y, n);
+}
+
+/* Render the signal entering `gain` to w->pre and analyse it on the way (*x): the gain (set
+   to 0 dB) is wired straight to the output for the time of the render, then everything is
+   put back. */
 static mg_status prerender(mg_graph *g, mg_node *gain, int gi, int64_t total, const char *path,
-                           const mg_render_opts *ro)
+                           const mg_render_opts *ro, mg_file_analysis *x)
 {
     mg_node *out = mg_graph_output(g);
     mg_edge_info saved[64];
@@ -270,11 +276,19 @@ static mg_status prerender(mg_graph *g, mg_node *gain, int gi, int64_t total, co
         st = mg_connect(gain, 0, out, 0);
     if (!st)
         st = mg_node_set_index(gain, gi, 0);
+    mg_analyzer *an = NULL;
+    if (!st && !(an = mg_analyzer_new(g->rate, mg_node_output_channels(gain, 0), 0, &st)))
+        st = st ? st : MG_ERR_NOMEM;
     if (!st) {
+        /* a float file: the analyser sees the file's own values */
         mg_render_opts po = {.path = path, .bits = MG_BITS_32F, .frames = total,
-                             .interrupt = ro->interrupt};
+                             .interrupt = ro->interrupt, .scratch = 1, .tap = analyzer_tap,
+                             .tap_ud = an};
         st = mg_render(g, &po, NULL);
     }
+    if (!st)
+        st = mg_analyzer_finish(an, x);
+    mg_analyzer_free(an);
     mg_disconnect(gain, 0, out, 0);
     for (int i = n - 1; i >= 0; i--)
         mg_connect(saved[i].src, saved[i].out_port, saved[i].dst, saved[i].in_port);
@@ -385,7 +399,6 @@ static void fast_path(mg_graph *g, mg_node *gain, int gi, mg_node *lim, int64_t 
     if (n < 0 || !lim_in_chain ||
         mg_node_output_channels(gain, 0) != mg_node_input_channels(out, 0))
         return;
-    char err[64];
     /* DIR/.BASE.master-PID.pre.wav: hidden, beside the output */
     temp_name(ro->path, w->pre, sizeof w->pre);
     char *dot = strrchr(w->pre, '.'), *slash = strrchr(w->pre, '/');
@@ -393,8 +406,7 @@ static void fast_path(mg_graph *g, mg_node *gain, int gi, mg_node *lim, int64_t 
         *dot = 0;
     size_t len = strlen(w->pre);
     snprintf(w->pre + len, sizeof w->pre - len, ".pre.wav");
-    if (prerender(g, gain, gi, total, w->pre, ro) ||
-        mg_analyze_file(w->pre, &w->x, err, sizeof err)) {
+    if (prerender(g, gain, gi, total, w->pre, ro, &w->x)) {
         unlink(w->pre);
         w->pre[0] = 0;
         return;

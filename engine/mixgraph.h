@@ -341,6 +341,11 @@ typedef struct mg_render_opts {
     volatile int *interrupt;   /* set non-zero (e.g. from SIGINT) to stop and discard */
     const char *stems_dir;     /* non-NULL: also write every graph stem to DIR/NAME.EXT (the
                                   extension of path); all files appear only on success */
+    int scratch;               /* a working file that a later step reads: not synced to disk */
+    /* non-NULL: called with every block of the main output as it goes to the file (before
+       integer quantization: for 32-bit float files, the file's own values) */
+    void (*tap)(const float *const *y, uint32_t frames, void *tap_ud);
+    void *tap_ud;
 } mg_render_opts;
 
 typedef struct mg_render_result {

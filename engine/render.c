@@ -401,6 +401,8 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
         uint32_t n = (uint32_t)bn;
         if ((st = stems_write(g, stems, n_stems, g->pos, n, (uint64_t)total, sub)))
             break;
+        if (o->tap)
+            o->tap(y, n, o->tap_ud);
         r.clipped += interleave(y, ch, n, sub, ibuf + (size_t)fill * (size_t)ch * 4, qbuf,
                                 use_int && dm != MG_DITHER_NONE ? &dith : NULL);
         fill += n;
@@ -430,7 +432,7 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     if (mg_sndfile_close(&out) && !st)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: cannot finish writing: %s", o->path,
                              strerror(errno));
-    if (!st && fsync(fd) != 0)
+    if (!st && !o->scratch && fsync(fd) != 0)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
     if (close(fd) != 0 && !st)
         st = mg_graph_errorf(g, MG_ERR_IO, "%s: %s", o->path, strerror(errno));
