@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "mg_analyze.h"
+#include "mg_sndfile.h"
 #include "mg_lua.h"
 #include "mg_master.h"
 
@@ -164,12 +165,17 @@ int cmd_master(int argc, char **argv)
     int sf_fmt;
     if (mg_format_for_path(m.out, m.bits, &sf_fmt, fmtmsg, sizeof fmtmsg))
         die_usage("master ", "%s", fmtmsg);
-    mg_file_analysis in;
+    /* the input's rate and channels from its header; its analysis (the report's "input"
+       column) only when the report is printed, after the work */
+    mg_sndfile snd;
     char err[2048];
-    if (mg_analyze_file(m.in, &in, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
+    if (mg_sndfile_open_read(&snd, m.in, err, sizeof err)) {
+        fprintf(stderr, "%s: %s: %s\n", prog, m.in, err);
         return EXIT_RUNTIME;
     }
+    double in_rate = snd.info.samplerate;
+    int in_channels = snd.info.channels;
+    mg_sndfile_close(&snd);
     char chain[4096], ceil_s[32];
     snprintf(chain, sizeof chain, "%s", m.chain ? m.chain : MG_PATCH_DIR "/master.lua");
     if (!m.chain && access(chain, R_OK) != 0)
@@ -178,8 +184,8 @@ int cmd_master(int argc, char **argv)
     m.args[m.n_args++] = (mg_patch_arg){"input", m.in};
     m.args[m.n_args++] = (mg_patch_arg){"ceiling", ceil_s};
     mg_graph_config cfg = mg_graph_config_default();
-    cfg.rate = in.rate >= MG_RATE_MIN && in.rate <= MG_RATE_MAX ? in.rate : cfg.rate;
-    cfg.channels = in.channels;
+    cfg.rate = in_rate >= MG_RATE_MIN && in_rate <= MG_RATE_MAX ? in_rate : cfg.rate;
+    cfg.channels = in_channels;
     mg_patch *p = mg_patch_run(chain, &cfg, m.args, m.n_args, err, sizeof err);
     if (!p) {
         fprintf(stderr, "%s\n", err);
@@ -210,6 +216,11 @@ int cmd_master(int argc, char **argv)
                 mg_graph_error(g), m.out);
         code = st == MG_ERR_UNBOUNDED || st == MG_ERR_INVALID ? EXIT_USAGE : EXIT_RUNTIME;
     } else if (!m.quiet) {
+        mg_file_analysis in;
+        if (mg_analyze_file(m.in, &in, err, sizeof err)) { /* it was read: unlikely */
+            memset(&in, 0, sizeof in);
+            in.integrated = in.lra = in.true_peak = in.sample_peak = NAN;
+        }
         printf("%s: %.2f LUFS, true peak %+.2f dBTP (target %s: %.1f LUFS, ceiling %.1f "
                "dBTP)%s\n",
                m.out, rep.after.integrated, rep.after.true_peak, m.target_name, m.target,
