@@ -12,7 +12,8 @@
 ** Two ways to run them. mg_os_up / mg_os_down take one frame at a time with the taps as vector
 ** lanes (the limiter's detector). mg_os_up_block / mg_os_down_block take a block of frames and
 ** run each phase of either filter as an FIR over time, consecutive frames as vector lanes
-** (AVX2 + FMA when the CPU has them, else SSE2, else plain C: chosen at design). A lane's sum
+** (AVX-512 or AVX2 + FMA when the CPU has them, which give the same values, else SSE2, else
+** plain C: chosen at design). A lane's sum
 ** is the same whatever frame it lands on (a block's last, partial vector is computed whole
 ** and only its valid lanes kept), so the output does not depend on how the signal is split
 ** into blocks. A channel is driven either by the frame functions or by the block functions:
@@ -46,7 +47,8 @@ typedef struct mg_os {
     float *down; /* [taps], reversed: down[j] weighs the j-th oldest value of the history */
     int avx;     /* factors over 4 interpolate with 8-wide vectors (CPU checked at design) */
     float *dpoly; /* [L][k]: the decimator's phases, dpoly[q k + j] weighs u[L (n - j) + q] */
-    int simd;     /* block filters: 2 AVX2 + FMA, 1 SSE2, 0 plain C (CPU checked at design) */
+    int simd;     /* block filters: 3 AVX-512, 2 AVX2 + FMA, 1 SSE2, 0 plain C (CPU checked at
+                     design; 3 gives the same values as 2) */
 } mg_os;
 
 /*
@@ -72,7 +74,7 @@ typedef struct mg_os_chan {
 } mg_os_chan;
 
 #define MG_OS_CHUNK 256 /* frames filtered per pass by the block functions */
-#define MG_OS_BLEN(k) ((uint32_t)(k) - 1 + MG_OS_CHUNK + 8) /* + slack for a partial vector */
+#define MG_OS_BLEN(k) ((uint32_t)(k) - 1 + MG_OS_CHUNK + 16) /* + slack for a partial vector */
 
 /* [control] Allocate / free a channel's history for os. */
 mg_status mg_os_chan_init(mg_os_chan *c, const mg_os *os);

@@ -36,7 +36,8 @@ enum { CURVE_TANH, CURVE_SOFT, CURVE_ASYM };
 
 typedef struct sat_chan {
     mg_os_chan os;
-    float *dry;       /* latency frames of input (ring) */
+    float *dry;       /* [latency + block]: the input (finite) of the last latency frames,
+                         then of the current block; dry[i] is frame i's dry signal */
     double dc_x, dc_y; /* DC blocker state */
 } sat_chan;
 
@@ -45,13 +46,14 @@ typedef struct sat_state {
     /* [control] prepare */
     mg_os os;
     int channels;
-    uint32_t latency, dry_pos;
+    uint32_t latency;
     double dc_r;
-    int fma;        /* the curve's loops use AVX2 + FMA (CPU checked at prepare) */
+    int simd;       /* the curve's build (sat_curve_build, CPU checked at prepare) */
     uint32_t block; /* largest block */
     float *xs;      /* [block]: one channel's driven input */
     float *us;      /* [L block]: its oversampled values, phase-major (mg_os_up_block) */
     float *ys;      /* [channels][block]: the curve's output at the input rate */
+    double *vs;     /* [channels][block]: after the DC blocker */
     sat_chan ch[MG_MAX_CHANNELS];
 } sat_state;
 
@@ -89,10 +91,12 @@ typedef struct sat_shape {
 } sat_shape;
 
 /*
-** The curves on 8 values at a time (GCC vector extensions: one AVX register, two SSE ones, or
-** plain floats on other machines), written once by SAT_CURVES for a MADD(a, b, c) = a b + c
-** that is fused in the AVX2 + FMA build. A block's last values go through the same vector
-** code (padded), so every value gets the same arithmetic wherever it falls in a block.
+** The curves on W values at a time with GCC vector extensions (V: W floats, M: W uint32 masks),
+** written once by SAT_CURVES for three builds: 8 lanes (one AVX register, two SSE ones, or plain
+** floats elsewhere) with MADD(a, b, c) = a b + c; 8 lanes with AVX2 + FMA; 16 lanes with
+** AVX-512, whose lanes do the AVX2 + FMA build's operations (same values). A block's last
+** values go through the same vector code (padded), so every value gets the same arithmetic
+** wherever it falls in a block.
 **
 ** tanh without libm, odd by construction: on a = min(|u|, 9) (tanh(9) rounds to 1), below
 ** 0.55 a + a^3 P(a^2), P of degree 5 interpolating (tanh(a) - a)/a^3 at the Chebyshev nodes of
@@ -100,102 +104,112 @@ typedef struct sat_shape {
 ** 2^f of degree 6 at the Chebyshev nodes of [-1/2, 1/2], 2^n put in the exponent bits).
 ** Relative error under 2e-7 (a float ulp or two) over the whole range against libm's tanh.
 */
-/* the vector helpers are static and inlined: no ABI to keep for 32-byte arguments */
+/* the vector helpers are static and inlined: no ABI to keep for 32 or 64-byte arguments */
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float sat_v8 __attribute__((vector_size(32)));
 typedef uint32_t sat_m8 __attribute__((vector_size(32)));
-#define SAT_K(c) ((sat_v8){c, c, c, c, c, c, c, c})
+typedef float sat_v16 __attribute__((vector_size(64)));
+typedef uint32_t sat_m16 __attribute__((vector_size(64)));
 
-/* m ? a : b, m a comparison's mask */
-static inline __attribute__((always_inline)) sat_v8 sat_sel(sat_m8 m, sat_v8 a, sat_v8 b)
-{
-    return (sat_v8)((m & (sat_m8)a) | (~m & (sat_m8)b));
-}
+#define SAT_SEL(V, M, m, a, b) ((V)(((m) & (M)(a)) | (~(m) & (M)(b)))) /* m ? a : b */
 
-#define SAT_CURVES(SFX, ATTR, MADD)                                                          \
-    ATTR static inline __attribute__((always_inline)) sat_v8 tanh8_##SFX(sat_v8 u)           \
-    {                                                                                         \
-        const sat_m8 sign = (sat_m8)SAT_K(-0.0f);                                             \
-        sat_v8 a = (sat_v8)((sat_m8)u & ~sign), nine = SAT_K(9.0f);                          \
-        a = sat_sel((sat_m8)(a < nine), a, nine);                                             \
-        sat_v8 s = a * a, p = SAT_K(2.526390599e-03f);                                       \
-        p = MADD(p, s, SAT_K(-8.526332676e-03f));                                             \
-        p = MADD(p, s, SAT_K(2.181844972e-02f));                                             \
-        p = MADD(p, s, SAT_K(-5.396470055e-02f));                                             \
-        p = MADD(p, s, SAT_K(1.333332360e-01f));                                             \
-        p = MADD(p, s, SAT_K(-3.333333433e-01f));                                             \
-        sat_v8 small = MADD(a * s, p, a);                                                     \
-        sat_v8 x = a * -2.8853900817779268f; /* -2a log2(e) */                                \
-        sat_v8 big = x + 12582912.0f;        /* 1.5 2^23: the low bits are now n */           \
-        sat_v8 f = x - (big - 12582912.0f), q = SAT_K(1.546144485e-04f);                    \
-        q = MADD(q, f, SAT_K(1.340042800e-03f));                                             \
-        q = MADD(q, f, SAT_K(9.618056938e-03f));                                             \
-        q = MADD(q, f, SAT_K(5.550327152e-02f));                                             \
-        q = MADD(q, f, SAT_K(2.402265072e-01f));                                             \
-        q = MADD(q, f, SAT_K(6.931471825e-01f));                                             \
-        q = MADD(q, f, SAT_K(1.0f));                                                         \
-        sat_v8 e = q * (sat_v8)(((sat_m8)big - 0x4B400000u + 127u) << 23); /* 2^n, n >= -26 */ \
-        sat_m8 lo = (sat_m8)(a < 0.55f);                                                      \
-        sat_v8 t = sat_sel(lo, small, 1.0f - e) / sat_sel(lo, SAT_K(1.0f), 1.0f + e);        \
-        return (sat_v8)(((sat_m8)t & ~sign) | ((sat_m8)u & sign));                            \
-    }                                                                                         \
-    ATTR static inline __attribute__((always_inline)) sat_v8 curve8_##SFX(int cur, sat_v8 u)  \
-    {                                                                                         \
-        sat_v8 one = SAT_K(1.0f), a;                                                         \
-        sat_m8 neg;                                                                           \
-        switch (cur) {                                                                        \
-        case CURVE_SOFT:                                                                      \
-            a = MADD(u * u * u, SAT_K(-4.0f / 27.0f), u);                                      \
-            a = sat_sel((sat_m8)(u >= 1.5f), one, a);                                         \
-            return sat_sel((sat_m8)(u <= -1.5f), -one, a);                                    \
-        case CURVE_ASYM:                                                                      \
-            neg = (sat_m8)(u < 0.0f);                                                         \
-            a = tanh8_##SFX(sat_sel(neg, u * 2.0f, u));                                       \
-            return sat_sel(neg, a * 0.5f, a);                                                 \
-        default:                                                                              \
-            return tanh8_##SFX(u);                                                            \
-        }                                                                                     \
-    }                                                                                         \
-    ATTR static void curve_##SFX(const float *in, float *out, uint32_t n, sat_shape sh)       \
-    {                                                                                         \
-        uint32_t i = 0;                                                                       \
-        sat_v8 u;                                                                             \
-        for (; i + 8 <= n; i += 8) {                                                          \
-            memcpy(&u, in + i, sizeof u);                                                     \
-            u = (curve8_##SFX(sh.cur, u + sh.bias) - sh.fb) * sh.kb;                          \
-            memcpy(out + i, &u, sizeof u);                                                    \
-        }                                                                                     \
-        if (i < n) {                                                                          \
-            float t[8] = {0};                                                                 \
-            memcpy(t, in + i, (n - i) * sizeof *t);                                           \
-            memcpy(&u, t, sizeof u);                                                          \
-            u = (curve8_##SFX(sh.cur, u + sh.bias) - sh.fb) * sh.kb;                          \
-            memcpy(t, &u, sizeof u);                                                          \
-            memcpy(out + i, t, (n - i) * sizeof *t);                                          \
-        }                                                                                     \
+#define SAT_CURVES(SFX, ATTR, V, M, W, MADD, MIN)                                           \
+    ATTR static inline __attribute__((always_inline)) V tanh_##SFX(V u)                     \
+    {                                                                                        \
+        const V z = {0};                                                                     \
+        const M sign = (M)z + 0x80000000u;                                                   \
+        V a = MIN((V)((M)u & ~sign), z + 9.0f);                                              \
+        V s = a * a, p = z + 2.526390599e-03f;                                               \
+        p = MADD(p, s, z - 8.526332676e-03f);                                                \
+        p = MADD(p, s, z + 2.181844972e-02f);                                                \
+        p = MADD(p, s, z - 5.396470055e-02f);                                                \
+        p = MADD(p, s, z + 1.333332360e-01f);                                                \
+        p = MADD(p, s, z - 3.333333433e-01f);                                                \
+        V small = MADD(a * s, p, a);                                                         \
+        V x = a * -2.8853900817779268f; /* -2a log2(e) */                                    \
+        V big = x + 12582912.0f;        /* 1.5 2^23: the low bits are now n */               \
+        V f = x - (big - 12582912.0f), q = z + 1.546144485e-04f;                             \
+        q = MADD(q, f, z + 1.340042800e-03f);                                                \
+        q = MADD(q, f, z + 9.618056938e-03f);                                                \
+        q = MADD(q, f, z + 5.550327152e-02f);                                                \
+        q = MADD(q, f, z + 2.402265072e-01f);                                                \
+        q = MADD(q, f, z + 6.931471825e-01f);                                                \
+        q = MADD(q, f, z + 1.0f);                                                            \
+        V e = q * (V)(((M)big - 0x4B400000u + 127u) << 23); /* 2^n, n >= -26 */              \
+        V t = SAT_SEL(V, M, (M)(a < 0.55f), small, (1.0f - e) / (1.0f + e));                 \
+        return (V)((M)t | ((M)u & sign)); /* t >= 0 */                                       \
+    }                                                                                        \
+    ATTR static inline __attribute__((always_inline)) V curve_##SFX##_1(int cur, V u)        \
+    {                                                                                        \
+        const V z = {0};                                                                     \
+        V a;                                                                                 \
+        M neg;                                                                               \
+        switch (cur) {                                                                       \
+        case CURVE_SOFT:                                                                     \
+            a = MADD(u * u * u, z - 4.0f / 27.0f, u);                                        \
+            a = SAT_SEL(V, M, (M)(u >= 1.5f), z + 1.0f, a);                                  \
+            return SAT_SEL(V, M, (M)(u <= -1.5f), z - 1.0f, a);                              \
+        case CURVE_ASYM:                                                                     \
+            neg = (M)(u < 0.0f);                                                             \
+            a = tanh_##SFX(SAT_SEL(V, M, neg, u * 2.0f, u));                                 \
+            return SAT_SEL(V, M, neg, a * 0.5f, a);                                          \
+        default:                                                                             \
+            return tanh_##SFX(u);                                                            \
+        }                                                                                    \
+    }                                                                                        \
+    ATTR static void curve_##SFX(const float *in, float *out, uint32_t n, sat_shape sh)      \
+    {                                                                                        \
+        uint32_t i = 0;                                                                      \
+        V u;                                                                                 \
+        for (; i + W <= n; i += W) {                                                         \
+            memcpy(&u, in + i, sizeof u);                                                    \
+            u = (curve_##SFX##_1(sh.cur, u + sh.bias) - sh.fb) * sh.kb;                      \
+            memcpy(out + i, &u, sizeof u);                                                   \
+        }                                                                                    \
+        if (i < n) {                                                                         \
+            float t[W] = {0};                                                                \
+            memcpy(t, in + i, (n - i) * sizeof *t);                                          \
+            memcpy(&u, t, sizeof u);                                                         \
+            u = (curve_##SFX##_1(sh.cur, u + sh.bias) - sh.fb) * sh.kb;                      \
+            memcpy(t, &u, sizeof u);                                                         \
+            memcpy(out + i, t, (n - i) * sizeof *t);                                         \
+        }                                                                                    \
     }
 
 #define SAT_MADD_PLAIN(a, b, c) ((a) * (b) + (c))
-SAT_CURVES(plain, , SAT_MADD_PLAIN)
+#define SAT_MIN8(a, b) SAT_SEL(sat_v8, sat_m8, (sat_m8)((a) < (b)), a, b)
+SAT_CURVES(plain, , sat_v8, sat_m8, 8, SAT_MADD_PLAIN, SAT_MIN8)
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
 #define SAT_FMA 1
-SAT_CURVES(fma, __attribute__((target("avx2,fma"))), _mm256_fmadd_ps)
+SAT_CURVES(fma, __attribute__((target("avx2,fma"))), sat_v8, sat_m8, 8, _mm256_fmadd_ps,
+           _mm256_min_ps)
+SAT_CURVES(avx512, __attribute__((target("avx512f"))), sat_v16, sat_m16, 16, _mm512_fmadd_ps,
+           _mm512_min_ps)
 #endif
 
-/* [any] The curve stage, with the variant chosen at prepare (fma: the CPU has AVX2 and FMA):
-   out[i] = (f(in[i] + bias) - fb) kb; in and out may be the same array. */
-static void sat_curve(int fma, const float *in, float *out, uint32_t n, sat_shape sh)
+/* Curve builds: 0 plain, 1 AVX2 + FMA, 2 AVX-512 (the same values as 1). */
+static int sat_curve_build(void)
 {
 #if defined(SAT_FMA)
-    if (fma) {
-        curve_fma(in, out, n, sh);
-        return;
-    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return __builtin_cpu_supports("avx512f") ? 2 : 1;
 #endif
-    (void)fma;
-    curve_plain(in, out, n, sh);
+    return 0;
+}
+
+/* [any] The curve stage in the build chosen at prepare: out[i] = (f(in[i] + bias) - fb) kb;
+   in and out may be the same array. */
+static void sat_curve(int build, const float *in, float *out, uint32_t n, sat_shape sh)
+{
+    switch (build) {
+#if defined(SAT_FMA)
+    case 2: curve_avx512(in, out, n, sh); break;
+    case 1: curve_fma(in, out, n, sh); break;
+#endif
+    default: curve_plain(in, out, n, sh); break;
+    }
 }
 
 /* f'(u) in double (libm), for the slope normalisation. */
@@ -236,7 +250,9 @@ static void sat_free(sat_state *s)
     free(s->xs);
     free(s->us);
     free(s->ys);
+    free(s->vs);
     s->xs = s->us = s->ys = NULL;
+    s->vs = NULL;
     s->channels = 0;
 }
 
@@ -250,7 +266,6 @@ static void sat_reset(void *state)
             memset(s->ch[c].dry, 0, s->latency * sizeof(float));
         s->ch[c].dc_x = s->ch[c].dc_y = 0;
     }
-    s->dry_pos = 0;
 }
 
 /*
@@ -275,11 +290,8 @@ static mg_status sat_prepare(void *state, mg_node *node, mg_prepare *pr)
             st = mg_os_make(&s->os, L, h, n);
             free(h);
         }
-        for (int c = 0; c < pr->out_ch[0] && st == MG_OK; c++) {
+        for (int c = 0; c < pr->out_ch[0] && st == MG_OK; c++)
             st = mg_os_chan_init(&s->ch[c].os, &s->os);
-            if (st == MG_OK && !(s->ch[c].dry = calloc((size_t)s->os.latency, sizeof(float))))
-                st = MG_ERR_NOMEM;
-        }
         if (st != MG_OK) {
             sat_free(s);
             return mg_node_errorf(node, st, "cannot allocate the oversampling filters");
@@ -293,13 +305,15 @@ static mg_status sat_prepare(void *state, mg_node *node, mg_prepare *pr)
     s->xs = malloc(s->block * sizeof *s->xs);
     s->us = malloc((size_t)L * s->block * sizeof *s->us);
     s->ys = malloc((size_t)pr->out_ch[0] * s->block * sizeof *s->ys);
-    if (!s->xs || !s->us || !s->ys) {
+    s->vs = malloc((size_t)pr->out_ch[0] * s->block * sizeof *s->vs);
+    int ok = s->xs && s->us && s->ys && s->vs;
+    for (int c = 0; c < pr->out_ch[0] && ok; c++)
+        ok = (s->ch[c].dry = calloc(s->latency + s->block, sizeof(float))) != NULL;
+    if (!ok) {
         sat_free(s);
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the saturation buffers");
     }
-#if defined(SAT_FMA)
-    s->fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
+    s->simd = sat_curve_build();
     s->channels = pr->out_ch[0];
     s->dc_r = exp(-2 * M_PI * SAT_DC_HZ / pr->rate);
     pr->latency = s->latency;
@@ -330,7 +344,7 @@ static sat_frame sat_settings(const sat_state *s, const mg_pval *p, uint32_t i)
     double bias = mg_dyn_pv(&p[P_BIAS], i);
     sat_shape unit = {f.sh.cur, (float)bias, 0.0f, 1.0f};
     float zero = 0.0f;
-    sat_curve(s->fma, &zero, &f.sh.fb, 1, unit);
+    sat_curve(s->simd, &zero, &f.sh.fb, 1, unit);
     f.sh.bias = (float)bias;
     f.sh.kb = (float)(1.0 / curve_slope(f.sh.cur, bias));
     return f;
@@ -344,84 +358,75 @@ static void sat_wet(sat_state *s, const mg_block *b, int c, uint32_t i0, uint32_
                     const sat_frame *f)
 {
     const float *in = b->in[0].ch[c] + i0;
-    float *y = s->ys + (size_t)c * s->block;
-    float *xs = s->xs;
+    float *y = s->ys + (size_t)c * s->block, *xs = s->xs, *x = s->ch[c].dry + s->latency;
     for (uint32_t i = 0; i < n; i++) /* NaN or Inf would latch the DC blocker */
-        xs[i] = isfinite(in[i]) ? in[i] : 0.0f;
+        x[i] = isfinite(in[i]) ? in[i] : 0.0f;
     for (uint32_t i = 0; i < n; i++)
-        xs[i] = (float)(xs[i] * f->drive);
+        xs[i] = (float)(x[i] * f->drive);
     if (s->factor > 1) {
         mg_os_up_block(&s->os, &s->ch[c].os, s->xs, n, s->us);
-        sat_curve(s->fma, s->us, s->us, (uint32_t)s->factor * n, f->sh);
+        sat_curve(s->simd, s->us, s->us, (uint32_t)s->factor * n, f->sh);
         mg_os_down_block(&s->os, &s->ch[c].os, s->us, n, y);
     } else {
-        sat_curve(s->fma, s->xs, y, n, f->sh);
+        sat_curve(s->simd, s->xs, y, n, f->sh);
     }
 }
 
 /*
-** [rt] Frames i0..i0+n-1 of channels c0..c0+nch-1 (nch 1 or 2) from ys: the DC blocker
-** (v[n] = y[n] - y[n-1] + r v[n-1], in double), the dry delay and the mix. Two channels go
-** through the frame loop together so that their blockers' recursions overlap.
+** [rt] The DC blocker of channels c0..c0+nch-1 (nch 1 or 2) over n frames: vs = v[n] =
+** y[n] - y[n-1] + r v[n-1] (double) from ys. Two channels go through the frame loop together so
+** that their recursions overlap; r v[n-1] is carried as (keep ? r v : 0), the same value as
+** r (keep ? v : 0), so that the product and the test of v run side by side.
 */
-static inline __attribute__((always_inline)) void finish_chans(sat_state *s, const mg_block *b,
-                                                               int c0, int nch, uint32_t i0,
-                                                               uint32_t n, const sat_frame *f)
+static inline __attribute__((always_inline)) void dc_chans(sat_state *s, int c0, int nch,
+                                                           uint32_t n)
 {
-    double dx[2], dy[2], r = s->dc_r, mix = f->mix, gain = f->gain;
-    const float *in[2], *ys[2];
-    float *out[2], *dry[2];
+    double dx[2], dy[2], rdy[2], r = s->dc_r, *vs[2];
+    const float *ys[2];
     for (int k = 0; k < nch; k++) {
-        sat_chan *h = &s->ch[c0 + k];
-        dx[k] = h->dc_x;
-        dy[k] = h->dc_y;
-        in[k] = b->in[0].ch[c0 + k] + i0;
-        out[k] = b->out[0].ch[c0 + k] + i0;
-        ys[k] = s->ys + (size_t)(c0 + k) * s->block;
-        dry[k] = h->dry;
-    }
-    /* r dy[k] is carried as rdy[k] = (keep ? r v : 0), the same value as r (keep ? v : 0),
-       so that the product and the test of v run side by side in the recursion */
-    double rdy[2];
-    for (int k = 0; k < nch; k++)
+        dx[k] = s->ch[c0 + k].dc_x;
+        dy[k] = s->ch[c0 + k].dc_y;
         rdy[k] = r * dy[k];
-    uint32_t pos = s->dry_pos, lat = s->latency;
-    for (uint32_t i = 0; i < n; i++) {
+        ys[k] = s->ys + (size_t)(c0 + k) * s->block;
+        vs[k] = s->vs + (size_t)(c0 + k) * s->block;
+    }
+    for (uint32_t i = 0; i < n; i++)
         for (int k = 0; k < nch; k++) {
-            float x = in[k][i], y = ys[k][i];
-            x = isfinite(x) ? x : 0.0f;
+            float y = ys[k][i];
             double v = y - dx[k] + rdy[k];
             int keep = fabs(v) > 1e-30;
             dx[k] = y;
             dy[k] = keep ? v : 0.0;
             rdy[k] = keep ? r * v : 0.0;
-            float d = x;
-            if (lat) {
-                d = dry[k][pos];
-                dry[k][pos] = x;
-            }
-            out[k][i] = (float)(d + mix * (v * gain - d));
+            vs[k][i] = v;
         }
-        if (lat)
-            pos = pos + 1 == lat ? 0 : pos + 1;
-    }
     for (int k = 0; k < nch; k++) {
         s->ch[c0 + k].dc_x = dx[k];
         s->ch[c0 + k].dc_y = dy[k];
     }
 }
 
-/* [rt] finish_chans over every channel, then the dry line's position moves on by n. */
+/*
+** [rt] Frames i0..i0+n-1 of every channel from ys: the DC blocker, then
+** out = dry + mix (gain v - dry) with dry the input delayed by the latency; the dry line then
+** moves on by n frames.
+*/
 static void sat_finish(sat_state *s, const mg_block *b, uint32_t i0, uint32_t n,
                        const sat_frame *f)
 {
     int nc = b->out[0].channels, c = 0;
     for (; c + 1 < nc; c += 2)
-        finish_chans(s, b, c, 2, i0, n, f);
+        dc_chans(s, c, 2, n);
     if (c < nc)
-        finish_chans(s, b, c, 1, i0, n, f);
-    if (s->latency)
-        s->dry_pos = (uint32_t)((s->dry_pos + (uint64_t)n) % s->latency);
+        dc_chans(s, c, 1, n);
+    double mix = f->mix, gain = f->gain;
+    for (c = 0; c < nc; c++) {
+        float *out = b->out[0].ch[c] + i0, *dry = s->ch[c].dry;
+        const double *v = s->vs + (size_t)c * s->block;
+        for (uint32_t i = 0; i < n; i++)
+            out[i] = (float)(dry[i] + mix * (v[i] * gain - dry[i]));
+        memmove(dry, dry + n, s->latency * sizeof *dry);
+    }
 }
 
 /*
