@@ -4,7 +4,7 @@
 ** the harmonics it creates above the input Nyquist are filtered out instead of folding back.
 ** [control] create/prepare/destroy, [rt] reset/process.
 **
-** Per frame: u = 10^(drive/20) x, interpolated L times (mg_oversample.h); each value goes
+** Each frame: u = 10^(drive/20) x, interpolated L times (mg_oversample.h); each value goes
 ** through y = (f(u + b) - f(b)) / f'(b) (b = bias: 0 maps to 0 and the small-signal slope is 1,
 ** so a quiet signal comes out at exactly `drive` dB); decimated; a 1 Hz one-pole DC blocker
 ** removes the offset an asymmetric curve creates; wet = 10^(gain/20) y;
@@ -14,6 +14,13 @@
 ** runs from fp = min(20 kHz, 0.45 fs) to fs - fp: what folds back from above the input Nyquist
 ** lands above fp, out of the audio band. Latency: the filter pair's delay, a whole number of
 ** frames (reported; the dry path is delayed to match).
+**
+** How it runs: each frame's settings first (worked out once when no parameter moves), then
+** stages over the block, per channel: drive, the oversampler's block interpolator (L n
+** values), the curve on all of them (float, 8 or 16 at a time), the block decimator; then the
+** DC blockers (the only serial loop, two channels side by side) and the mix. Every stage
+** computes a value the same way wherever it falls in a block and whether its settings ramp
+** or hold, so the output does not depend on the block size.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -54,6 +61,12 @@ typedef struct sat_state {
     float *us;      /* [L block]: its oversampled values, phase-major (mg_os_up_block) */
     float *ys;      /* [channels][block]: the curve's output at the input rate */
     double *vs;     /* [channels][block]: after the DC blocker */
+    /* each frame's settings ([block]; only [0] when ramp is 0): curve, bias, f(bias),
+       1/f'(bias); linear drive, gain, mix */
+    int ramp;
+    int *cur;
+    float *bias, *fb, *kb;
+    double *drive, *gain, *mix;
     sat_chan ch[MG_MAX_CHANNELS];
 } sat_state;
 
@@ -83,12 +96,6 @@ static const mg_option_desc sat_opts[] = {
 };
 
 /* ---- curves ([any]) ---- */
-
-/* The curve's settings for a frame: v = (f(u + bias) - fb) kb, all in float. */
-typedef struct sat_shape {
-    int cur;
-    float bias, fb, kb;
-} sat_shape;
 
 /*
 ** The curves on W values at a time with GCC vector extensions (V: W floats, M: W uint32 masks),
@@ -157,22 +164,43 @@ typedef uint32_t sat_m16 __attribute__((vector_size(64)));
             return tanh_##SFX(u);                                                            \
         }                                                                                    \
     }                                                                                        \
-    ATTR static void curve_##SFX(const float *in, float *out, uint32_t n, sat_shape sh)      \
+    ATTR static inline __attribute__((always_inline)) V curve_##SFX##_at(                    \
+        int cur, const float *in, const float *b, const float *fb, const float *kb, int step) \
+    {                                                                                        \
+        const V one = (V){0} + 1.0f;                                                         \
+        V u, vb, vf, vk;                                                                     \
+        memcpy(&u, in, sizeof u);                                                            \
+        if (step) {                                                                          \
+            memcpy(&vb, b, sizeof u);                                                        \
+            memcpy(&vf, fb, sizeof u);                                                       \
+            memcpy(&vk, kb, sizeof u);                                                       \
+        } else { /* one value for every lane (1 x is exactly x) */                           \
+            vb = one * *b;                                                                   \
+            vf = one * *fb;                                                                  \
+            vk = one * *kb;                                                                  \
+        }                                                                                    \
+        return (curve_##SFX##_1(cur, u + vb) - vf) * vk;                                     \
+    }                                                                                        \
+    ATTR static void curve_##SFX(const float *in, float *out, uint32_t n, int cur,           \
+                                 const float *b, const float *fb, const float *kb, int step) \
     {                                                                                        \
         uint32_t i = 0;                                                                      \
         V u;                                                                                 \
         for (; i + W <= n; i += W) {                                                         \
-            memcpy(&u, in + i, sizeof u);                                                    \
-            u = (curve_##SFX##_1(sh.cur, u + sh.bias) - sh.fb) * sh.kb;                      \
+            u = curve_##SFX##_at(cur, in + i, b + step * i, fb + step * i, kb + step * i,    \
+                                 step);                                                      \
             memcpy(out + i, &u, sizeof u);                                                   \
         }                                                                                    \
-        if (i < n) {                                                                         \
-            float t[W] = {0};                                                                \
-            memcpy(t, in + i, (n - i) * sizeof *t);                                          \
-            memcpy(&u, t, sizeof u);                                                         \
-            u = (curve_##SFX##_1(sh.cur, u + sh.bias) - sh.fb) * sh.kb;                      \
-            memcpy(t, &u, sizeof u);                                                         \
-            memcpy(out + i, t, (n - i) * sizeof *t);                                         \
+        if (i < n) { /* padded: the same operations as a whole vector */                     \
+            float t[4][W] = {{0}};                                                           \
+            uint32_t r = n - i, rs = step ? r : 1;                                           \
+            memcpy(t[0], in + i, r * sizeof(float));                                         \
+            memcpy(t[1], b + step * i, rs * sizeof(float));                                  \
+            memcpy(t[2], fb + step * i, rs * sizeof(float));                                 \
+            memcpy(t[3], kb + step * i, rs * sizeof(float));                                 \
+            u = curve_##SFX##_at(cur, t[0], t[1], t[2], t[3], step);                         \
+            memcpy(t[0], &u, sizeof u);                                                      \
+            memcpy(out + i, t[0], r * sizeof(float));                                        \
         }                                                                                    \
     }
 
@@ -199,16 +227,18 @@ static int sat_curve_build(void)
     return 0;
 }
 
-/* [any] The curve stage in the build chosen at prepare: out[i] = (f(in[i] + bias) - fb) kb;
-   in and out may be the same array. */
-static void sat_curve(int build, const float *in, float *out, uint32_t n, sat_shape sh)
+/* [any] The curve stage in the build chosen at prepare: out[i] = (f(in[i] + b[j]) - fb[j])
+   kb[j], j = step i (step 0: one setting for all), with f the curve cur; in and out may be the
+   same array. */
+static void sat_curve(int build, const float *in, float *out, uint32_t n, int cur,
+                      const float *b, const float *fb, const float *kb, int step)
 {
     switch (build) {
 #if defined(SAT_FMA)
-    case 2: curve_avx512(in, out, n, sh); break;
-    case 1: curve_fma(in, out, n, sh); break;
+    case 2: curve_avx512(in, out, n, cur, b, fb, kb, step); break;
+    case 1: curve_fma(in, out, n, cur, b, fb, kb, step); break;
 #endif
-    default: curve_plain(in, out, n, sh); break;
+    default: curve_plain(in, out, n, cur, b, fb, kb, step); break;
     }
 }
 
@@ -251,8 +281,16 @@ static void sat_free(sat_state *s)
     free(s->us);
     free(s->ys);
     free(s->vs);
-    s->xs = s->us = s->ys = NULL;
-    s->vs = NULL;
+    free(s->cur);
+    free(s->bias);
+    free(s->fb);
+    free(s->kb);
+    free(s->drive);
+    free(s->gain);
+    free(s->mix);
+    s->xs = s->us = s->ys = s->bias = s->fb = s->kb = NULL;
+    s->vs = s->drive = s->gain = s->mix = NULL;
+    s->cur = NULL;
     s->channels = 0;
 }
 
@@ -306,7 +344,15 @@ static mg_status sat_prepare(void *state, mg_node *node, mg_prepare *pr)
     s->us = malloc((size_t)L * s->block * sizeof *s->us);
     s->ys = malloc((size_t)pr->out_ch[0] * s->block * sizeof *s->ys);
     s->vs = malloc((size_t)pr->out_ch[0] * s->block * sizeof *s->vs);
-    int ok = s->xs && s->us && s->ys && s->vs;
+    s->cur = malloc(s->block * sizeof *s->cur);
+    s->bias = malloc(s->block * sizeof *s->bias);
+    s->fb = malloc(s->block * sizeof *s->fb);
+    s->kb = malloc(s->block * sizeof *s->kb);
+    s->drive = malloc(s->block * sizeof *s->drive);
+    s->gain = malloc(s->block * sizeof *s->gain);
+    s->mix = malloc(s->block * sizeof *s->mix);
+    int ok = s->xs && s->us && s->ys && s->vs && s->cur && s->bias && s->fb && s->kb &&
+             s->drive && s->gain && s->mix;
     for (int c = 0; c < pr->out_ch[0] && ok; c++)
         ok = (s->ch[c].dry = calloc(s->latency + s->block, sizeof(float))) != NULL;
     if (!ok) {
@@ -326,49 +372,75 @@ static void sat_destroy(void *state) { sat_free(state); }
 
 /* ---- processing ---- */
 
-/* The frame's settings: the curve's shape and the linear drive, gain and mix. */
-typedef struct sat_frame {
-    sat_shape sh;
-    double drive, gain, mix;
-} sat_frame;
-
-/* [rt] Settings at frame i (i = 0 for constant parameters). f(bias) comes from the same float
-   curve as the signal, so silence stays exactly silent. */
-static sat_frame sat_settings(const sat_state *s, const mg_pval *p, uint32_t i)
+/*
+** [rt] Each frame's settings for a block of n frames, or only the first when no parameter
+** moves (ramp 0: the stages then read [0] for every frame). f(bias) comes from the same float
+** curve as the signal, so silence stays exactly silent; it and 1/f'(bias) are worked out again
+** only when the curve or bias changes.
+*/
+static void sat_settings(sat_state *s, const mg_pval *p, uint32_t n)
 {
-    sat_frame f;
-    f.sh.cur = (int)mg_dyn_pv(&p[P_CURVE], i);
-    f.drive = mg_dyn_amp(mg_dyn_pv(&p[P_DRIVE], i));
-    f.gain = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i));
-    f.mix = mg_dyn_pv(&p[P_MIX], i) * 0.01;
-    double bias = mg_dyn_pv(&p[P_BIAS], i);
-    sat_shape unit = {f.sh.cur, (float)bias, 0.0f, 1.0f};
-    float zero = 0.0f;
-    sat_curve(s->simd, &zero, &f.sh.fb, 1, unit);
-    f.sh.bias = (float)bias;
-    f.sh.kb = (float)(1.0 / curve_slope(f.sh.cur, bias));
-    return f;
+    s->ramp = !mg_dyn_constant(p, N_PARAMS);
+    uint32_t m = s->ramp ? n : 1;
+    for (uint32_t i = 0; i < m; i++) {
+        int cur = (int)mg_dyn_pv(&p[P_CURVE], i);
+        float bias = mg_dyn_pv(&p[P_BIAS], i);
+        s->drive[i] = mg_dyn_amp(mg_dyn_pv(&p[P_DRIVE], i));
+        s->gain[i] = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i));
+        s->mix[i] = mg_dyn_pv(&p[P_MIX], i) * 0.01;
+        s->cur[i] = cur;
+        s->bias[i] = bias;
+        if (i > 0 && cur == s->cur[i - 1] && bias == s->bias[i - 1]) {
+            s->fb[i] = s->fb[i - 1];
+            s->kb[i] = s->kb[i - 1];
+            continue;
+        }
+        const float zero = 0.0f, one = 1.0f;
+        sat_curve(s->simd, &zero, &s->fb[i], 1, cur, &bias, &zero, &one, 0);
+        s->kb[i] = (float)(1.0 / curve_slope(cur, bias));
+    }
+}
+
+/* [rt] The curve on a row of n values, value i belonging to frame i (in runs of one curve
+   while ramping). */
+static void sat_curve_row(sat_state *s, float *u, uint32_t n)
+{
+    if (!s->ramp) {
+        sat_curve(s->simd, u, u, n, s->cur[0], s->bias, s->fb, s->kb, 0);
+        return;
+    }
+    for (uint32_t i0 = 0, i1; i0 < n; i0 = i1) {
+        for (i1 = i0 + 1; i1 < n && s->cur[i1] == s->cur[i0]; i1++)
+            ;
+        sat_curve(s->simd, u + i0, u + i0, i1 - i0, s->cur[i0], s->bias + i0, s->fb + i0,
+                  s->kb + i0, 1);
+    }
 }
 
 /*
-** [rt] The wet path of channel c for frames i0..i0+n-1 into ys[c][0..n-1]: drive, interpolate,
-** curve on the L n values, decimate. Every stage is block-size independent.
+** [rt] The wet path of channel c for the block's n frames into ys[c][0..n-1]: drive,
+** interpolate, curve on the L n values, decimate. Every stage is block-size independent.
 */
-static void sat_wet(sat_state *s, const mg_block *b, int c, uint32_t i0, uint32_t n,
-                    const sat_frame *f)
+static void sat_wet(sat_state *s, const mg_block *b, int c, uint32_t n)
 {
-    const float *in = b->in[0].ch[c] + i0;
+    const float *in = b->in[0].ch[c];
     float *y = s->ys + (size_t)c * s->block, *xs = s->xs, *x = s->ch[c].dry + s->latency;
     for (uint32_t i = 0; i < n; i++) /* NaN or Inf would latch the DC blocker */
         x[i] = isfinite(in[i]) ? in[i] : 0.0f;
-    for (uint32_t i = 0; i < n; i++)
-        xs[i] = (float)(x[i] * f->drive);
+    if (s->ramp)
+        for (uint32_t i = 0; i < n; i++)
+            xs[i] = (float)(x[i] * s->drive[i]);
+    else
+        for (uint32_t i = 0; i < n; i++)
+            xs[i] = (float)(x[i] * s->drive[0]);
     if (s->factor > 1) {
-        mg_os_up_block(&s->os, &s->ch[c].os, s->xs, n, s->us);
-        sat_curve(s->simd, s->us, s->us, (uint32_t)s->factor * n, f->sh);
+        mg_os_up_block(&s->os, &s->ch[c].os, xs, n, s->us);
+        for (int p = 0; p < s->factor; p++)
+            sat_curve_row(s, s->us + (size_t)p * n, n);
         mg_os_down_block(&s->os, &s->ch[c].os, s->us, n, y);
     } else {
-        sat_curve(s->simd, s->xs, y, n, f->sh);
+        sat_curve_row(s, xs, n);
+        memcpy(y, xs, n * sizeof *y);
     }
 }
 
@@ -411,45 +483,35 @@ static inline __attribute__((always_inline)) void dc_chans(sat_state *s, int c0,
 ** out = dry + mix (gain v - dry) with dry the input delayed by the latency; the dry line then
 ** moves on by n frames.
 */
-static void sat_finish(sat_state *s, const mg_block *b, uint32_t i0, uint32_t n,
-                       const sat_frame *f)
+static void sat_finish(sat_state *s, const mg_block *b, uint32_t n)
 {
     int nc = b->out[0].channels, c = 0;
     for (; c + 1 < nc; c += 2)
         dc_chans(s, c, 2, n);
     if (c < nc)
         dc_chans(s, c, 1, n);
-    double mix = f->mix, gain = f->gain;
+    const double *mix = s->mix, *gain = s->gain;
     for (c = 0; c < nc; c++) {
-        float *out = b->out[0].ch[c] + i0, *dry = s->ch[c].dry;
+        float *out = b->out[0].ch[c], *dry = s->ch[c].dry;
         const double *v = s->vs + (size_t)c * s->block;
-        for (uint32_t i = 0; i < n; i++)
-            out[i] = (float)(dry[i] + mix * (v[i] * gain - dry[i]));
+        if (s->ramp)
+            for (uint32_t i = 0; i < n; i++)
+                out[i] = (float)(dry[i] + mix[i] * (v[i] * gain[i] - dry[i]));
+        else
+            for (uint32_t i = 0; i < n; i++)
+                out[i] = (float)(dry[i] + mix[0] * (v[i] * gain[0] - dry[i]));
         memmove(dry, dry + n, s->latency * sizeof *dry);
     }
 }
 
-/*
-** [rt] With constant parameters, each stage over the whole block; while a parameter ramps,
-** the same stages one frame at a time with that frame's settings (same arithmetic).
-*/
+/* [rt] Each frame's settings, then the stages over the whole block (ramps included). */
 static void sat_process(void *state, const mg_block *b)
 {
     sat_state *s = state;
-    int nc = b->out[0].channels;
-    if (mg_dyn_constant(b->p, N_PARAMS)) {
-        sat_frame f = sat_settings(s, b->p, 0);
-        for (int c = 0; c < nc; c++)
-            sat_wet(s, b, c, 0, b->n, &f);
-        sat_finish(s, b, 0, b->n, &f);
-        return;
-    }
-    for (uint32_t i = 0; i < b->n; i++) {
-        sat_frame f = sat_settings(s, b->p, i);
-        for (int c = 0; c < nc; c++)
-            sat_wet(s, b, c, i, 1, &f);
-        sat_finish(s, b, i, 1, &f);
-    }
+    sat_settings(s, b->p, b->n);
+    for (int c = 0; c < b->out[0].channels; c++)
+        sat_wet(s, b, c, b->n);
+    sat_finish(s, b, b->n);
 }
 
 const mg_node_desc mg_node_saturate = {

@@ -5,8 +5,8 @@
 ** the oversampling chain, a log sweep's energy outside its harmonic tracks, and the even
 ** harmonics of symmetric and biased curves against the curve's own Fourier coefficients
 ** (numerical integration in float64). Then block-size independence and the dry/wet mix, the
-** oversampler's block filters against its frame filters, and the node's per-frame path (used
-** while a parameter ramps) against its block path.
+** oversampler's block filters against its frame filters, and ramping against constant
+** settings.
 */
 #include "filter_test.h"
 #include "mg_oversample.h"
@@ -396,9 +396,10 @@ static void os_blocks(void)
 }
 
 /*
-** The node's two paths: with every parameter flagged as ramping but holding the same values,
-** the per-frame path must give the bits of the block path (constant parameters), for each
-** curve, with a bias, at 1, 2, 4 and 8x, stereo.
+** The node's two ways of reading parameters: with every parameter flagged as ramping but
+** holding the same values (settings per frame), the output must have the bits of the
+** constant case (one setting for the block), for each curve, with a bias, at 1, 2, 4 and 8x,
+** stereo.
 */
 static void sat_paths(void)
 {
@@ -438,8 +439,9 @@ static void sat_paths(void)
                 free(y[1][c]);
             }
         }
-    mg_test_report("per-frame vs block path: channel renders that differ", (double)diff, "");
-    CHECK(diff == 0, "saturate: %ld renders differ between the per-frame and block paths", diff);
+    mg_test_report("ramping vs constant settings: channel renders that differ", (double)diff,
+                   "");
+    CHECK(diff == 0, "saturate: %ld renders differ between ramping and constant settings", diff);
     free(x[0]);
     free(x[1]);
 }
