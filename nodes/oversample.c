@@ -260,98 +260,99 @@ float mg_os_down(const mg_os *os, mg_os_chan *c, const float *u)
 **
 ** run_up: G vectors of W consecutive frames (x[0] the newest input of the first frame) times
 ** L phases: acc[p][g] = sum over j = 0..k-1, in that order, of up[j][p] x[g W - j], one
-** accumulator per phase and vector (L G = 8 independent sums); out[p stride + g W + lane].
+** accumulator per phase and vector (L G = NA independent sums, NA = 8, or 16 with AVX-512's
+** 32 registers); out[p stride + g W + lane].
 ** run_down: y[g W + lane] = A0 + A1, A0 (A1) the sum over the even (odd) phases q, in order,
 ** and j = 0..k-1 of dpoly[q k + j] u_q[g W - j], u_q = rows + q rstride at the current frame.
 ** A lane's arithmetic never depends on G nor on its position, so spans give the same values
 ** however the frames are grouped.
 */
-#define OS_KERNELS(SFX, ATTR, V, W, LD, ST, BC, ZERO, MADD, ADD)                               \
-    ATTR static inline __attribute__((always_inline)) void run_up_##SFX(                         \
-        const float *up, const float *x, int k, float *out, size_t stride, int L, int G)        \
-    {                                                                                           \
-        V acc[MG_OS_MAX][4], xv[4];                                                             \
-        for (int p = 0; p < L; p++)                                                             \
-            for (int g = 0; g < G; g++)                                                         \
-                acc[p][g] = ZERO;                                                               \
-        for (int j = 0; j < k; j++) {                                                           \
-            for (int g = 0; g < G; g++)                                                         \
-                xv[g] = LD(x + g * W - j);                                                      \
-            for (int p = 0; p < L; p++) {                                                       \
-                V c = BC(up[j * MG_OS_MAX + p]);                                                \
-                for (int g = 0; g < G; g++)                                                     \
-                    acc[p][g] = MADD(c, xv[g], acc[p][g]);                                      \
-            }                                                                                   \
-        }                                                                                       \
-        for (int p = 0; p < L; p++)                                                             \
-            for (int g = 0; g < G; g++)                                                         \
-                ST(out + (size_t)p * stride + g * W, acc[p][g]);                                \
-    }                                                                                           \
-    ATTR static inline __attribute__((always_inline)) void span_up_##SFX(                        \
-        const float *up, const float *x, int k, uint32_t m, float *out, size_t stride, int L)   \
-    {                                                                                           \
-        const int G = L >= 8 ? 1 : 8 / L > 4 ? 4 : 8 / L;                                       \
-        uint32_t i = 0;                                                                         \
-        for (; i + (uint32_t)(G * W) <= m; i += (uint32_t)(G * W))                              \
-            run_up_##SFX(up, x + i, k, out + i, stride, L, G);                                  \
-        for (; i + W <= m; i += W)                                                              \
-            run_up_##SFX(up, x + i, k, out + i, stride, L, 1);                                  \
-        if (i < m) {                                                                            \
-            float t[MG_OS_MAX * W];                                                             \
-            run_up_##SFX(up, x + i, k, t, W, L, 1);                                             \
-            for (int p = 0; p < L; p++)                                                         \
-                memcpy(out + (size_t)p * stride + i, t + p * W, (m - i) * sizeof *t);           \
-        }                                                                                       \
-    }                                                                                           \
-    ATTR static void up_##SFX(const float *up, const float *x, int k, uint32_t m, float *out,    \
-                              size_t stride, int L)                                             \
-    {                                                                                           \
-        switch (L) {                                                                            \
-        case 2: span_up_##SFX(up, x, k, m, out, stride, 2); break;                              \
-        case 4: span_up_##SFX(up, x, k, m, out, stride, 4); break;                              \
-        case 8: span_up_##SFX(up, x, k, m, out, stride, 8); break;                              \
-        default: span_up_##SFX(up, x, k, m, out, stride, L); break;                             \
-        }                                                                                       \
-    }                                                                                           \
-    ATTR static inline __attribute__((always_inline)) void run_down_##SFX(                       \
-        const float *dp, const float *rows, size_t rstride, int k, int L, float *y, int G)      \
-    {                                                                                           \
-        V a0[4], a1[4];                                                                         \
-        for (int g = 0; g < G; g++)                                                             \
-            a0[g] = a1[g] = ZERO;                                                               \
-        for (int q = 0; q < L; q += 2) {                                                        \
-            const float *u = rows + (size_t)q * rstride, *d = dp + (size_t)q * k;               \
-            for (int j = 0; j < k; j++) {                                                       \
-                V c = BC(d[j]);                                                                 \
-                for (int g = 0; g < G; g++)                                                     \
-                    a0[g] = MADD(c, LD(u + g * W - j), a0[g]);                                  \
-            }                                                                                   \
-            if (q + 1 < L) {                                                                    \
-                u += rstride;                                                                   \
-                d += k;                                                                         \
-                for (int j = 0; j < k; j++) {                                                   \
-                    V c = BC(d[j]);                                                             \
-                    for (int g = 0; g < G; g++)                                                 \
-                        a1[g] = MADD(c, LD(u + g * W - j), a1[g]);                              \
-                }                                                                               \
-            }                                                                                   \
-        }                                                                                       \
-        for (int g = 0; g < G; g++)                                                             \
-            ST(y + g * W, ADD(a0[g], a1[g]));                                                   \
-    }                                                                                           \
-    ATTR static void down_##SFX(const float *dp, const float *rows, size_t rstride, int k,       \
-                                int L, uint32_t m, float *y)                                    \
-    {                                                                                           \
-        uint32_t i = 0;                                                                         \
-        for (; i + 4 * W <= m; i += 4 * W)                                                      \
-            run_down_##SFX(dp, rows + i, rstride, k, L, y + i, 4);                              \
-        for (; i + W <= m; i += W)                                                              \
-            run_down_##SFX(dp, rows + i, rstride, k, L, y + i, 1);                              \
-        if (i < m) {                                                                            \
-            float t[W];                                                                         \
-            run_down_##SFX(dp, rows + i, rstride, k, L, t, 1);                                  \
-            memcpy(y + i, t, (m - i) * sizeof *t);                                              \
-        }                                                                                       \
+#define OS_KERNELS(SFX, ATTR, V, W, NA, LD, ST, BC, ZERO, MADD, ADD)                               \
+    ATTR static inline __attribute__((always_inline)) void run_up_##SFX(                           \
+        const float *up, const float *x, int k, float *out, size_t stride, int L, int G)           \
+    {                                                                                              \
+        V acc[MG_OS_MAX][4], xv[4];                                                                \
+        for (int p = 0; p < L; p++)                                                                \
+            for (int g = 0; g < G; g++)                                                            \
+                acc[p][g] = ZERO;                                                                  \
+        for (int j = 0; j < k; j++) {                                                              \
+            for (int g = 0; g < G; g++)                                                            \
+                xv[g] = LD(x + g * W - j);                                                         \
+            for (int p = 0; p < L; p++) {                                                          \
+                V c = BC(up[j * MG_OS_MAX + p]);                                                   \
+                for (int g = 0; g < G; g++)                                                        \
+                    acc[p][g] = MADD(c, xv[g], acc[p][g]);                                         \
+            }                                                                                      \
+        }                                                                                          \
+        for (int p = 0; p < L; p++)                                                                \
+            for (int g = 0; g < G; g++)                                                            \
+                ST(out + (size_t)p * stride + g * W, acc[p][g]);                                   \
+    }                                                                                              \
+    ATTR static inline __attribute__((always_inline)) void span_up_##SFX(                          \
+        const float *up, const float *x, int k, uint32_t m, float *out, size_t stride, int L)      \
+    {                                                                                              \
+        const int G = L >= NA ? 1 : NA / L > 4 ? 4 : NA / L;                                       \
+        uint32_t i = 0;                                                                            \
+        for (; i + (uint32_t)(G * W) <= m; i += (uint32_t)(G * W))                                 \
+            run_up_##SFX(up, x + i, k, out + i, stride, L, G);                                     \
+        for (; i + W <= m; i += W)                                                                 \
+            run_up_##SFX(up, x + i, k, out + i, stride, L, 1);                                     \
+        if (i < m) {                                                                               \
+            float t[MG_OS_MAX * W];                                                                \
+            run_up_##SFX(up, x + i, k, t, W, L, 1);                                                \
+            for (int p = 0; p < L; p++)                                                            \
+                memcpy(out + (size_t)p * stride + i, t + p * W, (m - i) * sizeof *t);              \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static void up_##SFX(const float *up, const float *x, int k, uint32_t m, float *out,      \
+                              size_t stride, int L)                                                \
+    {                                                                                              \
+        switch (L) {                                                                               \
+        case 2: span_up_##SFX(up, x, k, m, out, stride, 2); break;                                 \
+        case 4: span_up_##SFX(up, x, k, m, out, stride, 4); break;                                 \
+        case 8: span_up_##SFX(up, x, k, m, out, stride, 8); break;                                 \
+        default: span_up_##SFX(up, x, k, m, out, stride, L); break;                                \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static inline __attribute__((always_inline)) void run_down_##SFX(                         \
+        const float *dp, const float *rows, size_t rstride, int k, int L, float *y, int G)         \
+    {                                                                                              \
+        V a0[4], a1[4];                                                                            \
+        for (int g = 0; g < G; g++)                                                                \
+            a0[g] = a1[g] = ZERO;                                                                  \
+        for (int q = 0; q < L; q += 2) {                                                           \
+            const float *u = rows + (size_t)q * rstride, *d = dp + (size_t)q * k;                  \
+            for (int j = 0; j < k; j++) {                                                          \
+                V c = BC(d[j]);                                                                    \
+                for (int g = 0; g < G; g++)                                                        \
+                    a0[g] = MADD(c, LD(u + g * W - j), a0[g]);                                     \
+            }                                                                                      \
+            if (q + 1 < L) {                                                                       \
+                u += rstride;                                                                      \
+                d += k;                                                                            \
+                for (int j = 0; j < k; j++) {                                                      \
+                    V c = BC(d[j]);                                                                \
+                    for (int g = 0; g < G; g++)                                                    \
+                        a1[g] = MADD(c, LD(u + g * W - j), a1[g]);                                 \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int g = 0; g < G; g++)                                                                \
+            ST(y + g * W, ADD(a0[g], a1[g]));                                                      \
+    }                                                                                              \
+    ATTR static void down_##SFX(const float *dp, const float *rows, size_t rstride, int k,         \
+                                int L, uint32_t m, float *y)                                       \
+    {                                                                                              \
+        uint32_t i = 0;                                                                            \
+        for (; i + 4 * W <= m; i += 4 * W)                                                         \
+            run_down_##SFX(dp, rows + i, rstride, k, L, y + i, 4);                                 \
+        for (; i + W <= m; i += W)                                                                 \
+            run_down_##SFX(dp, rows + i, rstride, k, L, y + i, 1);                                 \
+        if (i < m) {                                                                               \
+            float t[W];                                                                            \
+            run_down_##SFX(dp, rows + i, rstride, k, L, t, 1);                                     \
+            memcpy(y + i, t, (m - i) * sizeof *t);                                                 \
+        }                                                                                          \
     }
 
 #define C_LD(p) (*(p))
@@ -359,20 +360,20 @@ float mg_os_down(const mg_os *os, mg_os_chan *c, const float *u)
 #define C_BC(x) (x)
 #define C_MADD(a, b, c) ((a) * (b) + (c))
 #define C_ADD(a, b) ((a) + (b))
-OS_KERNELS(c, , float, 1, C_LD, C_ST, C_BC, 0.0f, C_MADD, C_ADD)
+OS_KERNELS(c, , float, 1, 8, C_LD, C_ST, C_BC, 0.0f, C_MADD, C_ADD)
 
 #if defined(__SSE2__)
 #define SSE_MADD(a, b, c) _mm_add_ps(_mm_mul_ps(a, b), c)
-OS_KERNELS(sse, , __m128, 4, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_setzero_ps(),
+OS_KERNELS(sse, , __m128, 4, 8, _mm_loadu_ps, _mm_storeu_ps, _mm_set1_ps, _mm_setzero_ps(),
            SSE_MADD, _mm_add_ps)
 #endif
 
 #if defined(OS_AVX)
-OS_KERNELS(avx2, __attribute__((target("avx2,fma"))), __m256, 8, _mm256_loadu_ps,
+OS_KERNELS(avx2, __attribute__((target("avx2,fma"))), __m256, 8, 8, _mm256_loadu_ps,
            _mm256_storeu_ps, _mm256_set1_ps, _mm256_setzero_ps(), _mm256_fmadd_ps,
            _mm256_add_ps)
 /* 16 lanes, each with the AVX2 build's operations: the same values, twice the frames per step */
-OS_KERNELS(avx512, __attribute__((target("avx512f"))), __m512, 16, _mm512_loadu_ps,
+OS_KERNELS(avx512, __attribute__((target("avx512f"))), __m512, 16, 16, _mm512_loadu_ps,
            _mm512_storeu_ps, _mm512_set1_ps, _mm512_setzero_ps(), _mm512_fmadd_ps,
            _mm512_add_ps)
 #endif

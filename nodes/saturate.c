@@ -120,88 +120,88 @@ typedef uint32_t sat_m16 __attribute__((vector_size(64)));
 
 #define SAT_SEL(V, M, m, a, b) ((V)(((m) & (M)(a)) | (~(m) & (M)(b)))) /* m ? a : b */
 
-#define SAT_CURVES(SFX, ATTR, V, M, W, MADD, MIN)                                           \
-    ATTR static inline __attribute__((always_inline)) V tanh_##SFX(V u)                     \
-    {                                                                                        \
-        const V z = {0};                                                                     \
-        const M sign = (M)z + 0x80000000u;                                                   \
-        V a = MIN((V)((M)u & ~sign), z + 9.0f);                                              \
-        V s = a * a, p = z + 2.526390599e-03f;                                               \
-        p = MADD(p, s, z - 8.526332676e-03f);                                                \
-        p = MADD(p, s, z + 2.181844972e-02f);                                                \
-        p = MADD(p, s, z - 5.396470055e-02f);                                                \
-        p = MADD(p, s, z + 1.333332360e-01f);                                                \
-        p = MADD(p, s, z - 3.333333433e-01f);                                                \
-        V small = MADD(a * s, p, a);                                                         \
-        V x = a * -2.8853900817779268f; /* -2a log2(e) */                                    \
-        V big = x + 12582912.0f;        /* 1.5 2^23: the low bits are now n */               \
-        V f = x - (big - 12582912.0f), q = z + 1.546144485e-04f;                             \
-        q = MADD(q, f, z + 1.340042800e-03f);                                                \
-        q = MADD(q, f, z + 9.618056938e-03f);                                                \
-        q = MADD(q, f, z + 5.550327152e-02f);                                                \
-        q = MADD(q, f, z + 2.402265072e-01f);                                                \
-        q = MADD(q, f, z + 6.931471825e-01f);                                                \
-        q = MADD(q, f, z + 1.0f);                                                            \
-        V e = q * (V)(((M)big - 0x4B400000u + 127u) << 23); /* 2^n, n >= -26 */              \
-        V t = SAT_SEL(V, M, (M)(a < 0.55f), small, (1.0f - e) / (1.0f + e));                 \
-        return (V)((M)t | ((M)u & sign)); /* t >= 0 */                                       \
-    }                                                                                        \
-    ATTR static inline __attribute__((always_inline)) V curve_##SFX##_1(int cur, V u)        \
-    {                                                                                        \
-        const V z = {0};                                                                     \
-        V a;                                                                                 \
-        M neg;                                                                               \
-        switch (cur) {                                                                       \
-        case CURVE_SOFT:                                                                     \
-            a = MADD(u * u * u, z - 4.0f / 27.0f, u);                                        \
-            a = SAT_SEL(V, M, (M)(u >= 1.5f), z + 1.0f, a);                                  \
-            return SAT_SEL(V, M, (M)(u <= -1.5f), z - 1.0f, a);                              \
-        case CURVE_ASYM:                                                                     \
-            neg = (M)(u < 0.0f);                                                             \
-            a = tanh_##SFX(SAT_SEL(V, M, neg, u * 2.0f, u));                                 \
-            return SAT_SEL(V, M, neg, a * 0.5f, a);                                          \
-        default:                                                                             \
-            return tanh_##SFX(u);                                                            \
-        }                                                                                    \
-    }                                                                                        \
-    ATTR static inline __attribute__((always_inline)) V curve_##SFX##_at(                    \
-        int cur, const float *in, const float *b, const float *fb, const float *kb, int step) \
-    {                                                                                        \
-        const V one = (V){0} + 1.0f;                                                         \
-        V u, vb, vf, vk;                                                                     \
-        memcpy(&u, in, sizeof u);                                                            \
-        if (step) {                                                                          \
-            memcpy(&vb, b, sizeof u);                                                        \
-            memcpy(&vf, fb, sizeof u);                                                       \
-            memcpy(&vk, kb, sizeof u);                                                       \
-        } else { /* one value for every lane (1 x is exactly x) */                           \
-            vb = one * *b;                                                                   \
-            vf = one * *fb;                                                                  \
-            vk = one * *kb;                                                                  \
-        }                                                                                    \
-        return (curve_##SFX##_1(cur, u + vb) - vf) * vk;                                     \
-    }                                                                                        \
-    ATTR static void curve_##SFX(const float *in, float *out, uint32_t n, int cur,           \
-                                 const float *b, const float *fb, const float *kb, int step) \
-    {                                                                                        \
-        uint32_t i = 0;                                                                      \
-        V u;                                                                                 \
-        for (; i + W <= n; i += W) {                                                         \
-            u = curve_##SFX##_at(cur, in + i, b + step * i, fb + step * i, kb + step * i,    \
-                                 step);                                                      \
-            memcpy(out + i, &u, sizeof u);                                                   \
-        }                                                                                    \
-        if (i < n) { /* padded: the same operations as a whole vector */                     \
-            float t[4][W] = {{0}};                                                           \
-            uint32_t r = n - i, rs = step ? r : 1;                                           \
-            memcpy(t[0], in + i, r * sizeof(float));                                         \
-            memcpy(t[1], b + step * i, rs * sizeof(float));                                  \
-            memcpy(t[2], fb + step * i, rs * sizeof(float));                                 \
-            memcpy(t[3], kb + step * i, rs * sizeof(float));                                 \
-            u = curve_##SFX##_at(cur, t[0], t[1], t[2], t[3], step);                         \
-            memcpy(t[0], &u, sizeof u);                                                      \
-            memcpy(out + i, t[0], r * sizeof(float));                                        \
-        }                                                                                    \
+#define SAT_CURVES(SFX, ATTR, V, M, W, MADD, MIN)                                                  \
+    ATTR static inline __attribute__((always_inline)) V tanh_##SFX(V u)                            \
+    {                                                                                              \
+        const V z = {0};                                                                           \
+        const M sign = (M)z + 0x80000000u;                                                         \
+        V a = MIN((V)((M)u & ~sign), z + 9.0f);                                                    \
+        V s = a * a, p = z + 2.526390599e-03f;                                                     \
+        p = MADD(p, s, z - 8.526332676e-03f);                                                      \
+        p = MADD(p, s, z + 2.181844972e-02f);                                                      \
+        p = MADD(p, s, z - 5.396470055e-02f);                                                      \
+        p = MADD(p, s, z + 1.333332360e-01f);                                                      \
+        p = MADD(p, s, z - 3.333333433e-01f);                                                      \
+        V small = MADD(a * s, p, a);                                                               \
+        V x = a * -2.8853900817779268f; /* -2a log2(e) */                                          \
+        V big = x + 12582912.0f;        /* 1.5 2^23: the low bits are now n */                     \
+        V f = x - (big - 12582912.0f), q = z + 1.546144485e-04f;                                   \
+        q = MADD(q, f, z + 1.340042800e-03f);                                                      \
+        q = MADD(q, f, z + 9.618056938e-03f);                                                      \
+        q = MADD(q, f, z + 5.550327152e-02f);                                                      \
+        q = MADD(q, f, z + 2.402265072e-01f);                                                      \
+        q = MADD(q, f, z + 6.931471825e-01f);                                                      \
+        q = MADD(q, f, z + 1.0f);                                                                  \
+        V e = q * (V)(((M)big - 0x4B400000u + 127u) << 23); /* 2^n, n >= -26 */                    \
+        V t = SAT_SEL(V, M, (M)(a < 0.55f), small, (1.0f - e) / (1.0f + e));                       \
+        return (V)((M)t | ((M)u & sign)); /* t >= 0 */                                             \
+    }                                                                                              \
+    ATTR static inline __attribute__((always_inline)) V curve_##SFX##_1(int cur, V u)              \
+    {                                                                                              \
+        const V z = {0};                                                                           \
+        V a;                                                                                       \
+        M neg;                                                                                     \
+        switch (cur) {                                                                             \
+        case CURVE_SOFT:                                                                           \
+            a = MADD(u * u * u, z - 4.0f / 27.0f, u);                                              \
+            a = SAT_SEL(V, M, (M)(u >= 1.5f), z + 1.0f, a);                                        \
+            return SAT_SEL(V, M, (M)(u <= -1.5f), z - 1.0f, a);                                    \
+        case CURVE_ASYM:                                                                           \
+            neg = (M)(u < 0.0f);                                                                   \
+            a = tanh_##SFX(SAT_SEL(V, M, neg, u * 2.0f, u));                                       \
+            return SAT_SEL(V, M, neg, a * 0.5f, a);                                                \
+        default:                                                                                   \
+            return tanh_##SFX(u);                                                                  \
+        }                                                                                          \
+    }                                                                                              \
+    ATTR static inline __attribute__((always_inline)) V curve_##SFX##_at(                          \
+        int cur, const float *in, const float *b, const float *fb, const float *kb, int step)      \
+    {                                                                                              \
+        const V one = (V){0} + 1.0f;                                                               \
+        V u, vb, vf, vk;                                                                           \
+        memcpy(&u, in, sizeof u);                                                                  \
+        if (step) {                                                                                \
+            memcpy(&vb, b, sizeof u);                                                              \
+            memcpy(&vf, fb, sizeof u);                                                             \
+            memcpy(&vk, kb, sizeof u);                                                             \
+        } else { /* one value for every lane (1 x is exactly x) */                                 \
+            vb = one * *b;                                                                         \
+            vf = one * *fb;                                                                        \
+            vk = one * *kb;                                                                        \
+        }                                                                                          \
+        return (curve_##SFX##_1(cur, u + vb) - vf) * vk;                                           \
+    }                                                                                              \
+    ATTR static void curve_##SFX(const float *in, float *out, uint32_t n, int cur,                 \
+                                 const float *b, const float *fb, const float *kb, int step)       \
+    {                                                                                              \
+        uint32_t i = 0;                                                                            \
+        V u;                                                                                       \
+        for (; i + W <= n; i += W) {                                                               \
+            u = curve_##SFX##_at(cur, in + i, b + step * i, fb + step * i, kb + step * i,          \
+                                 step);                                                            \
+            memcpy(out + i, &u, sizeof u);                                                         \
+        }                                                                                          \
+        if (i < n) { /* padded: the same operations as a whole vector */                           \
+            float t[4][W] = {{0}};                                                                 \
+            uint32_t r = n - i, rs = step ? r : 1;                                                 \
+            memcpy(t[0], in + i, r * sizeof(float));                                               \
+            memcpy(t[1], b + step * i, rs * sizeof(float));                                        \
+            memcpy(t[2], fb + step * i, rs * sizeof(float));                                       \
+            memcpy(t[3], kb + step * i, rs * sizeof(float));                                       \
+            u = curve_##SFX##_at(cur, t[0], t[1], t[2], t[3], step);                               \
+            memcpy(t[0], &u, sizeof u);                                                            \
+            memcpy(out + i, t[0], r * sizeof(float));                                              \
+        }                                                                                          \
     }
 
 #define SAT_MADD_PLAIN(a, b, c) ((a) * (b) + (c))
