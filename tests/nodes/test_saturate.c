@@ -4,9 +4,12 @@
 ** window, harmonics on exact bins), small-signal gain, pass-band flatness and exact latency of
 ** the oversampling chain, a log sweep's energy outside its harmonic tracks, and the even
 ** harmonics of symmetric and biased curves against the curve's own Fourier coefficients
-** (numerical integration in float64). Then block-size independence and the dry/wet mix.
+** (numerical integration in float64). Then block-size independence and the dry/wet mix, the
+** oversampler's block filters against its frame filters, and ramping against constant
+** settings.
 */
-#include "dyn_signals.h"
+#include "filter_test.h"
+#include "mg_oversample.h"
 
 #define RATE 48000.0
 #define NFFT 65536L
@@ -301,6 +304,148 @@ static void nonfinite(void)
     free(x);
 }
 
+/*
+** The oversampler's block filters (mg_os_up_block / mg_os_down_block) against its frame filters
+** (mg_os_up / mg_os_down), at 2, 4 and 8x with saturate's 4x prototype shape: the same values
+** within float rounding, and the same bits whatever the split of the signal into calls (1, 7,
+** 64, 300 and 4096 frames: spans of the internal chunk, its slides and partial vectors).
+** Rounding bound: two float sums of the same m products in different orders differ by at most
+** 2 m 2^-24 times the sum of their magnitudes (m = k for a phase of the interpolator, L k for
+** the decimator), itself at most the sum of |coefficients| times max |input| (here 1).
+** The differences are reported in units of that bound (it must stay under 1).
+*/
+static void os_blocks(void)
+{
+    const long n = 5000;
+    float *x = ft_noise(n, 7, 1.0);
+    for (int L = 2; L <= 8; L *= 2) {
+        int taps = 43 * L;
+        double *h = malloc((size_t)taps * sizeof *h);
+        mg_kaiser_lowpass(h, taps, 0.5 / L, 0.1102 * (110 - 8.7));
+        mg_os os;
+        mg_os_chan fr, bl;
+        CHECK(mg_os_make(&os, L, h, taps) == MG_OK && mg_os_chan_init(&fr, &os) == MG_OK &&
+                  mg_os_chan_init(&bl, &os) == MG_OK,
+              "oversampler design");
+        float *uf = malloc((size_t)L * n * sizeof *uf), *yf = malloc((size_t)n * sizeof *yf);
+        for (long i = 0; i < n; i++) {
+            float ph[MG_OS_MAX];
+            mg_os_up(&os, &fr, x[i], ph);
+            for (int p = 0; p < L; p++)
+                uf[L * i + p] = ph[p];
+            yf[i] = mg_os_down(&os, &fr, uf + L * i);
+        }
+        const int splits[] = {4096, 1, 7, 64, 300};
+        float *ur = NULL, *yr = NULL, *u = malloc((size_t)L * 4096 * sizeof *u);
+        for (int k = 0; k < 5; k++) {
+            float *ub = malloc((size_t)L * n * sizeof *ub), *yb = malloc((size_t)n * sizeof *yb);
+            mg_os_chan_reset(&bl, &os);
+            for (long i0 = 0; i0 < n; i0 += splits[k]) {
+                uint32_t m = (uint32_t)(n - i0 < splits[k] ? n - i0 : splits[k]);
+                mg_os_up_block(&os, &bl, x + i0, m, u);
+                for (uint32_t i = 0; i < m; i++) /* phase-major to time order */
+                    for (int p = 0; p < L; p++)
+                        ub[L * (i0 + i) + p] = u[(size_t)p * m + i];
+                /* the decimator is fed the frame filters' values, so each is checked alone */
+                for (uint32_t i = 0; i < m; i++)
+                    for (int p = 0; p < L; p++)
+                        u[(size_t)p * m + i] = uf[L * (i0 + i) + p];
+                mg_os_down_block(&os, &bl, u, m, yb + i0);
+            }
+            if (!ur) {
+                double eu = 0, ey = 0, sd = 0;
+                for (long i = 0; i < L * n; i++)
+                    eu = fmax(eu, fabs(ub[i] - uf[i]));
+                for (long i = 0; i < n; i++)
+                    ey = fmax(ey, fabs(yb[i] - yf[i]));
+                for (int i = 0; i < os.taps; i++)
+                    sd += fabs(os.down[i]);
+                double bu = 2.0 * os.k * ldexp(1, -24) * mg_os_up_norm(&os);
+                double bd = 2.0 * L * os.k * ldexp(1, -24) * sd * mg_os_up_norm(&os);
+                char what[96];
+                snprintf(what, sizeof what, "OS %dx: block vs frame interpolator, max |diff| / "
+                         "bound", L);
+                mg_test_report(what, eu / bu, "");
+                CHECK(eu < bu, "%s: %g (bound %g)", what, eu, bu);
+                snprintf(what, sizeof what, "OS %dx: block vs frame decimator, max |diff| / "
+                         "bound", L);
+                mg_test_report(what, ey / bd, "");
+                CHECK(ey < bd, "%s: %g (bound %g)", what, ey, bd);
+                ur = ub;
+                yr = yb;
+                continue;
+            }
+            int same = memcmp(ub, ur, (size_t)L * n * sizeof *ub) == 0 &&
+                       memcmp(yb, yr, (size_t)n * sizeof *yb) == 0;
+            CHECK(same, "OS %dx: calls of %d frames change the block filters' output", L,
+                  splits[k]);
+            free(ub);
+            free(yb);
+        }
+        free(ur);
+        free(yr);
+        free(u);
+        free(uf);
+        free(yf);
+        free(h);
+        mg_os_chan_free(&fr);
+        mg_os_chan_free(&bl);
+        mg_os_free(&os);
+    }
+    free(x);
+}
+
+/*
+** The node's two ways of reading parameters: with every parameter flagged as ramping but
+** holding the same values (settings per frame), the output must have the bits of the
+** constant case (one setting for the block), for each curve, with a bias, at 1, 2, 4 and 8x,
+** stereo.
+*/
+static void sat_paths(void)
+{
+    const long n = 3000;
+    float *x[2] = {ft_noise(n, 3, 1.5), ft_noise(n, 4, 0.5)};
+    long diff = 0;
+    for (int osi = 0; osi < 4; osi++)
+        for (int curve = 0; curve < 3; curve++) {
+            static const char *factor[] = {"1", "2", "4", "8"};
+            mg_opt o = {.name = "oversample", .str = factor[osi]};
+            dyn_param ps[] = {{"curve", curve}, {"drive", 14}, {"bias", 0.2}, {"mix", 70},
+                              {"gain", -5}, {NULL, 0}};
+            float *y[2][2];
+            for (int ramp = 0; ramp < 2; ramp++) {
+                ft_direct t;
+                ft_direct_open(&t, "saturate", &o, 1, ps);
+                int ch = 2;
+                mg_prepare pr = {.rate = RATE, .block = 256, .in_ch = &ch, .out_ch = &ch};
+                CHECK_OK(t.d->prepare(t.state, t.node, &pr), t.g);
+                t.d->reset(t.state);
+                float *traj[256] = {NULL};
+                for (int i = 0; ramp && i < t.np; i++) {
+                    traj[i] = malloc((size_t)n * sizeof(float));
+                    for (long j = 0; j < n; j++)
+                        traj[i][j] = t.cur[i];
+                }
+                y[ramp][0] = malloc((size_t)n * sizeof(float));
+                y[ramp][1] = malloc((size_t)n * sizeof(float));
+                ft_direct_run(&t, x, y[ramp], 2, n, 256, ramp ? (const float *const *)traj : NULL);
+                for (int i = 0; i < t.np; i++)
+                    free(traj[i]);
+                ft_direct_close(&t);
+            }
+            for (int c = 0; c < 2; c++) {
+                diff += memcmp(y[0][c], y[1][c], (size_t)n * sizeof(float)) != 0;
+                free(y[0][c]);
+                free(y[1][c]);
+            }
+        }
+    mg_test_report("ramping vs constant settings: channel renders that differ", (double)diff,
+                   "");
+    CHECK(diff == 0, "saturate: %ld renders differ between ramping and constant settings", diff);
+    free(x[0]);
+    free(x[1]);
+}
+
 int main(void)
 {
     dyn_tmp_open("saturate");
@@ -311,6 +456,8 @@ int main(void)
     sat7();
     blocks_mix();
     nonfinite();
+    os_blocks();
+    sat_paths();
     dyn_tmp_close();
     return mg_test_done("test_saturate");
 }
