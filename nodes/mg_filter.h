@@ -185,6 +185,7 @@ typedef struct mg_filter_params {
 typedef struct mg_filter_band {
     int slope;                  /* [immutable] dB/oct of lowpass/highpass: 12, 24, 36, 48 */
     mg_filter_design design;    /* [immutable] */
+    int fma;                    /* [immutable] run the FMA build (see filter.c) */
     mg_filter_params key;       /* [rt] parameters the coefficients below are for */
     int n;                      /* [rt] sections in use (0: coefficients not computed yet) */
     mg_svf sec[MG_FILTER_MAX_SECTIONS];
