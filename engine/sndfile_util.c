@@ -2,6 +2,7 @@
 ** sndfile_util.c: shared libsndfile helpers (mg_sndfile.h). [control] except where tagged.
 */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -117,4 +118,58 @@ void mg_sndfile_int_to_float(const int *in, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = (float)in[i] * (1.0f / 2147483648.0f);
+}
+
+/* Sample i of little-endian packed PCM of `bytes` bytes, left-justified to 32 bits (what
+   libsndfile's integer read gives). */
+static inline int32_t pcm_le(const unsigned char *p, int bytes)
+{
+    uint32_t u = 0;
+    for (int k = 0; k < bytes; k++)
+        u |= (uint32_t)p[k] << (8 * (4 - bytes + k));
+    return (int32_t)u;
+}
+
+void mg_sndfile_pcm_to_float(const unsigned char *in, float *out, size_t n, int bytes)
+{
+    /* a constant byte count in each loop, so the shifts unroll */
+    if (bytes == 3)
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)pcm_le(in + 3 * i, 3) * (1.0f / 2147483648.0f);
+    else
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)pcm_le(in + 2 * i, 2) * (1.0f / 2147483648.0f);
+}
+
+int mg_sndfile_raw_bytes(mg_sndfile *f)
+{
+    const SF_INFO *info = &f->info;
+    int type = info->format & SF_FORMAT_TYPEMASK, end = info->format & SF_FORMAT_ENDMASK;
+    int bytes = 0;
+    if ((info->format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16)
+        bytes = 2;
+    else if ((info->format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_24)
+        bytes = 3;
+    if (!bytes || !info->seekable || (end != SF_ENDIAN_FILE && end != SF_ENDIAN_LITTLE) ||
+        (type != SF_FORMAT_WAV && type != SF_FORMAT_WAVEX && type != SF_FORMAT_W64 &&
+         type != SF_FORMAT_RF64))
+        return 0;
+    /* check the first frames against libsndfile's own integer read (an unexpected layout,
+       e.g. a big-endian RIFX file, then keeps the libsndfile path); back at frame 0 after */
+    enum { CHECK = 256 };
+    size_t ch = (size_t)info->channels;
+    sf_count_t n = info->frames < CHECK ? info->frames : CHECK;
+    int *ref = malloc((size_t)n * ch * sizeof *ref);
+    unsigned char *raw = malloc((size_t)n * ch * (size_t)bytes);
+    int ok = ref && raw && n > 0 && sf_seek(f->sf, 0, SEEK_SET) == 0 &&
+             sf_readf_int(f->sf, ref, n) == n && sf_seek(f->sf, 0, SEEK_SET) == 0 &&
+             sf_read_raw(f->sf, raw, n * (sf_count_t)(ch * (size_t)bytes)) ==
+                 n * (sf_count_t)(ch * (size_t)bytes);
+    for (size_t i = 0; ok && i < (size_t)n * ch; i++)
+        ok = pcm_le(raw + (size_t)bytes * i, bytes) == ref[i];
+    free(ref);
+    free(raw);
+    if (sf_seek(f->sf, 0, SEEK_SET) != 0)
+        return -1;
+    return ok ? bytes : 0;
 }
