@@ -132,13 +132,28 @@ static inline int32_t pcm_le(const unsigned char *p, int bytes)
 
 void mg_sndfile_pcm_to_float(const unsigned char *in, float *out, size_t n, int bytes)
 {
-    /* a constant byte count in each loop, so the shifts unroll */
-    if (bytes == 3)
-        for (size_t i = 0; i < n; i++)
-            out[i] = (float)pcm_le(in + 3 * i, 3) * (1.0f / 2147483648.0f);
-    else
-        for (size_t i = 0; i < n; i++)
-            out[i] = (float)pcm_le(in + 2 * i, 2) * (1.0f / 2147483648.0f);
+    const float k = 1.0f / 2147483648.0f;
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* whole little-endian words: a 24-bit sample is the 32-bit word at its first byte shifted
+       up by 8 (the next sample's first byte falls out), so all but the last sample are one
+       unaligned load each; 16-bit ones vectorise */
+    if (bytes == 3) {
+        for (; i + 1 < n; i++) {
+            uint32_t u;
+            memcpy(&u, in + 3 * i, sizeof u);
+            out[i] = (float)(int32_t)(u << 8) * k;
+        }
+    } else {
+        for (; i < n; i++) {
+            uint16_t u;
+            memcpy(&u, in + 2 * i, sizeof u);
+            out[i] = (float)(int32_t)((uint32_t)u << 16) * k;
+        }
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = (float)pcm_le(in + (size_t)bytes * i, bytes) * k;
 }
 
 int mg_sndfile_raw_bytes(mg_sndfile *f)
