@@ -130,10 +130,41 @@ static inline int32_t pcm_le(const unsigned char *p, int bytes)
     return (int32_t)u;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define PCM_AVX2 1
+/*
+** [any] 24-bit samples 0 .. return value - 1 of n, eight at a time: each 128-bit lane loads 16
+** bytes (four samples and 4 spare bytes) and a byte shuffle places every sample's three bytes
+** in the top of a 32-bit word, then the same int-to-float conversion and scale as the scalar
+** loop (round to nearest): the same bits. Stops early enough never to read past the input.
+*/
+__attribute__((target("avx2"))) static size_t pcm24_avx2(const unsigned char *in, float *out,
+                                                         size_t n)
+{
+    const __m256i shuf = _mm256_setr_epi8(
+        -1, 0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11,
+        -1, 0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11);
+    const __m256 k = _mm256_set1_ps(1.0f / 2147483648.0f);
+    size_t i = 0;
+    for (; i + 8 + 2 <= n; i += 8) { /* the upper lane reads 4 bytes past sample i + 7 */
+        const unsigned char *p = in + 3 * i;
+        __m256i v = _mm256_loadu2_m128i((const __m128i *)(p + 12), (const __m128i *)p);
+        __m256i w = _mm256_shuffle_epi8(v, shuf);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(w), k));
+    }
+    return i;
+}
+#endif
+
 void mg_sndfile_pcm_to_float(const unsigned char *in, float *out, size_t n, int bytes)
 {
     const float k = 1.0f / 2147483648.0f;
     size_t i = 0;
+#if defined(PCM_AVX2)
+    if (bytes == 3 && __builtin_cpu_supports("avx2"))
+        i = pcm24_avx2(in, out, n);
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     /* whole little-endian words: a 24-bit sample is the 32-bit word at its first byte shifted
        up by 8 (the next sample's first byte falls out), so all but the last sample are one
