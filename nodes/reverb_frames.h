@@ -32,6 +32,20 @@ STAGE void FR(hadamard)(FV *v, const int n)
             }
 }
 
+/* [rt] v[j] into dst[j] at frames t.. of a chunk of L: only frames < L are written. */
+STAGE void FR(store_rows)(float *const *dst, const FV *v, const int n, uint32_t t, uint32_t L)
+{
+    if (t + FW <= L) {
+#pragma GCC unroll 16
+        for (int j = 0; j < n; j++)
+            FR(stv)(dst[j] + t, &v[j]);
+    } else {
+        for (int j = 0; j < n; j++)
+            for (uint32_t l = 0; t + l < L; l++)
+                dst[j][t + l] = v[j][l];
+    }
+}
+
 /*
 ** [rt] dst[j][t] = sum_i H[j][i] g_i src[i][t] for frames 0..L-1, FW frames at a time
 ** (g_i: g[i FW_MAX .. i FW_MAX + FW), the gain repeated per lane; g NULL: 1). The last group
@@ -53,15 +67,7 @@ STAGE void FR(hadamard_rows)(float *const *dst, const float *const *src, const f
             }
         }
         FR(hadamard)(v, n);
-        if (t + FW <= L) {
-#pragma GCC unroll 16
-            for (int j = 0; j < n; j++)
-                FR(stv)(dst[j] + t, &v[j]);
-        } else {
-            for (int j = 0; j < n; j++)
-                for (uint32_t l = 0; t + l < L; l++)
-                    dst[j][t + l] = v[j][l];
-        }
+        FR(store_rows)(dst, v, n, t, L);
     }
 }
 
@@ -92,15 +98,7 @@ STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int 
         }
         FR(stv)(s->wet[0] + t, &wl);
         FR(stv)(s->wet[1] + t, &wr);
-        if (t + FW <= L) {
-#pragma GCC unroll 16
-            for (int j = 0; j < n; j++)
-                FR(stv)(o[j] + t, &v[j]);
-        } else {
-            for (int j = 0; j < n; j++)
-                for (uint32_t l = 0; t + l < L; l++)
-                    o[j][t + l] = v[j][l];
-        }
+        FR(store_rows)(o, v, n, t, L);
     }
     for (int j = 0; j < n; j++)
         mg_dline_wrote(&s->line[j], pos, L);
