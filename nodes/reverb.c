@@ -72,7 +72,8 @@
 ** longest line + decay (to -60 dB); 60 s when frozen. Cost: about 60 ns per stereo frame
 ** with 8 lines (125 ns with 16) on the development machine (one core, the node alone, default
 ** x86-64 SSE2 build), i.e. ~330x (~165x) real time at 48 kHz; the per-sample version this
-** replaced took 375 ns (800 ns).
+** replaced took 375 ns (800 ns). On a CPU with AVX2 the same stages run from a second build
+** (chosen in prepare; no FMA, so the same bits), about a quarter faster.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -130,8 +131,9 @@ enum {
 #define BUTTERWORTH_Q 0.70710678118654752
 
 /*
-** The hot loops use the GCC/Clang vector extension: f4 is LANES floats, d2 two doubles, and
-** the compiler maps them to SSE2, NEON... or scalar code. The arithmetic is IEEE per element
+** The hot loops use the GCC/Clang vector extension: f4 is LANES floats, f8 eight (the
+** feed-forward stages of the AVX2 build, see reverb_process), d2 two doubles, and the
+** compiler maps them to SSE2, AVX2, NEON... or scalar code. The arithmetic is IEEE per element
 ** and the build does not fuse a * b + c (GCC in ISO C mode; baseline x86-64 has no FMA), so
 ** a lane computes exactly what scalar code would: the output is the same whichever way a
 ** block is cut, whichever loop a frame goes through. Memory is reached through memcpy
