@@ -39,4 +39,16 @@ int mg_sndfile_is_int(const SF_INFO *info);
    libsndfile's normalised float reads give (exact up to 24 bits). */
 void mg_sndfile_int_to_float(const int *in, float *out, size_t n);
 
+/*
+** Bytes per sample (2 or 3) when the file's audio data can be read with sf_read_raw and
+** decoded by mg_sndfile_pcm_to_float (16- or 24-bit little-endian PCM in WAV, WAVEX, W64 or
+** RF64; checked on the first frames against libsndfile's integer read), 0 when not, -1 when
+** the file could not be put back at frame 0 (unusable). Leaves the file at frame 0.
+*/
+int mg_sndfile_raw_bytes(mg_sndfile *f);
+
+/* [any] n little-endian packed PCM samples of `bytes` (2 or 3) bytes to float: the values of
+   sf_readf_int + mg_sndfile_int_to_float, bit for bit, without libsndfile's conversion. */
+void mg_sndfile_pcm_to_float(const unsigned char *in, float *out, size_t n, int bytes);
+
 #endif

@@ -2,6 +2,7 @@
 ** sndfile_util.c: shared libsndfile helpers (mg_sndfile.h). [control] except where tagged.
 */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -117,4 +118,104 @@ void mg_sndfile_int_to_float(const int *in, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = (float)in[i] * (1.0f / 2147483648.0f);
+}
+
+/* Sample i of little-endian packed PCM of `bytes` bytes, left-justified to 32 bits (what
+   libsndfile's integer read gives). */
+static inline int32_t pcm_le(const unsigned char *p, int bytes)
+{
+    uint32_t u = 0;
+    for (int k = 0; k < bytes; k++)
+        u |= (uint32_t)p[k] << (8 * (4 - bytes + k));
+    return (int32_t)u;
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define PCM_AVX2 1
+/*
+** [any] 24-bit samples 0 .. return value - 1 of n, eight at a time: each 128-bit lane loads 16
+** bytes (four samples and 4 spare bytes) and a byte shuffle places every sample's three bytes
+** in the top of a 32-bit word, then the same int-to-float conversion and scale as the scalar
+** loop (round to nearest): the same bits. Stops early enough never to read past the input.
+*/
+__attribute__((target("avx2"))) static size_t pcm24_avx2(const unsigned char *in, float *out,
+                                                         size_t n)
+{
+    const __m256i shuf = _mm256_setr_epi8(
+        -1, 0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11,
+        -1, 0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11);
+    const __m256 k = _mm256_set1_ps(1.0f / 2147483648.0f);
+    size_t i = 0;
+    for (; i + 8 + 2 <= n; i += 8) { /* the upper lane reads 4 bytes past sample i + 7 */
+        const unsigned char *p = in + 3 * i;
+        __m256i v = _mm256_loadu2_m128i((const __m128i *)(p + 12), (const __m128i *)p);
+        __m256i w = _mm256_shuffle_epi8(v, shuf);
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(w), k));
+    }
+    return i;
+}
+#endif
+
+void mg_sndfile_pcm_to_float(const unsigned char *in, float *out, size_t n, int bytes)
+{
+    const float k = 1.0f / 2147483648.0f;
+    size_t i = 0;
+#if defined(PCM_AVX2)
+    if (bytes == 3 && __builtin_cpu_supports("avx2"))
+        i = pcm24_avx2(in, out, n);
+#endif
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* whole little-endian words: a 24-bit sample is the 32-bit word at its first byte shifted
+       up by 8 (the next sample's first byte falls out), so all but the last sample are one
+       unaligned load each; 16-bit ones vectorise */
+    if (bytes == 3) {
+        for (; i + 1 < n; i++) {
+            uint32_t u;
+            memcpy(&u, in + 3 * i, sizeof u);
+            out[i] = (float)(int32_t)(u << 8) * k;
+        }
+    } else {
+        for (; i < n; i++) {
+            uint16_t u;
+            memcpy(&u, in + 2 * i, sizeof u);
+            out[i] = (float)(int32_t)((uint32_t)u << 16) * k;
+        }
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = (float)pcm_le(in + (size_t)bytes * i, bytes) * k;
+}
+
+int mg_sndfile_raw_bytes(mg_sndfile *f)
+{
+    const SF_INFO *info = &f->info;
+    int type = info->format & SF_FORMAT_TYPEMASK, end = info->format & SF_FORMAT_ENDMASK;
+    int bytes = 0;
+    if ((info->format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16)
+        bytes = 2;
+    else if ((info->format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_24)
+        bytes = 3;
+    if (!bytes || !info->seekable || (end != SF_ENDIAN_FILE && end != SF_ENDIAN_LITTLE) ||
+        (type != SF_FORMAT_WAV && type != SF_FORMAT_WAVEX && type != SF_FORMAT_W64 &&
+         type != SF_FORMAT_RF64))
+        return 0;
+    /* check the first frames against libsndfile's own integer read (an unexpected layout,
+       e.g. a big-endian RIFX file, then keeps the libsndfile path); back at frame 0 after */
+    enum { CHECK = 256 };
+    size_t ch = (size_t)info->channels;
+    sf_count_t n = info->frames < CHECK ? info->frames : CHECK;
+    int *ref = malloc((size_t)n * ch * sizeof *ref);
+    unsigned char *raw = malloc((size_t)n * ch * (size_t)bytes);
+    int ok = ref && raw && n > 0 && sf_seek(f->sf, 0, SEEK_SET) == 0 &&
+             sf_readf_int(f->sf, ref, n) == n && sf_seek(f->sf, 0, SEEK_SET) == 0 &&
+             sf_read_raw(f->sf, raw, n * (sf_count_t)(ch * (size_t)bytes)) ==
+                 n * (sf_count_t)(ch * (size_t)bytes);
+    for (size_t i = 0; ok && i < (size_t)n * ch; i++)
+        ok = pcm_le(raw + (size_t)bytes * i, bytes) == ref[i];
+    free(ref);
+    free(raw);
+    if (sf_seek(f->sf, 0, SEEK_SET) != 0)
+        return -1;
+    return ok ? bytes : 0;
 }

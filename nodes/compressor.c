@@ -199,8 +199,8 @@ static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
 ** what keeps the output independent of where blocks, and so chunks, start).
 ** Returns the last frame's largest key power (for the meter).
 */
-static double comp_run(comp_state *s, const comp_coef *k, const float *const *key, int nk,
-                       const mg_block *b, uint32_t f0, uint32_t n)
+static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const float *const *key,
+                                     int nk, const mg_block *b, uint32_t f0, uint32_t n)
 {
     mg_dyn *d = &s->dyn;
     int nc = b->out[0].channels;
@@ -212,7 +212,7 @@ static double comp_run(comp_state *s, const comp_coef *k, const float *const *ke
     while (quiet < n && pmax[quiet] < k->p_skip)
         quiet++;
     /* level rows: 0 when the whole chunk is quiet (not computed) */
-    int nl = quiet == n ? 0 : mg_dyn_link(pmax, p, nk, n, k->link, nc, lev);
+    int nl = quiet == n ? 0 : mg_dyn_link(d, pmax, p, nk, n, k->link, nc, lev);
     int ng = nl <= 1 && comp_in_step(s, nc) ? 1 : nc;
     if (nl == 0 && ng == 1 && s->gr[0] == 0.0) {
         double g = mg_dyn_amp(k->makeup);
@@ -236,7 +236,7 @@ static double comp_run(comp_state *s, const comp_coef *k, const float *const *ke
         if (c < ng)
             comp_smooth(s, k, c, 1, gr, db, n);
         for (c = 0; c < ng; c++)
-            mg_dyn_gains(db[c], gain[c], n);
+            mg_dyn_gains(d, db[c], gain[c], n);
     }
     for (int c = 0; c < nc; c++) {
         if (c >= ng)
@@ -260,9 +260,23 @@ static void comp_coef_cb(const void *s, void *k, const mg_block *b, uint32_t i, 
     comp_coef_at(k, b, i, all);
 }
 
+#if MG_DYN_X86
+/* comp_run's AVX2 build (same bits, see mg_dynamics.h) */
+static MG_DYN_AVX2 double comp_run_avx2(comp_state *s, const comp_coef *k,
+                                        const float *const *key, int nk, const mg_block *b,
+                                        uint32_t f0, uint32_t n)
+{
+    return comp_run(s, k, key, nk, b, f0, n);
+}
+#endif
+
 static double comp_run_cb(void *s, const void *k, const float *const *key, int nk,
                           const mg_block *b, uint32_t f0, uint32_t n)
 {
+#if MG_DYN_X86
+    if (((comp_state *)s)->dyn.avx2)
+        return comp_run_avx2(s, k, key, nk, b, f0, n);
+#endif
     return comp_run(s, k, key, nk, b, f0, n);
 }
 

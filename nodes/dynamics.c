@@ -25,6 +25,7 @@ mg_status mg_dyn_prepare(mg_dyn *d, mg_node *node, mg_prepare *pr, double lookah
     d->lookahead = frames;
     d->channels = ch;
     d->rate = pr->rate;
+    d->avx2 = mg_dyn_has_avx2();
     d->hpf_hz = d->lpf_hz = 0; /* designs depend on the rate */
     pr->latency = frames; /* the engine adds it to the render length; no tail beyond it */
     mg_dyn_reset(d);
@@ -170,8 +171,9 @@ static inline double rms_step(double ms, double x2, double b, double b1)
     return ms >= 1e-30 ? ms : 0.0;
 }
 
-void mg_dyn_detect(mg_dyn *d, const float *const *key, int nk, uint32_t n, int detector,
-                   double rms_b, double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK])
+static MG_DYN_INLINE void detect_body(mg_dyn *d, const float *const *key, int nk, uint32_t n,
+                                      int detector, double rms_b, double pmax[MG_DYN_CHUNK],
+                                      double (*p)[MG_DYN_CHUNK])
 {
     double own[MG_MAX_CHANNELS][MG_DYN_CHUNK];
     if (detector == MG_DYN_PEAK && !p) {
@@ -235,8 +237,9 @@ void mg_dyn_detect(mg_dyn *d, const float *const *key, int nk, uint32_t n, int d
             pmax[i] = p[k][i] > pmax[i] ? p[k][i] : pmax[i];
 }
 
-int mg_dyn_link(const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK], int nk, uint32_t n,
-                double link, int nc, double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK])
+static MG_DYN_INLINE int link_body(const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK],
+                                   int nk, uint32_t n, double link, int nc,
+                                   double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK])
 {
     /* element-wise loops: all vectorised */
     if (link >= 1.0) { /* one logarithm per frame */
@@ -260,7 +263,7 @@ int mg_dyn_link(const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK], int 
     return nc;
 }
 
-void mg_dyn_gains(const double *db, double *g, uint32_t n)
+static MG_DYN_INLINE void gains_body(const double *db, double *g, uint32_t n)
 {
     uint32_t i = 1;
     while (i < n && db[i] == db[0])
@@ -275,8 +278,9 @@ void mg_dyn_gains(const double *db, double *g, uint32_t n)
         g[i] = mg_dyn_amp_of(db[i]);
 }
 
-void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_t n,
-                  const double *const gain[MG_MAX_CHANNELS], double mix)
+static MG_DYN_INLINE void apply_body(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0,
+                                     uint32_t n, const double *const gain[MG_MAX_CHANNELS],
+                                     double mix)
 {
     uint32_t len = d->lookahead;
     for (int c = 0; c < out->channels; c++) {
@@ -303,6 +307,72 @@ void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_
     }
     if (len)
         d->pos = (uint32_t)((d->pos + n) % len);
+}
+
+/*
+** The public stages: each body compiled twice, for the baseline and (chosen by d->avx2) with
+** AVX2 enabled. Same C, no FMA (ISO C mode does not contract), so the same bits either way;
+** the AVX2 build runs the element-wise loops four doubles wide.
+*/
+#if MG_DYN_X86
+static MG_DYN_AVX2 void detect_avx2(mg_dyn *d, const float *const *key, int nk, uint32_t n,
+                                    int detector, double rms_b, double pmax[MG_DYN_CHUNK],
+                                    double (*p)[MG_DYN_CHUNK])
+{
+    detect_body(d, key, nk, n, detector, rms_b, pmax, p);
+}
+static MG_DYN_AVX2 int link_avx2(const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK],
+                                 int nk, uint32_t n, double link, int nc,
+                                 double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK])
+{
+    return link_body(pmax, p, nk, n, link, nc, lev);
+}
+static MG_DYN_AVX2 void gains_avx2(const double *db, double *g, uint32_t n)
+{
+    gains_body(db, g, n);
+}
+static MG_DYN_AVX2 void apply_avx2(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0,
+                                   uint32_t n, const double *const gain[MG_MAX_CHANNELS],
+                                   double mix)
+{
+    apply_body(d, in, out, f0, n, gain, mix);
+}
+#define DYN_DISPATCH(d, call_avx2) \
+    do {                               \
+        if ((d)->avx2) {               \
+            call_avx2;                 \
+        }                              \
+    } while (0)
+#else
+#define DYN_DISPATCH(d, call_avx2) (void)(d)
+#endif
+
+void mg_dyn_detect(mg_dyn *d, const float *const *key, int nk, uint32_t n, int detector,
+                   double rms_b, double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK])
+{
+    DYN_DISPATCH(d, detect_avx2(d, key, nk, n, detector, rms_b, pmax, p); return);
+    detect_body(d, key, nk, n, detector, rms_b, pmax, p);
+}
+
+int mg_dyn_link(const mg_dyn *d, const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK],
+                int nk, uint32_t n, double link, int nc,
+                double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK])
+{
+    DYN_DISPATCH(d, return link_avx2(pmax, p, nk, n, link, nc, lev));
+    return link_body(pmax, p, nk, n, link, nc, lev);
+}
+
+void mg_dyn_gains(const mg_dyn *d, const double *db, double *g, uint32_t n)
+{
+    DYN_DISPATCH(d, gains_avx2(db, g, n); return);
+    gains_body(db, g, n);
+}
+
+void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_t n,
+                  const double *const gain[MG_MAX_CHANNELS], double mix)
+{
+    DYN_DISPATCH(d, apply_avx2(d, in, out, f0, n, gain, mix); return);
+    apply_body(d, in, out, f0, n, gain, mix);
 }
 
 double mg_dyn_drive(mg_dyn *d, const mg_block *b, const mg_dyn_params *p, int ramp, void *node,

@@ -99,6 +99,7 @@ struct file_state {
     int64_t in_pos;   /* region frames read in the current pass */
     int file_eof;     /* the file ended before the region did: pad with silence */
     int int_read;     /* [immutable] integer samples: read as int, convert here */
+    int raw_bytes;    /* [immutable] 2 or 3: read packed PCM raw, decode here (0: no) */
     int eoi;          /* end of input passed to the resampler */
     int src_done;     /* resampler flushed (or failed) */
     int64_t out_made; /* graph frames out of the resampler (not looping) */
@@ -125,7 +126,9 @@ struct file_state {
 /*
 ** Read up to k frames as normalised floats. PCM and FLAC files are read as integers and
 ** converted here, in SKIP_FRAMES pieces through skipbuf: the same values as libsndfile's float
-** path, at a fraction of its cost. Returns the frames read (0 at the end or on error).
+** path, at a fraction of its cost; 16- and 24-bit PCM in WAV-like files is read raw and
+** decoded here (mg_sndfile_pcm_to_float: the same values again, without libsndfile's
+** conversion to int). Returns the frames read (0 at the end or on error).
 */
 static sf_count_t read_frames(struct file_state *st, float *dst, sf_count_t k)
 {
@@ -133,6 +136,23 @@ static sf_count_t read_frames(struct file_state *st, float *dst, sf_count_t k)
         return sf_readf_float(st->snd.sf, dst, k);
     sf_count_t done = 0;
     size_t ch = (size_t)st->channels;
+    if (st->raw_bytes > 0) { /* packed PCM straight from the file (skipbuf holds 4 bytes a
+                                sample, raw_bytes <= 3) */
+        sf_count_t fb = (sf_count_t)ch * st->raw_bytes;
+        unsigned char *raw = (unsigned char *)st->skipbuf;
+        while (done < k) {
+            sf_count_t want = k - done < SKIP_FRAMES ? k - done : SKIP_FRAMES;
+            sf_count_t got = sf_read_raw(st->snd.sf, raw, want * fb) / fb;
+            if (got <= 0)
+                break;
+            mg_sndfile_pcm_to_float(raw, dst + (size_t)done * ch, (size_t)got * ch,
+                                    st->raw_bytes);
+            done += got;
+            if (got < want)
+                break;
+        }
+        return done;
+    }
     int *ibuf = (int *)st->skipbuf;
     while (done < k) {
         sf_count_t want = k - done < SKIP_FRAMES ? k - done : SKIP_FRAMES;
@@ -512,6 +532,10 @@ static mg_status file_create(void *state, mg_node *node)
     if (mg_sndfile_open_read(&st->snd, path, why, sizeof why))
         return mg_node_errorf(node, MG_ERR_IO, "cannot open '%s': %s", path, why);
     st->int_read = mg_sndfile_is_int(&st->snd.info);
+    st->raw_bytes = mg_sndfile_raw_bytes(&st->snd);
+    if (st->raw_bytes < 0)
+        return mg_node_errorf(node, MG_ERR_IO, "cannot read '%s': seeking to its start failed",
+                              path);
     if (st->snd.info.channels < 1 || st->snd.info.channels > MG_MAX_CHANNELS)
         return mg_node_errorf(node, MG_ERR_FORMAT, "'%s' has %d channels; at most %d are supported",
                               path, st->snd.info.channels, MG_MAX_CHANNELS);

@@ -11,6 +11,22 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+/*
+** FMA build: on x86 with GCC/Clang the runners are compiled a second time with AVX2 and FMA,
+** each multiply-add of a step fused (svf_step_fma), which shortens a section's serial chain
+** from a multiply and two adds to two fused operations. mg_filter_band_init picks the build
+** once per band (b->fma); every path of a band then uses the same arithmetic, so the output is
+** still independent of the block size (it differs from the baseline build by rounding only).
+*/
+#if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FILTER_FMA 1
+#include <immintrin.h>
+#define FMA_TARGET __attribute__((target("avx2,fma")))
+#else
+#define FILTER_FMA 0
+#endif
+/* the runners take the build as a constant argument and are inlined into each build */
+#define RUNNER static inline __attribute__((always_inline))
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -311,6 +327,11 @@ void mg_filter_band_init(mg_filter_band *b, int slope, mg_filter_design d)
 {
     b->slope = slope;
     b->design = d;
+#if FILTER_FMA
+    b->fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    b->fma = 0;
+#endif
     mg_filter_band_reset(b);
 }
 
@@ -341,20 +362,47 @@ static inline double svf_step(mg_svf_state *s, const mg_svf *c, double x)
     return y;
 }
 
+#if FILTER_FMA
+/*
+** [rt] svf_step with fused multiply-adds, accumulated in the same order:
+** y = r2 i2 + (r1 i1 + r0 x), ic1' = p11 i1 + (p12 i2 + q1 x), ic2' likewise (svf_step2_fma
+** does the same per lane). At 0 dB (q1 = q2 = 0, r0 = 1) zero state still passes x exactly.
+*/
+static inline FMA_TARGET double svf_step_fma(mg_svf_state *s, const mg_svf *c, double x)
+{
+    double i1 = s->ic1, i2 = s->ic2;
+    double y = __builtin_fma(c->r2, i2, __builtin_fma(c->r1, i1, c->r0 * x));
+    s->ic1 = __builtin_fma(c->p11, i1, __builtin_fma(c->p12, i2, c->q1 * x));
+    s->ic2 = __builtin_fma(c->p21, i1, __builtin_fma(c->p22, i2, c->q2 * x));
+    return y;
+}
+#endif
+
+/* [rt] One sample through one section in the band's build (fma a constant). */
+RUNNER double step1(mg_svf_state *s, const mg_svf *c, double x, const int fma)
+{
+#if FILTER_FMA
+    if (fma)
+        return svf_step_fma(s, c, x);
+#endif
+    (void)fma;
+    return svf_step(s, c, x);
+}
+
 /*
 ** [rt] One sample through the band's sections, in double. A bypassed section (c = 0) runs
 ** only while its state rings down, then is skipped; every path (constant or ramping, any
 ** block size) goes through here or through runners with the identical arithmetic below.
 */
-static inline double cascade_step(mg_filter_band *b, int ch, double x)
+RUNNER double cascade_step(mg_filter_band *b, int ch, double x, const int fma)
 {
     for (int s = 0; s < b->n; s++) {
         mg_svf_state *st = &b->st[ch][s];
         const mg_svf *c = &b->sec[s];
         if (c->c != 0) {
-            x = svf_step(st, c, x);
+            x = step1(st, c, x, fma);
         } else if (st->ic1 != 0 || st->ic2 != 0) {
-            x = svf_step(st, c, x);
+            x = step1(st, c, x, fma);
             if (fabs(st->ic1) < RINGDOWN && fabs(st->ic2) < RINGDOWN)
                 st->ic1 = st->ic2 = 0;
         }
@@ -403,7 +451,8 @@ static void band_update(mg_filter_band *b, int channels, const mg_filter_params 
 ** sample by sample through the ns sections (ns a constant in each caller, so the loop over
 ** sections unrolls and the out-of-order core overlaps the sections' serial chains).
 */
-static inline void run_active(const mg_svf *sec, int ns, mg_svf_state *st, float *x, uint32_t n)
+RUNNER void run_active(const mg_svf *sec, int ns, mg_svf_state *st, float *x, uint32_t n,
+                       const int fma)
 {
     mg_svf_state s[MG_FILTER_MAX_SECTIONS];
     for (int k = 0; k < ns; k++)
@@ -411,7 +460,7 @@ static inline void run_active(const mg_svf *sec, int ns, mg_svf_state *st, float
     for (uint32_t i = 0; i < n; i++) {
         double v = x[i];
         for (int k = 0; k < ns; k++)
-            v = svf_step(&s[k], &sec[k], v);
+            v = step1(&s[k], &sec[k], v, fma);
         x[i] = (float)v;
     }
     for (int k = 0; k < ns; k++)
@@ -447,9 +496,32 @@ static inline __m128d svf_step2(__m128d *i1, __m128d *i2, const svf2 *c, __m128d
     return y;
 }
 
+#if FILTER_FMA
+/* [rt] svf_step_fma on two lanes. */
+static inline FMA_TARGET __m128d svf_step2_fma(__m128d *i1, __m128d *i2, const svf2 *c, __m128d x)
+{
+    __m128d a = *i1, b = *i2;
+    __m128d y = _mm_fmadd_pd(c->r2, b, _mm_fmadd_pd(c->r1, a, _mm_mul_pd(c->r0, x)));
+    *i1 = _mm_fmadd_pd(c->p11, a, _mm_fmadd_pd(c->p12, b, _mm_mul_pd(c->q1, x)));
+    *i2 = _mm_fmadd_pd(c->p21, a, _mm_fmadd_pd(c->p22, b, _mm_mul_pd(c->q2, x)));
+    return y;
+}
+#endif
+
+/* [rt] svf_step2 in the band's build. */
+RUNNER __m128d step2(__m128d *i1, __m128d *i2, const svf2 *c, __m128d x, const int fma)
+{
+#if FILTER_FMA
+    if (fma)
+        return svf_step2_fma(i1, i2, c, x);
+#endif
+    (void)fma;
+    return svf_step2(i1, i2, c, x);
+}
+
 /* [rt] Channels x0 and x1 through ns active constant sections, one lane each. */
-static inline void run_active_pair(const mg_svf *sec, int ns, mg_svf_state *st0, mg_svf_state *st1,
-                                   float *restrict x0, float *restrict x1, uint32_t n)
+RUNNER void run_active_pair(const mg_svf *sec, int ns, mg_svf_state *st0, mg_svf_state *st1,
+                            float *restrict x0, float *restrict x1, uint32_t n, const int fma)
 {
     svf2 c[MG_FILTER_MAX_SECTIONS];
     __m128d i1[MG_FILTER_MAX_SECTIONS], i2[MG_FILTER_MAX_SECTIONS];
@@ -461,7 +533,7 @@ static inline void run_active_pair(const mg_svf *sec, int ns, mg_svf_state *st0,
     for (uint32_t i = 0; i < n; i++) {
         __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(&x0[i]), _mm_load_ss(&x1[i])));
         for (int k = 0; k < ns; k++)
-            v = svf_step2(&i1[k], &i2[k], &c[k], v);
+            v = step2(&i1[k], &i2[k], &c[k], v, fma);
         __m128 y = _mm_cvtpd_ps(v);
         _mm_store_ss(&x0[i], y);
         _mm_store_ss(&x1[i], _mm_shuffle_ps(y, y, 1));
@@ -477,41 +549,41 @@ static inline void run_active_pair(const mg_svf *sec, int ns, mg_svf_state *st0,
 
 /* [rt] Channel c through the band's constant, all-active sections (the switch hands
    run_active a constant section count). */
-static void run_one(mg_filter_band *b, int c, float *x, uint32_t n)
+RUNNER void run_one(mg_filter_band *b, int c, float *x, uint32_t n, const int fma)
 {
     switch (b->n) {
-    case 1: run_active(b->sec, 1, b->st[c], x, n); break;
-    case 2: run_active(b->sec, 2, b->st[c], x, n); break;
-    case 3: run_active(b->sec, 3, b->st[c], x, n); break;
-    default: run_active(b->sec, 4, b->st[c], x, n); break;
+    case 1: run_active(b->sec, 1, b->st[c], x, n, fma); break;
+    case 2: run_active(b->sec, 2, b->st[c], x, n, fma); break;
+    case 3: run_active(b->sec, 3, b->st[c], x, n, fma); break;
+    default: run_active(b->sec, 4, b->st[c], x, n, fma); break;
     }
 }
 
 /* [rt] Channels c and c + 1 through the band's constant, all-active sections. */
-static void run_two(mg_filter_band *b, int c, float *const *io, uint32_t n)
+RUNNER void run_two(mg_filter_band *b, int c, float *const *io, uint32_t n, const int fma)
 {
 #if defined(__SSE2__)
     mg_svf_state *s0 = b->st[c], *s1 = b->st[c + 1];
     switch (b->n) {
-    case 1: run_active_pair(b->sec, 1, s0, s1, io[c], io[c + 1], n); break;
-    case 2: run_active_pair(b->sec, 2, s0, s1, io[c], io[c + 1], n); break;
-    case 3: run_active_pair(b->sec, 3, s0, s1, io[c], io[c + 1], n); break;
-    default: run_active_pair(b->sec, 4, s0, s1, io[c], io[c + 1], n); break;
+    case 1: run_active_pair(b->sec, 1, s0, s1, io[c], io[c + 1], n, fma); break;
+    case 2: run_active_pair(b->sec, 2, s0, s1, io[c], io[c + 1], n, fma); break;
+    case 3: run_active_pair(b->sec, 3, s0, s1, io[c], io[c + 1], n, fma); break;
+    default: run_active_pair(b->sec, 4, s0, s1, io[c], io[c + 1], n, fma); break;
     }
 #else
-    run_one(b, c, io[c], n);
-    run_one(b, c + 1, io[c + 1], n);
+    run_one(b, c, io[c], n, fma);
+    run_one(b, c + 1, io[c + 1], n, fma);
 #endif
 }
 
 /* [rt] A bypassed section (c = 0, a single-section band): ring down what is left of its
    state, then leave the signal untouched. */
-static void run_bypassed(mg_filter_band *b, int ch, float *x, uint32_t n)
+RUNNER void run_bypassed(mg_filter_band *b, int ch, float *x, uint32_t n, const int fma)
 {
     const mg_svf c = b->sec[0];
     mg_svf_state st = b->st[ch][0];
     for (uint32_t i = 0; i < n && (st.ic1 != 0 || st.ic2 != 0); i++) {
-        x[i] = (float)svf_step(&st, &c, x[i]);
+        x[i] = (float)step1(&st, &c, x[i], fma);
         if (fabs(st.ic1) < RINGDOWN && fabs(st.ic2) < RINGDOWN)
             st.ic1 = st.ic2 = 0;
     }
@@ -542,8 +614,8 @@ static int params_constant(const mg_pval *p, int stride)
     return constant;
 }
 
-void mg_filter_band_process(mg_filter_band *b, const mg_pval *p, int stride, float *const *io,
-                            int channels, uint32_t n, double rate)
+RUNNER void band_process(mg_filter_band *b, const mg_pval *p, int stride, float *const *io,
+                         int channels, uint32_t n, double rate, const int fma)
 {
     if (params_constant(p, stride)) {
         mg_filter_params fp = params_at(p, stride, 0);
@@ -552,23 +624,43 @@ void mg_filter_band_process(mg_filter_band *b, const mg_pval *p, int stride, flo
            highpass, whose c is 1) */
         if (b->n == 1 && b->sec[0].c == 0) {
             for (int c = 0; c < channels; c++)
-                run_bypassed(b, c, io[c], n);
+                run_bypassed(b, c, io[c], n, fma);
         } else {
             int c = 0;
             for (; c + 1 < channels; c += 2)
-                run_two(b, c, io, n);
+                run_two(b, c, io, n, fma);
             if (c < channels)
-                run_one(b, c, io[c], n);
+                run_one(b, c, io[c], n, fma);
         }
     } else {
         for (uint32_t i = 0; i < n; i++) {
             mg_filter_params fp = params_at(p, stride, i);
             band_update(b, channels, &fp, rate);
             for (int c = 0; c < channels; c++)
-                io[c][i] = (float)cascade_step(b, c, io[c][i]);
+                io[c][i] = (float)cascade_step(b, c, io[c][i], fma);
         }
     }
     band_clean(b, channels);
+}
+
+#if FILTER_FMA
+static FMA_TARGET void band_process_fma(mg_filter_band *b, const mg_pval *p, int stride,
+                                        float *const *io, int channels, uint32_t n, double rate)
+{
+    band_process(b, p, stride, io, channels, n, rate, 1);
+}
+#endif
+
+void mg_filter_band_process(mg_filter_band *b, const mg_pval *p, int stride, float *const *io,
+                            int channels, uint32_t n, double rate)
+{
+#if FILTER_FMA
+    if (b->fma) {
+        band_process_fma(b, p, stride, io, channels, n, rate);
+        return;
+    }
+#endif
+    band_process(b, p, stride, io, channels, n, rate, 0);
 }
 
 mg_filter_params mg_filter_params_get(const mg_node *node, int first, int stride)
@@ -688,7 +780,7 @@ static int band_fusable(mg_filter_band *b, const mg_pval *p, int stride, int cha
 ** to float as it is when bands run one after the other over the block, so this gives the same
 ** bits; but the bands' serial chains now overlap.
 */
-static void fused_one(const fuse_list *f, int ch, float *x, uint32_t n)
+RUNNER void fused_one(const fuse_list *f, int ch, float *x, uint32_t n, const int fma)
 {
     mg_svf_state s[FUSE_MAX];
     for (int j = 0; j < f->n; j++)
@@ -696,7 +788,7 @@ static void fused_one(const fuse_list *f, int ch, float *x, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         double v = x[i];
         for (int j = 0; j < f->n; j++) {
-            v = svf_step(&s[j], f->sec[j], v);
+            v = step1(&s[j], f->sec[j], v, fma);
             if (f->last[j])
                 v = (float)v;
         }
@@ -707,7 +799,7 @@ static void fused_one(const fuse_list *f, int ch, float *x, uint32_t n)
 }
 
 /* [rt] Channels c and c + 1 through the listed sections (fused_one on two lanes). */
-static void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n)
+RUNNER void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n, const int fma)
 {
 #if defined(__SSE2__)
     svf2 k[FUSE_MAX];
@@ -723,7 +815,7 @@ static void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         __m128d v = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(&x0[i]), _mm_load_ss(&x1[i])));
         for (int j = 0; j < f->n; j++) {
-            v = svf_step2(&i1[j], &i2[j], &k[j], v);
+            v = step2(&i1[j], &i2[j], &k[j], v, fma);
             if (f->last[j])
                 v = _mm_cvtps_pd(_mm_cvtpd_ps(v));
         }
@@ -740,14 +832,14 @@ static void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n)
         _mm_storeh_pd(&s1->ic2, i2[j]);
     }
 #else
-    fused_one(f, c, io[c], n);
-    fused_one(f, c + 1, io[c + 1], n);
+    fused_one(f, c, io[c], n, fma);
+    fused_one(f, c + 1, io[c + 1], n, fma);
 #endif
 }
 
 /* [rt] Bands k0..k1-1, all fusable, in passes of up to FUSE_MAX sections. */
-static void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float *const *io,
-                      int channels, uint32_t n)
+RUNNER void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float *const *io,
+                      int channels, uint32_t n, const int fma)
 {
     int k = k0;
     while (k < k1) {
@@ -767,9 +859,9 @@ static void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float 
             continue;
         int c = 0;
         for (; c + 1 < channels; c += 2)
-            fused_two(&f, c, io, n);
+            fused_two(&f, c, io, n, fma);
         if (c < channels)
-            fused_one(&f, c, io[c], n);
+            fused_one(&f, c, io[c], n, fma);
     }
     for (k = k0; k < k1; k++)
         band_clean(&s->band[k], channels);
@@ -780,9 +872,8 @@ static void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float 
 ** sample by sample in one pass (run_fused), the others one after the other over the block
 ** (mg_filter_band_process); both give the same bits.
 */
-void mg_filter_node_process(void *state, const mg_block *b)
+RUNNER void node_process(mg_filter_node *s, const mg_block *b, const int fma)
 {
-    mg_filter_node *s = state;
     const mg_buf *in = &b->in[0];
     mg_buf *out = &b->out[0];
     int channels = out->channels;
@@ -796,14 +887,33 @@ void mg_filter_node_process(void *state, const mg_block *b)
                band_fusable(&s->band[k1], b->p + k1, s->bands, channels, b->rate, &skip[k1 - k]))
             k1++;
         if (k1 - k >= 2) {
-            run_fused(s, k, k1, skip, out->ch, channels, b->n);
+            run_fused(s, k, k1, skip, out->ch, channels, b->n, fma);
             k = k1;
         } else {
-            mg_filter_band_process(&s->band[k], b->p + k, s->bands, out->ch, channels, b->n,
-                                   b->rate);
+            band_process(&s->band[k], b->p + k, s->bands, out->ch, channels, b->n, b->rate,
+                         fma);
             k++;
         }
     }
+}
+
+#if FILTER_FMA
+static FMA_TARGET void node_process_fma(mg_filter_node *s, const mg_block *b)
+{
+    node_process(s, b, 1);
+}
+#endif
+
+void mg_filter_node_process(void *state, const mg_block *b)
+{
+    mg_filter_node *s = state;
+#if FILTER_FMA
+    if (s->bands && s->band[0].fma) { /* every band of a node is set up alike */
+        node_process_fma(s, b);
+        return;
+    }
+#endif
+    node_process(s, b, 0);
 }
 
 double mg_filter_node_response(const void *state, const mg_node *node, double freq,

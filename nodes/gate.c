@@ -252,7 +252,7 @@ static double gate_run(gate_state *s, const gate_coef *k, const float *const *ke
         kp.t_close = k->p_close;
         k = &kp;
     }
-    int nl = powers ? 1 : mg_dyn_link(pmax, p, nk, n, k->link, nc, lev);
+    int nl = powers ? 1 : mg_dyn_link(d, pmax, p, nk, n, k->link, nc, lev);
     int ng = nl == 1 && gate_in_step(s, nc) ? 1 : nc;
     for (int c = 0; c < ng; c++) {
         const double *L = powers ? pmax : lev[nl == 1 ? 0 : c];
@@ -271,7 +271,7 @@ static double gate_run(gate_state *s, const gate_coef *k, const float *const *ke
         s->g[c] = g;
         s->open[c] = (unsigned char)ch.open;
         s->hold[c] = ch.hold;
-        mg_dyn_gains(db, gain[c], n);
+        mg_dyn_gains(d, db, gain[c], n);
     }
     for (int c = 0; c < nc; c++) {
         if (c >= ng) {

@@ -55,6 +55,30 @@
 
 enum { MG_DYN_PEAK, MG_DYN_RMS };
 
+/*
+** Runtime dispatch of the chunk stages: on x86 with GCC/Clang, each stage (and each node's
+** chunk runner) is also compiled with AVX2 enabled (MG_DYN_AVX2 on a wrapper around an
+** always-inline body) and mg_dyn_prepare picks that build when the CPU has AVX2. No FMA: the
+** same C gives the same bits in both builds, so the choice changes speed only.
+*/
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define MG_DYN_X86 1
+#define MG_DYN_AVX2 __attribute__((target("avx2")))
+#else
+#define MG_DYN_X86 0
+#endif
+#define MG_DYN_INLINE inline __attribute__((always_inline))
+
+/* [any] 1 when the stages' AVX2 build can run here. */
+static inline int mg_dyn_has_avx2(void)
+{
+#if MG_DYN_X86
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
 /* The parameters the shared stages read: pointers into the block's p[] (NULL: absent). */
 typedef struct mg_dyn_params {
     const mg_pval *key_hpf, *key_lpf; /* Hz, 0 = off */
@@ -77,6 +101,7 @@ typedef struct mg_dyn {
     mg_biquad_state lpf[MG_MAX_CHANNELS];
     mg_biquad hpf_c, lpf_c;               /* coefficients for hpf_hz, lpf_hz */
     float hpf_hz, lpf_hz;                 /* what hpf_c, lpf_c were designed for; 0 = none */
+    int avx2;                             /* [control] run the stages' AVX2 build */
     /* meters: written by process at the end of each block, read from any thread */
     _Atomic float meter_gr;    /* gain reduction, dB >= 0, max over channels */
     _Atomic float meter_level; /* detector level, dB, max over key channels */
@@ -111,12 +136,13 @@ void mg_dyn_detect(mg_dyn *d, const float *const *key, int nk, uint32_t n, int d
 ** (p is only read, and only when link < 1). Returns how many rows were written: 1 when
 ** link >= 1 (every channel's level is lev[0]), else nc.
 */
-int mg_dyn_link(const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK], int nk, uint32_t n,
-                double link, int nc, double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK]);
+int mg_dyn_link(const mg_dyn *d, const double pmax[MG_DYN_CHUNK], double (*p)[MG_DYN_CHUNK],
+                int nk, uint32_t n, double link, int nc,
+                double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK]);
 
 /* [rt] Linear gains g[i] = mg_dyn_amp_of(db[i]) of n gains in dB already through mg_dyn_mute;
    converted once when they are all the same (a gain holding still). */
-void mg_dyn_gains(const double *db, double *g, uint32_t n);
+void mg_dyn_gains(const mg_dyn *d, const double *db, double *g, uint32_t n);
 
 /*
 ** [rt] Output stage of block frames f0..f0+n-1 (n <= MG_DYN_CHUNK) on every main channel c:

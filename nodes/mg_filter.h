@@ -120,7 +120,13 @@ int mg_biquad_design_cascade(mg_filter_type t, double freq, int slope_db, mg_fil
 ** serial dependency per sample is one multiply and two adds instead of five operations, which
 ** is what bounds a filter's speed: the recursion cannot be vectorised over time (and must not
 ** be reordered: results are identical at any block size). At 0 dB (c = 0) q1 = q2 = 0 and
-** r0 = 1, so a section with zero state passes x through exactly.
+** r0 = 1, so a section with zero state passes x through exactly. On x86 CPUs with AVX2 and
+** FMA a band runs a second build of the runners (mg_filter_band.fma, set by
+** mg_filter_band_init) whose steps fuse each multiply-add, y = r2 i2 + (r1 i1 + r0 x) etc.
+** (two fused operations on the serial chain instead of a multiply and two adds); every path
+** of that band then uses them, so it is still block-size independent, and its output differs
+** from the baseline build by rounding only (measured against the float64 reference in
+** tests/nodes/test_filter.c like the baseline).
 */
 typedef struct mg_svf {
     double g, k;       /* prototype: frequency warp and damping (kept for the response) */
@@ -185,6 +191,7 @@ typedef struct mg_filter_params {
 typedef struct mg_filter_band {
     int slope;                  /* [immutable] dB/oct of lowpass/highpass: 12, 24, 36, 48 */
     mg_filter_design design;    /* [immutable] */
+    int fma;                    /* [immutable] run the FMA build (see filter.c) */
     mg_filter_params key;       /* [rt] parameters the coefficients below are for */
     int n;                      /* [rt] sections in use (0: coefficients not computed yet) */
     mg_svf sec[MG_FILTER_MAX_SECTIONS];

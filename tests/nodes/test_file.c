@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mg_ring.h"
+#include "mg_sndfile.h"
 #include "mg_test.h"
 #include "tmp_files.h"
 
@@ -628,6 +629,35 @@ static void test_memory(void)
     unlink(spath);
 }
 
+/* ---- raw PCM decoding (mg_sndfile_pcm_to_float) ---- */
+
+/* Every 16- and 24-bit sample value decoded from packed little-endian bytes gives the float of
+   libsndfile's integer read (left-justified int) through mg_sndfile_int_to_float, bit for bit. */
+static void test_pcm_decode(void)
+{
+    enum { PIECE = 4096 };
+    unsigned char raw[PIECE * 3];
+    int ref[PIECE];
+    float a[PIECE], b[PIECE];
+    long bad = 0;
+    for (int bytes = 2; bytes <= 3; bytes++) {
+        long count = 1L << (8 * bytes);
+        for (long v0 = 0; v0 < count; v0 += PIECE) {
+            for (int i = 0; i < PIECE; i++) {
+                uint32_t u = (uint32_t)(v0 + i);
+                for (int k = 0; k < bytes; k++)
+                    raw[bytes * i + k] = (unsigned char)(u >> (8 * k));
+                ref[i] = (int)(u << (8 * (4 - bytes)));
+            }
+            mg_sndfile_pcm_to_float(raw, a, PIECE, bytes);
+            mg_sndfile_int_to_float(ref, b, PIECE);
+            bad += memcmp(a, b, sizeof a) != 0;
+        }
+    }
+    mg_test_report("raw 16/24-bit decode vs integer read: differing pieces", (double)bad, "");
+    CHECK(bad == 0, "raw PCM decoding differs from the integer path in %ld pieces", bad);
+}
+
 /* ---- other formats ---- */
 
 static void test_formats(void)
@@ -727,6 +757,11 @@ int main(void)
     test_ring_threads();
     test_roundtrip_24("rt_in.wav", SF_FORMAT_WAV | SF_FORMAT_PCM_24, 256);
     test_roundtrip_24("rt_in.flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 1000);
+    /* WAV-like files are read raw and decoded by mixgraph (mg_sndfile_raw_bytes) */
+    test_roundtrip_24("rt_in.w64", SF_FORMAT_W64 | SF_FORMAT_PCM_24, 64);
+    test_roundtrip_24("rt_in_x.wav", SF_FORMAT_WAVEX | SF_FORMAT_PCM_24, 4096);
+    test_roundtrip_24("rt_in.rf64", SF_FORMAT_RF64 | SF_FORMAT_PCM_24, 1);
+    test_pcm_decode();
     test_src_snr(44100, 48000);
     test_src_snr(48000, 44100);
     test_src_snr(48000, 96000);
