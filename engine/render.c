@@ -11,6 +11,7 @@
 ** of by libsndfile, so a 24-bit file read and written again is bit-exact; with dither
 ** (mg_dither.h: TPDF by default for 16 bit) the dither module quantizes instead.
 */
+#define _GNU_SOURCE /* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -95,6 +96,22 @@ static double now_s(void)
 }
 
 /* Temporary file beside `path`: DIR/.BASE.XXXXXX.part */
+/*
+** The file is synced before it is renamed into place (a crash must not leave a renamed but
+** empty file). Writing back 70 MB at that point stalls the end of a render for a fraction of a
+** second, so the kernel is asked to start writing back every SYNC_AHEAD bytes as the render
+** goes (without waiting), and the final fsync finds little left to do.
+*/
+#define SYNC_AHEAD (8u << 20)
+static void sync_ahead(int fd)
+{
+#if defined(__linux__)
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd;
+#endif
+}
+
 static int make_temp(const char *path, char *tmp, size_t sz)
 {
     const char *slash = strrchr(path, '/');
@@ -369,6 +386,7 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
     char *ibuf = malloc((size_t)chunk * (size_t)ch * 4);
     int32_t *qbuf = malloc((size_t)g->block * (size_t)ch * sizeof *qbuf);
     uint32_t fill = 0;
+    uint64_t written = 0; /* bytes since the last sync_ahead (roughly: 4 per sample) */
     if (!ibuf || !qbuf)
         st = mg_graph_errorf(g, MG_ERR_NOMEM, "out of memory");
     if (g->pos != 0)
@@ -416,6 +434,11 @@ mg_status mg_render(mg_graph *g, const mg_render_opts *o, mg_render_result *res)
                 break;
             }
             fill = 0;
+            written += w * (uint64_t)ch * 4;
+            if (!o->scratch && written >= SYNC_AHEAD) { /* see sync_ahead */
+                sync_ahead(fd);
+                written = 0;
+            }
         }
         if (o->progress) {
             double t = now_s();
