@@ -32,6 +32,7 @@
 ** delay and the guard's window), reported to the engine. Below the ceiling every reduction is
 ** exactly 0 dB and the output is the input (times `gain`) delayed, bit for bit.
 */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,10 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define LIM_AVX2 1 /* AVX2 + FMA kernels, chosen at create when the CPU has them */
 #endif
 
 #define OS 8           /* main detector oversampling */
@@ -60,20 +65,29 @@
 #define GUARD_HOLD (GUARD_RAMP + GUARD_SPAN - 1)
 #define LIM_FIXED_LATENCY (DET_B - 1 + GUARD_DELAY)
 
+#define CHUNK 64 /* frames per pass of the stages */
+#define GROUP 16 /* frames per call of an interpolator kernel (its vector lanes) */
+#define XHIST OS_TAPS     /* gained input kept before a chunk: the frame before it needs 48 */
+#define XLEN (XHIST + CHUNK + GROUP)
+#define YHIST GUARD_DELAY /* main stage output kept before a chunk */
+#define YLEN (YHIST + CHUNK + GROUP)
+#define PLEN (CHUNK + GROUP) /* the detector's phases of frames -1 .. CHUNK + 14, at f + 1 */
+#define VERTEX_BOUND 1.1001  /* os_peak's vertex adds at most 0.1 of the largest point */
+
 enum { OPT_LOOKAHEAD };
 enum { P_CEILING, P_GAIN, P_RELEASE, P_AUTO_RELEASE, P_LINK, N_PARAMS };
 
-/* A contiguous history: the last `len` values, oldest first, at buf + pos (written twice). */
-typedef struct hist {
-    float *buf;
-    uint32_t len, pos;
-} hist;
-
-/* Sliding maximum over the last `w` values (monotonic queue in a ring of w entries). */
+/*
+** Sliding maximum over the last `w` values (values >= 0; before the first, zeros), in blocks
+** of w (van Herk, Gil and Werman): the window ending at position k of the current block is
+** positions k+1 .. w-1 of the previous block, whose maxima to the end (suffix) were taken when
+** it was complete, and positions 0 .. k of this one, whose running maximum is `pre`.
+*/
 typedef struct slide_max {
-    double *v;
-    uint64_t *at;
-    uint32_t w, head, count;
+    double *v;   /* the current block's values, [w] */
+    double *suf; /* suffix maxima of the previous block, [w] */
+    double pre;
+    uint32_t w, k;
 } slide_max;
 
 /* Moving average of the last `m` values; `nonzero` counts the non-zero ones so that the sum
@@ -85,16 +99,45 @@ typedef struct box {
 } box;
 
 typedef struct chan {
-    mg_os_chan det;   /* the 8x detector's history (OS_TAPS frames of gained input) */
-    hist line;     /* gained input, the main stage's delay (d1 + 1) */
-    hist out;      /* main stage output, the guard's interpolator and delay (GUARD_DELAY + 1) */
+    float xb[XLEN]; /* gained input: XHIST frames before the chunk, then the chunk */
+    float yb[YLEN]; /* main stage output: YHIST frames before the chunk, then the chunk */
+    float *line;    /* ring of d1 gained inputs: the main stage's delay */
     slide_max hold, ghold;
     box ramp, gramp;
     double fast, slow; /* release envelopes, dB */
     double gr;         /* last total gain reduction, dB (meter) */
-    float prev;        /* the detector's phase 6 of the previous frame */
+    float prev;        /* the detector's phase 6 of the frame before the chunk, if prev_ok */
+    int prev_ok;
     uint32_t quiet;    /* the latest frames in a row at or under the quiet level (see below) */
 } chan;
+
+/* The detector's interpolator on GROUP frames: ph[p][at + l] = phase p of frame l, x[l] being
+   that frame's gained input (x[l - j] for j < OS_TAPS are read). */
+typedef void (*fir8_fn)(const float *up, const float *x, float (*ph)[PLEN], int at);
+/* The guard's reading of GROUP frames: pk[l] = max(|y[l]|, |phase p|, p < 4) (y[l - j] for
+   j < GUARD_SPAN are read). */
+typedef void (*fir4_fn)(const float (*g)[4], const float *y, float *pk);
+
+/* Parameter values of the frames of a chunk (thresholds linear, so that most frames need no
+   logarithm; cm1, cm2: the levels in dB the two stages aim at). */
+typedef struct chunk_par {
+    double thr1[CHUNK], thr2[CHUNK], cm1[CHUNK], cm2[CHUNK], ga[CHUNK], link[CHUNK];
+    double a_rel[CHUNK], a_slow[CHUNK];
+    unsigned char autorel[CHUNK];
+    double thr1_min, thr2_min;
+    int linked; /* link >= 1 on every frame: every channel's reductions are the same */
+    /* the value every entry holds (filled for a constant parameter), per parameter; `held`
+       bit P_x set when valid */
+    float kv[N_PARAMS];
+    unsigned held;
+} chunk_par;
+
+/* Element-wise loops over GROUP or CHUNK frames, compiled twice (baseline and AVX2, the same
+   operations per lane and no contraction, so the same bits); chosen at create. */
+typedef void (*peaks_fn)(const float (*ph)[PLEN], const float *x, int f0, const double *thr,
+                         const double *cm, double *r);
+typedef void (*levels_fn)(const float *pk, const double *thr, const double *cm, double *r);
+typedef void (*amps_fn)(const double *g, double *a, uint32_t n);
 
 typedef struct lim_state {
     double lookahead_ms;  /* [immutable] option */
@@ -106,12 +149,28 @@ typedef struct lim_state {
     mg_os os;             /* [immutable] the 8x detector's interpolator */
     float gfir[GUARD_SPAN][4]; /* [immutable] mg_loudness_tp_fir transposed: [tap][phase] */
     double quiet_k;       /* [immutable] the quiet level over the main threshold (see below) */
+    double gquiet_k;      /* [immutable] the same for the guard's interpolator */
+    fir8_fn fir8;         /* [immutable] kernels for this CPU */
+    fir4_fn fir4;
+    peaks_fn peaks;
+    levels_fn levels;
+    amps_fn amps;
     void *mem;
     chan ch[MG_MAX_CHANNELS];
     /* [rt] */
-    uint64_t n;           /* frames processed since reset */
+    uint32_t lpos;        /* position in the channels' delay rings */
     int q_valid;          /* the quiet counts hold for q_ceil and q_gain (both constant) */
     double q_ceil, q_gain;
+    /* channel 0's hold, release and ramp stand for every channel's (main stage, guard), which
+       are all in the same state: while the reductions are linked (see run_chunk) */
+    int shared1, shared2;
+    /* [rt] scratch of one chunk */
+    chunk_par cp;
+    float ph[OS][PLEN];
+    float gpk[CHUNK + GROUP];
+    double r1[MG_MAX_CHANNELS][CHUNK], g1[MG_MAX_CHANNELS][CHUNK];
+    double r2[MG_MAX_CHANNELS][CHUNK], g2[MG_MAX_CHANNELS][CHUNK];
+    double amp[MG_MAX_CHANNELS][CHUNK];
     /* meters, written by process at the end of each block */
     _Atomic float meter_gr, meter_gr_max;
 } lim_state;
@@ -144,48 +203,325 @@ static const mg_option_desc lim_opts[] = {
 
 /* ---- small [rt] structures ---- */
 
-static inline void hist_push(hist *h, float v)
+/* [rt] Push n values r[], held[f] the maximum of the window ending at r[f]. */
+static void slide_run(slide_max *s, const double *r, double *held, uint32_t n)
 {
-    h->buf[h->pos] = v;
-    h->buf[h->pos + h->len] = v;
-    h->pos = h->pos + 1 == h->len ? 0 : h->pos + 1;
+    double pre = s->pre, *v = s->v, *suf = s->suf;
+    uint32_t k = s->k, w = s->w;
+    for (uint32_t f = 0; f < n; f++) {
+        double x = r[f];
+        v[k] = x;
+        pre = x > pre ? x : pre;
+        if (k + 1 < w) {
+            double o = suf[k + 1];
+            held[f] = o > pre ? o : pre;
+            k++;
+            continue;
+        }
+        held[f] = pre; /* the window is this block: complete it */
+        double m = 0;
+        for (uint32_t j = w; j-- > 0;) {
+            m = v[j] > m ? v[j] : m;
+            suf[j] = m;
+        }
+        pre = 0;
+        k = 0;
+    }
+    s->pre = pre;
+    s->k = k;
 }
 
-/* The last len values, oldest first (valid until the next push). */
-static inline const float *hist_window(const hist *h) { return h->buf + h->pos; }
-
-static inline double slide_push(slide_max *s, uint64_t t, double v)
+/* [rt] Every value in the next window is 0 (so far). */
+static inline int slide_zero(const slide_max *s)
 {
-    /* drop entries not larger than v from the back, expired ones from the front */
-    while (s->count) {
-        uint32_t back = s->head + s->count - 1;
-        back = back >= s->w ? back - s->w : back;
-        if (s->v[back] > v)
-            break;
-        s->count--;
-    }
-    uint32_t at = s->head + s->count;
-    at = at >= s->w ? at - s->w : at;
-    s->v[at] = v;
-    s->at[at] = t;
-    s->count++;
-    while (s->at[s->head] + s->w <= t) {
-        s->head = s->head + 1 == s->w ? 0 : s->head + 1;
-        s->count--;
-    }
-    return s->v[s->head];
+    return s->pre == 0.0 && (s->k + 1 >= s->w || s->suf[s->k + 1] == 0.0);
 }
 
-static inline double box_push(box *b, double v)
+/* [rt] Clear (the window holds zeros). */
+static void slide_clear(slide_max *s)
+{
+    memset(s->v, 0, s->w * sizeof *s->v);
+    memset(s->suf, 0, s->w * sizeof *s->suf);
+    s->pre = 0;
+    s->k = 0;
+}
+
+/* [rt] Copy o's state into s (the same w). */
+static void slide_copy(slide_max *s, const slide_max *o)
+{
+    memcpy(s->v, o->v, o->w * sizeof *s->v);
+    memcpy(s->suf, o->suf, o->w * sizeof *s->suf);
+    s->pre = o->pre;
+    s->k = o->k;
+}
+
+/* box_push without the average: the sum after the push (box_means divides). */
+static inline double box_sum(box *b, double v)
 {
     double old = b->v[b->pos];
     b->nonzero += (v != 0.0) - (old != 0.0);
     b->v[b->pos] = v;
     b->pos = b->pos + 1 == b->m ? 0 : b->pos + 1;
     b->sum = b->nonzero ? b->sum + (v - old) : 0.0;
-    double a = b->sum / b->m;
-    return a > 0.0 ? a : 0.0;
+    return b->sum;
 }
+
+/*
+** [rt] n pushes of 0 into a hold and a box that hold only zeros (slide_zero, nonzero == 0):
+** the outputs are all 0, as slide_run and box_sum would give, and the state ends as theirs
+** would, but for values that are never read again.
+*/
+static void idle_skip(slide_max *s, box *b, uint32_t n)
+{
+    if (s->k + n < s->w) {
+        memset(s->v + s->k, 0, n * sizeof *s->v);
+        s->k += n;
+    } else { /* a block of zeros completed */
+        memset(s->v, 0, s->w * sizeof *s->v);
+        memset(s->suf, 0, s->w * sizeof *s->suf);
+        s->k = (uint32_t)((s->k + (uint64_t)n) % s->w);
+    }
+    b->pos = (uint32_t)((b->pos + (uint64_t)n) % b->m);
+    b->sum = 0.0;
+}
+
+/* [rt] The largest |y[f]|, f < n rounded up to a multiple of 8 (y finite). */
+static float top_abs(const float *y, uint32_t n)
+{
+    float m[8] = {0};
+#if defined(__SSE2__)
+    const __m128 sign = _mm_set1_ps(-0.0f);
+    __m128 a = _mm_setzero_ps(), b = a;
+    for (uint32_t f = 0; f < n; f += 8) {
+        a = _mm_max_ps(a, _mm_andnot_ps(sign, _mm_loadu_ps(y + f)));
+        b = _mm_max_ps(b, _mm_andnot_ps(sign, _mm_loadu_ps(y + f + 4)));
+    }
+    _mm_storeu_ps(m, _mm_max_ps(a, b));
+#else
+    for (uint32_t f = 0; f < n; f += 8)
+        for (int l = 0; l < 8; l++)
+            m[l] = fabsf(y[f + l]) > m[l] ? fabsf(y[f + l]) : m[l];
+#endif
+    for (int l = 1; l < 8; l++)
+        m[0] = m[l] > m[0] ? m[l] : m[0];
+    return m[0];
+}
+
+/* [rt] The largest u[f] + v[f], f < n, and top (in lanes: vectorised). */
+static double top_sum(const double *u, const double *v, uint32_t n, double top)
+{
+    double m[4] = {top, top, top, top};
+    uint32_t f = 0;
+    for (; f + 4 <= n; f += 4)
+        for (int l = 0; l < 4; l++)
+            m[l] = u[f + l] + v[f + l] > m[l] ? u[f + l] + v[f + l] : m[l];
+    for (; f < n; f++)
+        m[0] = u[f] + v[f] > m[0] ? u[f] + v[f] : m[0];
+    for (int l = 1; l < 4; l++)
+        m[0] = m[l] > m[0] ? m[l] : m[0];
+    return m[0];
+}
+
+/* ---- interpolator kernels ([rt]; one per CPU, chosen at create) ---- */
+
+/* Portable: every lane sums its products in tap order, multiply then add (GCC vectorises the
+   lane loops). */
+static void fir8_c(const float *up, const float *x, float (*ph)[PLEN], int at)
+{
+    for (int p = 0; p < OS; p++) {
+        float acc[GROUP] = {0};
+        for (int j = 0; j < OS_TAPS; j++) {
+            float c = up[j * MG_OS_MAX + p];
+            for (int l = 0; l < GROUP; l++)
+                acc[l] += c * x[l - j];
+        }
+        memcpy(ph[p] + at, acc, sizeof acc);
+    }
+}
+
+static void fir4_c(const float (*g)[4], const float *y, float *pk)
+{
+    float m[GROUP];
+    for (int l = 0; l < GROUP; l++)
+        m[l] = fabsf(y[l]);
+    for (int p = 0; p < 4; p++) {
+        float acc[GROUP] = {0};
+        for (int j = 0; j < GUARD_SPAN; j++) {
+            float c = g[j][p];
+            for (int l = 0; l < GROUP; l++)
+                acc[l] += c * y[l - j];
+        }
+        for (int l = 0; l < GROUP; l++)
+            m[l] = fabsf(acc[l]) > m[l] ? fabsf(acc[l]) : m[l];
+    }
+    memcpy(pk, m, sizeof m);
+}
+
+#if defined(LIM_AVX2)
+/* The same sums with fused multiply-adds, frames as the lanes of two 8-wide vectors. */
+__attribute__((target("avx2,fma"))) static void fir8_avx2(const float *up, const float *x,
+                                                         float (*ph)[PLEN], int at)
+{
+    for (int h = 0; h < OS; h += 4) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        for (int j = 0; j < OS_TAPS; j++) {
+            const float *c = up + j * MG_OS_MAX + h;
+            __m256 u = _mm256_loadu_ps(x - j), v = _mm256_loadu_ps(x - j + 8), k;
+            k = _mm256_broadcast_ss(c);
+            a0 = _mm256_fmadd_ps(k, u, a0);
+            b0 = _mm256_fmadd_ps(k, v, b0);
+            k = _mm256_broadcast_ss(c + 1);
+            a1 = _mm256_fmadd_ps(k, u, a1);
+            b1 = _mm256_fmadd_ps(k, v, b1);
+            k = _mm256_broadcast_ss(c + 2);
+            a2 = _mm256_fmadd_ps(k, u, a2);
+            b2 = _mm256_fmadd_ps(k, v, b2);
+            k = _mm256_broadcast_ss(c + 3);
+            a3 = _mm256_fmadd_ps(k, u, a3);
+            b3 = _mm256_fmadd_ps(k, v, b3);
+        }
+        _mm256_storeu_ps(ph[h] + at, a0);
+        _mm256_storeu_ps(ph[h] + at + 8, b0);
+        _mm256_storeu_ps(ph[h + 1] + at, a1);
+        _mm256_storeu_ps(ph[h + 1] + at + 8, b1);
+        _mm256_storeu_ps(ph[h + 2] + at, a2);
+        _mm256_storeu_ps(ph[h + 2] + at + 8, b2);
+        _mm256_storeu_ps(ph[h + 3] + at, a3);
+        _mm256_storeu_ps(ph[h + 3] + at + 8, b3);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void fir4_avx2(const float (*g)[4], const float *y,
+                                                         float *pk)
+{
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    for (int j = 0; j < GUARD_SPAN; j++) {
+        __m256 u = _mm256_loadu_ps(y - j), v = _mm256_loadu_ps(y - j + 8), k;
+        k = _mm256_broadcast_ss(&g[j][0]);
+        a0 = _mm256_fmadd_ps(k, u, a0);
+        b0 = _mm256_fmadd_ps(k, v, b0);
+        k = _mm256_broadcast_ss(&g[j][1]);
+        a1 = _mm256_fmadd_ps(k, u, a1);
+        b1 = _mm256_fmadd_ps(k, v, b1);
+        k = _mm256_broadcast_ss(&g[j][2]);
+        a2 = _mm256_fmadd_ps(k, u, a2);
+        b2 = _mm256_fmadd_ps(k, v, b2);
+        k = _mm256_broadcast_ss(&g[j][3]);
+        a3 = _mm256_fmadd_ps(k, u, a3);
+        b3 = _mm256_fmadd_ps(k, v, b3);
+    }
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 ma = _mm256_andnot_ps(sign, _mm256_loadu_ps(y));
+    __m256 mb = _mm256_andnot_ps(sign, _mm256_loadu_ps(y + 8));
+    ma = _mm256_max_ps(ma, _mm256_max_ps(_mm256_andnot_ps(sign, a0), _mm256_andnot_ps(sign, a1)));
+    mb = _mm256_max_ps(mb, _mm256_max_ps(_mm256_andnot_ps(sign, b0), _mm256_andnot_ps(sign, b1)));
+    ma = _mm256_max_ps(ma, _mm256_max_ps(_mm256_andnot_ps(sign, a2), _mm256_andnot_ps(sign, a3)));
+    mb = _mm256_max_ps(mb, _mm256_max_ps(_mm256_andnot_ps(sign, b2), _mm256_andnot_ps(sign, b3)));
+    _mm256_storeu_ps(pk, ma);
+    _mm256_storeu_ps(pk + 8, mb);
+}
+#endif
+
+/*
+** The main detector's reading of frames f0 .. f0+GROUP-1 of the chunk and the reduction each
+** wants (r[l] for frame f0 + l; dB >= 0). x: the gained input, x[f] frame f. The reading of
+** frame f is the peak of the interval between frames f - 24 and f - 23 (OS_TAPS/2 back): the
+** 8 interpolated phases (t = f - 24 + (p + 1)/8, ph[p][f + 1]), the frame f - 24 and, at the
+** largest of them, the vertex of the parabola through it and its neighbours (the point 1/8
+** before the frame is phase 6 of frame f - 1, ph[6][f]). Grid points alone would read a peak
+** at 0.4 fs up to 0.1 dB low; the vertex leaves well under 0.01 dB. Branch-free, so that the
+** lanes vectorise.
+*/
+static inline __attribute__((always_inline)) void peaks_body(const float (*ph)[PLEN],
+                                                             const float *x, int f0,
+                                                             const double *thr,
+                                                             const double *cm, double *r)
+{
+    for (int l = 0; l < GROUP; l++) {
+        int f = f0 + l;
+        /* the first largest of v[1..8] (t = f - 24 + (k - 1)/8) and its neighbours, written
+           out (no inner loop, so that the frames vectorise) */
+        float v0 = fabsf(ph[OS - 2][f]), v1 = fabsf(x[f - OS_TAPS / 2]);
+        float v2 = fabsf(ph[0][f + 1]), v3 = fabsf(ph[1][f + 1]), v4 = fabsf(ph[2][f + 1]);
+        float v5 = fabsf(ph[3][f + 1]), v6 = fabsf(ph[4][f + 1]), v7 = fabsf(ph[5][f + 1]);
+        float v8 = fabsf(ph[6][f + 1]), v9 = fabsf(ph[7][f + 1]);
+        float best = v1, a = v0, c = v2;
+#define LIM_STEP(vl, vk, vr)                                                                   \
+    do {                                                                                       \
+        int up_ = (vk) > best;                                                                 \
+        a = up_ ? (vl) : a;                                                                    \
+        c = up_ ? (vr) : c;                                                                    \
+        best = up_ ? (vk) : best;                                                              \
+    } while (0)
+        LIM_STEP(v1, v2, v3);
+        LIM_STEP(v2, v3, v4);
+        LIM_STEP(v3, v4, v5);
+        LIM_STEP(v4, v5, v6);
+        LIM_STEP(v5, v6, v7);
+        LIM_STEP(v6, v7, v8);
+        LIM_STEP(v7, v8, v9);
+#undef LIM_STEP
+        double peak = best, ad = a, cd = c;
+        double curv = ad - 2 * peak + cd;
+        double d = (ad - cd) * (ad - cd) / (-8 * curv), lim = 0.1 * peak;
+        double add = d < lim ? d : lim; /* the vertex, when the parabola has one */
+        peak += (ad <= peak) & (cd <= peak) & (curv < 0) ? add : 0.0; /* no branches */
+        double last = fabsf(x[f - OS_TAPS / 2 + 1]);
+        double pk = peak > last ? peak : last;
+        double gr = mg_dyn_db(pk * pk) - cm[f];
+        r[l] = (pk > thr[f]) & (gr > 0.0) ? gr : 0.0;
+    }
+}
+
+/* The guard's reduction (dB >= 0) for readings pk[0..GROUP-1]. */
+static inline __attribute__((always_inline)) void levels_body(const float *pk,
+                                                              const double *thr,
+                                                              const double *cm, double *r)
+{
+    for (int l = 0; l < GROUP; l++) {
+        double p = pk[l];
+        double gr = mg_dyn_db(p * p) - cm[l];
+        r[l] = (p > thr[l]) & (gr > 0.0) ? gr : 0.0;
+    }
+}
+
+/* Linear gains of n reductions in dB (>= 0). */
+static inline __attribute__((always_inline)) void amps_body(const double *g, double *a,
+                                                            uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++)
+        a[f] = mg_dyn_amp(-g[f]);
+}
+
+static void peaks_base(const float (*ph)[PLEN], const float *x, int f0, const double *thr,
+                       const double *cm, double *r)
+{
+    peaks_body(ph, x, f0, thr, cm, r);
+}
+static void levels_base(const float *pk, const double *thr, const double *cm, double *r)
+{
+    levels_body(pk, thr, cm, r);
+}
+static void amps_base(const double *g, double *a, uint32_t n) { amps_body(g, a, n); }
+#if defined(LIM_AVX2)
+__attribute__((target("avx2"))) static void peaks_avx2(const float (*ph)[PLEN], const float *x,
+                                                      int f0, const double *thr,
+                                                      const double *cm, double *r)
+{
+    peaks_body(ph, x, f0, thr, cm, r);
+}
+__attribute__((target("avx2"))) static void levels_avx2(const float *pk, const double *thr,
+                                                       const double *cm, double *r)
+{
+    levels_body(pk, thr, cm, r);
+}
+__attribute__((target("avx2"))) static void amps_avx2(const double *g, double *a, uint32_t n)
+{
+    amps_body(g, a, n);
+}
+#endif
 
 /* ---- lifecycle ---- */
 
@@ -203,16 +539,38 @@ static mg_status lim_create(void *state, mg_node *node)
 {
     lim_state *s = state;
     s->lookahead_ms = mg_node_opt_num(node, OPT_LOOKAHEAD);
-    for (int j = 0; j < GUARD_SPAN; j++)
-        for (int p = 0; p < 4; p++)
+    double gb = 1.0;
+    for (int p = 0; p < 4; p++) {
+        double sum = 0;
+        for (int j = 0; j < GUARD_SPAN; j++) {
             s->gfir[j][p] = (float)mg_loudness_tp_fir[p][j];
+            sum += fabs(s->gfir[j][p]);
+        }
+        gb = sum > gb ? sum : gb;
+    }
     if (design_os(s) != MG_OK)
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the true-peak detector");
     /* os_peak returns at most max(1.1 v, |frame|), v the largest interpolated value, and
        v <= B max|x| over the history (B = mg_os_up_norm), B >= 1 being the frame's own bound;
-       0.1 % more covers the float sums' rounding (under 48 x 2^-24 relative) */
+       0.1 % more covers the float sums' rounding (under 48 x 2^-24 relative). The guard reads
+       at most max(Bg, 1) max|y| over its window in the same way. */
     double bnd = mg_os_up_norm(&s->os);
     s->quiet_k = 1.0 / (1.1 * (bnd > 1.0 ? bnd : 1.0) * 1.001);
+    s->gquiet_k = 1.0 / (gb * 1.001);
+    s->fir8 = fir8_c;
+    s->fir4 = fir4_c;
+    s->peaks = peaks_base;
+    s->levels = levels_base;
+    s->amps = amps_base;
+#if defined(LIM_AVX2)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        s->fir8 = fir8_avx2;
+        s->fir4 = fir4_avx2;
+        s->peaks = peaks_avx2;
+        s->levels = levels_avx2;
+        s->amps = amps_avx2;
+    }
+#endif
     return MG_OK;
 }
 
@@ -222,15 +580,11 @@ static void lim_reset(void *state)
     lim_state *s = state;
     for (int c = 0; c < s->channels; c++) {
         chan *h = &s->ch[c];
-        hist *hs[2] = {&h->line, &h->out};
-        for (int k = 0; k < 2; k++) {
-            memset(hs[k]->buf, 0, 2 * (size_t)hs[k]->len * sizeof(float));
-            hs[k]->pos = 0;
-        }
-        mg_os_chan_reset(&h->det, &s->os);
-        slide_max *sm[2] = {&h->hold, &h->ghold};
-        for (int k = 0; k < 2; k++)
-            sm[k]->head = sm[k]->count = 0;
+        memset(h->xb, 0, sizeof h->xb);
+        memset(h->yb, 0, sizeof h->yb);
+        memset(h->line, 0, s->d1 * sizeof *h->line);
+        slide_clear(&h->hold);
+        slide_clear(&h->ghold);
         box *bx[2] = {&h->ramp, &h->gramp};
         for (int k = 0; k < 2; k++) {
             memset(bx[k]->v, 0, bx[k]->m * sizeof(double));
@@ -238,11 +592,14 @@ static void lim_reset(void *state)
             bx[k]->pos = bx[k]->nonzero = 0;
         }
         h->fast = h->slow = h->gr = 0;
-        h->prev = 0;
+        h->prev = 0; /* phase 6 of silence */
+        h->prev_ok = 1;
         h->quiet = OS_TAPS; /* the history is silence */
     }
-    s->n = 0;
+    s->lpos = 0;
     s->q_valid = 0;
+    s->cp.held = 0;
+    s->shared1 = s->shared2 = 1;
     atomic_store_explicit(&s->meter_gr, 0.0f, memory_order_relaxed);
     atomic_store_explicit(&s->meter_gr_max, 0.0f, memory_order_relaxed);
 }
@@ -252,8 +609,6 @@ static void lim_free_buffers(lim_state *s)
 {
     free(s->mem);
     s->mem = NULL;
-    for (int c = 0; c < MG_MAX_CHANNELS; c++)
-        mg_os_chan_free(&s->ch[c].det);
     s->channels = 0;
 }
 
@@ -265,38 +620,25 @@ static mg_status lim_prepare(void *state, mg_node *node, mg_prepare *pr)
     uint32_t la = (uint32_t)floor(s->lookahead_ms * 0.001 * pr->rate + 0.5);
     la = la ? la : 1;
     uint32_t d1 = la - 1 + DET_B, w1 = la + DET_B - DET_A;
-    uint32_t lens[2] = {d1 + 1, GUARD_DELAY + 1};
-    size_t floats = 0, doubles = 2 * (size_t)(w1 + GUARD_HOLD) + la + GUARD_RAMP;
-    for (int k = 0; k < 2; k++)
-        floats += 2 * (size_t)lens[k];
-    size_t per = doubles * sizeof(double) + floats * sizeof(float);
+    size_t doubles = 2 * (size_t)(w1 + GUARD_HOLD) + la + GUARD_RAMP;
+    size_t per = doubles * sizeof(double) + (size_t)d1 * sizeof(float);
     char *mem = calloc((size_t)nc, per);
     if (!mem)
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the lookahead buffers");
     lim_free_buffers(s);
     s->mem = mem;
-    for (int c = 0; c < nc; c++)
-        if (mg_os_chan_init(&s->ch[c].det, &s->os) != MG_OK) {
-            lim_free_buffers(s);
-            return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the detector");
-        }
     for (int c = 0; c < nc; c++) {
         chan *h = &s->ch[c];
         double *d = (double *)(mem + (size_t)c * per);
-        h->hold = (slide_max){.v = d, .at = (uint64_t *)(d + w1), .w = w1};
+        h->hold = (slide_max){.v = d, .suf = d + w1, .w = w1};
         d += 2 * (size_t)w1;
-        h->ghold = (slide_max){.v = d, .at = (uint64_t *)(d + GUARD_HOLD), .w = GUARD_HOLD};
+        h->ghold = (slide_max){.v = d, .suf = d + GUARD_HOLD, .w = GUARD_HOLD};
         d += 2 * (size_t)GUARD_HOLD;
         h->ramp = (box){.v = d, .m = la};
         d += la;
         h->gramp = (box){.v = d, .m = GUARD_RAMP};
         d += GUARD_RAMP;
-        float *f = (float *)d;
-        hist *hs[2] = {&h->line, &h->out};
-        for (int k = 0; k < 2; k++) {
-            *hs[k] = (hist){.buf = f, .len = lens[k]};
-            f += 2 * (size_t)lens[k];
-        }
+        h->line = (float *)d;
     }
     s->channels = nc;
     s->rate = pr->rate;
@@ -317,101 +659,457 @@ static void lim_destroy(void *state)
 
 /* ---- processing ---- */
 
+/* [rt] Parameter k is constant in the block and the chunk's entries were filled with its
+   value already (otherwise marks them as filled now when it is constant). */
+static int par_kept(chunk_par *q, const mg_pval *p, int k)
+{
+    unsigned bit = 1u << k;
+    if (!p[k].constant) {
+        q->held &= ~bit;
+        return 0;
+    }
+    if ((q->held & bit) && q->kv[k] == p[k].v[0])
+        return 1;
+    q->held |= bit;
+    q->kv[k] = p[k].v[0];
+    return 0;
+}
+
+/* [rt] The parameters of frames i0 .. i0+n-1: a constant one is converted once and fills the
+   whole chunk (kept for the chunks after while it holds). */
+static void chunk_params(chunk_par *q, const mg_block *b, uint32_t i0, uint32_t n)
+{
+    const mg_pval *p = b->p;
+    if (!par_kept(q, p, P_CEILING)) {
+        uint32_t m = p[P_CEILING].constant ? 1 : n;
+        for (uint32_t f = 0; f < m; f++) {
+            double ceil = mg_dyn_pv(&p[P_CEILING], i0 + f);
+            q->thr1[f] = mg_dyn_amp(ceil - MARGIN_DB);
+            q->thr2[f] = mg_dyn_amp(ceil - GUARD_MARGIN_DB);
+            q->cm1[f] = ceil - MARGIN_DB;
+            q->cm2[f] = ceil - GUARD_MARGIN_DB;
+        }
+        for (uint32_t f = m; f < CHUNK; f++) {
+            q->thr1[f] = q->thr1[0];
+            q->thr2[f] = q->thr2[0];
+            q->cm1[f] = q->cm1[0];
+            q->cm2[f] = q->cm2[0];
+        }
+        q->thr1_min = q->thr1[0];
+        q->thr2_min = q->thr2[0];
+        for (uint32_t f = 1; f < m; f++) {
+            q->thr1_min = q->thr1[f] < q->thr1_min ? q->thr1[f] : q->thr1_min;
+            q->thr2_min = q->thr2[f] < q->thr2_min ? q->thr2[f] : q->thr2_min;
+        }
+    }
+    if (!par_kept(q, p, P_GAIN)) {
+        uint32_t m = p[P_GAIN].constant ? 1 : n;
+        for (uint32_t f = 0; f < m; f++)
+            q->ga[f] = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i0 + f));
+        for (uint32_t f = m; f < CHUNK; f++)
+            q->ga[f] = q->ga[0];
+    }
+    if (!par_kept(q, p, P_RELEASE)) {
+        uint32_t m = p[P_RELEASE].constant ? 1 : n;
+        for (uint32_t f = 0; f < m; f++) {
+            q->a_rel[f] = mg_dyn_coef(mg_dyn_pv(&p[P_RELEASE], i0 + f), b->rate);
+            q->a_slow[f] = mg_dyn_coef(10.0 * mg_dyn_pv(&p[P_RELEASE], i0 + f), b->rate);
+        }
+        for (uint32_t f = m; f < CHUNK; f++) {
+            q->a_rel[f] = q->a_rel[0];
+            q->a_slow[f] = q->a_slow[0];
+        }
+    }
+    if (!par_kept(q, p, P_LINK)) {
+        q->linked = 1;
+        for (uint32_t f = 0; f < (p[P_LINK].constant ? CHUNK : n); f++) {
+            q->link[f] = mg_dyn_pv(&p[P_LINK], i0 + f) * 0.01;
+            q->linked &= q->link[f] >= 1.0;
+        }
+    }
+    if (!par_kept(q, p, P_AUTO_RELEASE))
+        for (uint32_t f = 0; f < (p[P_AUTO_RELEASE].constant ? CHUNK : n); f++)
+            q->autorel[f] = mg_dyn_pv(&p[P_AUTO_RELEASE], i0 + f) >= 0.5;
+}
+
 /*
-** [rt] Push frame x = x[n]; returns the peak of the interval between frames n - 24 and n - 23
-** (OS_TAPS/2 back): the 8 interpolated phases (t = n - 24 + (p + 1)/8), the frame n - 24 and,
-** at the largest of them, the vertex of the parabola through it and its neighbours (the point 1/8 before the
-** frame is the previous call's phase 6, kept in *prev). Grid points alone would read a peak
-** at 0.4 fs up to 0.1 dB low; the vertex leaves well under 0.01 dB.
-*/
-static inline double os_peak(const lim_state *s, mg_os_chan *det, float x, float *prev)
-{
-    float acc[MG_OS_MAX];
-    mg_os_up(&s->os, det, x, acc);
-    const float *w = det->in + det->in_pos; /* the last OS_TAPS frames, oldest first */
-    float v[OS + 2]; /* t = n - 24 + (k - 1)/8 */
-    v[0] = fabsf(*prev);
-    v[1] = fabsf(w[OS_TAPS / 2 - 1]);
-    for (int p = 0; p < OS; p++)
-        v[p + 2] = fabsf(acc[p]);
-    *prev = acc[OS - 2];
-    int m = 1;
-    for (int k = 2; k <= OS; k++)
-        m = v[k] > v[m] ? k : m;
-    double peak = v[m], a = v[m - 1], c = v[m + 1];
-    double curv = a - 2 * peak + c;
-    if (a <= peak && c <= peak && curv < 0) {
-        double d = (a - c) * (a - c) / (-8 * curv);
-        peak += d < 0.1 * peak ? d : 0.1 * peak;
-    }
-    float last = fabsf(w[OS_TAPS / 2]);
-    return peak > last ? peak : last;
-}
-
-/* [rt] The Annex 2 reading at the newest frame: 4 phases (float, as vector lanes; their
-   rounding is far inside GUARD_MARGIN_DB) and the frame itself. */
-static inline double guard_peak(const lim_state *s, const float *w)
-{
-    float acc[4];
-#if defined(__SSE2__)
-    __m128 a0 = _mm_setzero_ps(), a1 = a0;
-    for (int j = 0; j < GUARD_SPAN; j += 2) {
-        a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(s->gfir[j]),
-                                       _mm_set1_ps(w[GUARD_SPAN - 1 - j])));
-        a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(s->gfir[j + 1]),
-                                       _mm_set1_ps(w[GUARD_SPAN - 2 - j])));
-    }
-    _mm_storeu_ps(acc, _mm_add_ps(a0, a1));
-#else
-    for (int p = 0; p < 4; p++) {
-        acc[p] = 0;
-        for (int j = 0; j < GUARD_SPAN; j++)
-            acc[p] += s->gfir[j][p] * w[GUARD_SPAN - 1 - j];
-    }
-#endif
-    float m = fabsf(w[GUARD_SPAN - 1]);
-    for (int p = 0; p < 4; p++)
-        m = fabsf(acc[p]) > m ? fabsf(acc[p]) : m;
-    return m;
-}
-
-/* [rt] Linked reductions: r[c] = (1 - link) r[c] + link max(r). */
-static inline void link_gr(double *r, int nc, double link)
-{
-    double mx = 0;
-    for (int c = 0; c < nc; c++)
-        mx = r[c] > mx ? r[c] : mx;
-    if (link >= 1.0) {
-        for (int c = 0; c < nc; c++)
-            r[c] = mx;
-        return;
-    }
-    for (int c = 0; c < nc; c++)
-        r[c] = (1.0 - link) * r[c] + link * mx;
-}
-
-/*
-** [rt] Frame by frame (every stage is sequential; the result does not depend on the block).
+** [rt] Main stage, detect, one channel: the gained input of the chunk into h->xb and the
+** reduction each frame wants into r (dB >= 0). Returns 1 when one of them is not 0.
 **
 ** Quiet frames skip the 8x interpolation, with the same result: when every frame in the
-** detector's history is at or under quiet_k x the main threshold (a linear bound on what
-** os_peak can return, see lim_create), os_peak cannot exceed the threshold and the reduction
-** wanted is exactly 0, so the frame is only pushed into the history. The interpolation still
-** runs when the next frame is not quiet in that sense (its parabola needs this frame's phase
-** 6; after a skipped frame the next one's history is all quiet, so a stale phase 6 cannot
-** lift its reading over the threshold: the vertex adds at most 0.1 of the largest value), at
-** a block's last frame, and in blocks where the gain or the ceiling moves (the counts start
-** over after them).
+** detector's history is at or under quiet_k x the main threshold (a linear bound on what the
+** reading can be, see lim_create), it cannot exceed the threshold and the reduction wanted is
+** exactly 0. The interpolator runs on groups of GROUP frames holding a frame that is not quiet
+** or followed by one (whose parabola needs this group's phase 6), and only while the gain and
+** the ceiling hold still (the counts start over after they move).
 */
+static int detect(lim_state *s, chan *h, const float *in, uint32_t n, int konst, double *r)
+{
+    const chunk_par *q = &s->cp;
+    float *x = h->xb + XHIST;
+    for (uint32_t f = 0; f < n; f++) { /* vectorised */
+        float v = (float)(in[f] * q->ga[f]);
+        x[f] = fabsf(v) <= FLT_MAX ? v : 0.0f; /* NaN or Inf would latch the envelopes */
+    }
+    /* frame f needs the interpolator when a frame over the quiet level is among the last
+       OS_TAPS: want[k] for group k if one of its frames or the next group's first does */
+    unsigned char want[CHUNK / GROUP + 1];
+    uint32_t groups = (n + GROUP - 1) / GROUP, quiet = h->quiet;
+    int need0 = 1;
+    if (konst) {
+        float ql = (float)(q->thr1[0] * s->quiet_k); /* the largest float <= the level */
+        if ((double)ql > q->thr1[0] * s->quiet_k)
+            ql = nextafterf(ql, 0.0f);
+        unsigned char loud[CHUNK];
+        for (uint32_t f = 0; f < n; f++) /* vectorised */
+            loud[f] = fabsf(x[f]) > ql;
+        for (uint32_t k = 0; k < groups; k++) {
+            uint32_t f0 = k * GROUP, e = f0 + GROUP < n ? f0 + GROUP : n - 1;
+            int w = quiet + f0 + 1 < OS_TAPS; /* a loud frame before the chunk */
+            for (uint32_t f = f0 + 1 > OS_TAPS ? f0 + 1 - OS_TAPS : 0; f <= e; f++)
+                w |= loud[f];
+            want[k] = (unsigned char)w;
+        }
+        need0 = loud[0] || quiet + 1 < OS_TAPS;
+        uint32_t f = n;
+        while (f > 0 && !loud[f - 1] && n - f < OS_TAPS)
+            f--;
+        quiet = f == 0 ? quiet + n : n - f; /* frames since the last loud one */
+        h->quiet = quiet < OS_TAPS ? quiet : OS_TAPS;
+    } else {
+        memset(want, 1, groups);
+        h->quiet = 0;
+    }
+    int any = 0;
+    for (uint32_t k = 0; k < groups; k++) {
+        if (want[k])
+            s->fir8(s->os.up, x + k * GROUP, s->ph, (int)(k * GROUP) + 1);
+        any |= want[k];
+    }
+    if (need0) { /* phase 6 of the frame before the chunk */
+        if (h->prev_ok)
+            s->ph[OS - 2][0] = h->prev;
+        else /* its group was skipped: compute it (same lanes, so the value it would have had) */
+            s->fir8(s->os.up, x - 1, s->ph, 0);
+    }
+    h->prev_ok = want[groups - 1];
+    if (h->prev_ok)
+        h->prev = s->ph[OS - 2][n];
+    /*
+    ** The readings of every frame of the groups interpolated. Frames that did not need it
+    ** (all under the quiet level) read under the threshold: exactly 0. That holds even for
+    ** the first frame of a group whose phase 6 of the frame before is stale (the group before
+    ** was skipped): it is only a neighbour of the largest point, and the vertex adds at most
+    ** 0.1 of that.
+    */
+    int nz = 0;
+    for (uint32_t k = 0; k < groups; k++) {
+        uint32_t f0 = k * GROUP, m = n - f0 < GROUP ? n - f0 : GROUP;
+        if (!want[k]) {
+            memset(r + f0, 0, m * sizeof *r);
+            continue;
+        }
+        /* every point the readings start from (phase 7 is no candidate) under the threshold
+           by the vertex bound: all 0 */
+        float top = top_abs(x + f0 - OS_TAPS / 2, GROUP + 1);
+        for (int p = 0; p < OS - 1; p++) {
+            float t = top_abs(s->ph[p] + f0 + 1, GROUP);
+            top = t > top ? t : top;
+        }
+        if ((double)top * VERTEX_BOUND <= q->thr1_min) {
+            memset(r + f0, 0, m * sizeof *r);
+            continue;
+        }
+        double rg[GROUP];
+        s->peaks((const float(*)[PLEN])s->ph, x, (int)f0, q->thr1, q->cm1, rg);
+        memcpy(r + f0, rg, m * sizeof *r);
+        for (uint32_t l = 0; l < m; l++)
+            nz |= rg[l] > 0.0;
+    }
+    return nz;
+}
+
+/*
+** [rt] Linked reductions, frame by frame: r[c] = (1 - link) r[c] + link max(r). When every
+** frame is fully linked (linked) and only row 0 is read (rows == 1), that row only.
+*/
+static void link_rows(double (*r)[CHUNK], int nc, uint32_t n, const double *link, int linked,
+                      int rows)
+{
+    if (linked && rows == 1) {
+        for (int c = 1; c < nc; c++) /* vectorised */
+            for (uint32_t f = 0; f < n; f++)
+                r[0][f] = r[c][f] > r[0][f] ? r[c][f] : r[0][f];
+        return;
+    }
+    for (uint32_t f = 0; f < n; f++) {
+        double mx = 0;
+        for (int c = 0; c < nc; c++)
+            mx = r[c][f] > mx ? r[c][f] : mx;
+        double l = link[f];
+        if (l >= 1.0) {
+            for (int c = 0; c < nc; c++)
+                r[c][f] = mx;
+        } else {
+            for (int c = 0; c < nc; c++)
+                r[c][f] = (1.0 - l) * r[c][f] + l * mx;
+        }
+    }
+}
+
+/* [rt] g[f] = max(g[f] / m, 0): a box's averages from its sums (vectorised). */
+static void box_means(double *g, uint32_t n, uint32_t m)
+{
+    for (uint32_t f = 0; f < n; f++) {
+        double a = g[f] / m;
+        g[f] = a > 0.0 ? a : 0.0;
+    }
+}
+
+/* [rt] A box's sums of n values rel[] (in place); the averages come from box_means. */
+static void box_run(box *b, double *rel, uint32_t n)
+{
+    box x = *b;
+    for (uint32_t f = 0; f < n; f++)
+        rel[f] = box_sum(&x, rel[f]);
+    *b = x;
+}
+
+/*
+** [rt] Main stage, one channel: hold, release (fast and, with auto_release, slow envelope),
+** ramp: g[f] the reduction (dB) applied to frame f's delayed input. rows_zero: r is all 0.
+** Returns 1 when one of g is not 0. Each step a loop over the chunk; the release is serial
+** (mg_dyn_smooth's arithmetic, written without branches: the reductions come and go at every
+** peak).
+*/
+static int main_gains(const chunk_par *q, chan *h, const double *r, int rows_zero, double *g,
+                      uint32_t n)
+{
+    if (rows_zero && slide_zero(&h->hold) && h->fast == 0.0 && h->slow == 0.0 &&
+        !h->ramp.nonzero) {
+        idle_skip(&h->hold, &h->ramp, n);
+        memset(g, 0, n * sizeof *g);
+        return 0;
+    }
+    slide_run(&h->hold, r, g, n);
+    double fast = h->fast, slow = h->slow;
+    for (uint32_t f = 0; f < n; f++) {
+        double held = g[f];
+        double left = (held > fast ? 0.0 : q->a_rel[f]) * (fast - held); /* attack: at once */
+        fast = fabs(left) < 1e-9 ? held : held + left;
+        if (q->autorel[f]) {
+            left = q->a_slow[f] * (slow - held);
+            slow = fabs(left) < 1e-9 ? held : held + left;
+            g[f] = slow > fast ? slow : fast;
+        } else {
+            slow = 0;
+            g[f] = fast;
+        }
+    }
+    h->fast = fast;
+    h->slow = slow;
+    box_run(&h->ramp, g, n);
+    box_means(g, n, h->ramp.m);
+    int nz = 0;
+    for (uint32_t f = 0; f < n; f++)
+        nz |= g[f] > 0.0;
+    return nz;
+}
+
+/* [rt] Guard, one channel: hold and ramp. */
+static int guard_gains(chan *h, const double *r, int rows_zero, double *g, uint32_t n)
+{
+    if (rows_zero && slide_zero(&h->ghold) && !h->gramp.nonzero) {
+        idle_skip(&h->ghold, &h->gramp, n);
+        memset(g, 0, n * sizeof *g);
+        return 0;
+    }
+    slide_run(&h->ghold, r, g, n);
+    box_run(&h->gramp, g, n);
+    box_means(g, n, h->gramp.m);
+    int nz = 0;
+    for (uint32_t f = 0; f < n; f++)
+        nz |= g[f] > 0.0;
+    return nz;
+}
+
+/* [rt] out[f] = y[f] times amp[f] where g[f] > 0, else y[f] (vectorised; out may be y). */
+static void apply_gains(const double *amp, const double *g, const float *y, float *out,
+                        uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++)
+        out[f] = g[f] > 0.0 ? (float)(y[f] * amp[f]) : y[f];
+}
+
+/*
+** [rt] Guard, detect, one channel: the reduction each frame of the main stage's output (in
+** h->yb) wants. When the chunk's window of output stays under gquiet_k x the threshold (a
+** linear bound on the Annex 2 reading, see lim_create), every one is exactly 0 and the
+** interpolator is skipped; so is the logarithm of groups whose readings are all under it.
+*/
+static int guard_detect(lim_state *s, chan *h, uint32_t n, double *r)
+{
+    const chunk_par *q = &s->cp;
+    const float *y = h->yb + YHIST;
+    if (top_abs(y + 1 - GUARD_SPAN, n + GUARD_SPAN - 1) <= q->thr2_min * s->gquiet_k) {
+        memset(r, 0, n * sizeof *r);
+        return 0;
+    }
+    int nz = 0;
+    for (uint32_t f0 = 0; f0 < n; f0 += GROUP) {
+        uint32_t m = n - f0 < GROUP ? n - f0 : GROUP;
+        float *pk = s->gpk + f0;
+        s->fir4((const float(*)[4])s->gfir, y + f0, pk);
+        if (top_abs(pk, GROUP) <= q->thr2_min) {
+            memset(r + f0, 0, m * sizeof *r);
+            continue;
+        }
+        double rg[GROUP];
+        s->levels(pk, q->thr2 + f0, q->cm2 + f0, rg);
+        for (uint32_t l = 0; l < m; l++) {
+            r[f0 + l] = rg[l];
+            nz |= rg[l] > 0.0;
+        }
+    }
+    return nz;
+}
+
+/* [rt] Frames of the chunk in, their d1-frames-old values out, through a channel's ring. */
+static void delay_line(float *line, uint32_t len, uint32_t pos, const float *x, float *y,
+                       uint32_t n)
+{
+    for (uint32_t i = 0; i < n;) {
+        uint32_t run = n - i < len - pos ? n - i : len - pos;
+        memcpy(y + i, line + pos, run * sizeof *y);
+        memcpy(line + pos, x + i, run * sizeof *line);
+        i += run;
+        pos = pos + run == len ? 0 : pos + run;
+    }
+}
+
+/* [rt] Channel 0's hold/release/ramp (main stage when main, else the guard's) into the
+   others: the channels part ways. */
+static void unshare(lim_state *s, int nc, int main)
+{
+    chan *h0 = &s->ch[0];
+    for (int c = 1; c < nc; c++) {
+        chan *h = &s->ch[c];
+        slide_max *d = main ? &h->hold : &h->ghold, *o = main ? &h0->hold : &h0->ghold;
+        box *db = main ? &h->ramp : &h->gramp, *ob = main ? &h0->ramp : &h0->gramp;
+        slide_copy(d, o);
+        memcpy(db->v, ob->v, ob->m * sizeof *db->v);
+        db->sum = ob->sum;
+        db->pos = ob->pos;
+        db->nonzero = ob->nonzero;
+        if (main) {
+            h->fast = h0->fast;
+            h->slow = h0->slow;
+        }
+    }
+}
+
+/* [rt] Every channel's hold/release/ramp holds only zeros (so they are all alike). */
+static int all_idle(const lim_state *s, int nc, int main)
+{
+    for (int c = 0; c < nc; c++) {
+        const chan *h = &s->ch[c];
+        if (main ? !slide_zero(&h->hold) || h->ramp.nonzero || h->fast != 0.0 || h->slow != 0.0
+                 : !slide_zero(&h->ghold) || h->gramp.nonzero)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+** [rt] Frames i0 .. i0+n-1 (n <= CHUNK) of the block through every stage, each a loop over
+** the chunk: main detector (per channel), link, hold/release/ramp (per channel, serial), gain;
+** guard detector, link, hold/ramp, gain. With every channel's reductions linked (or alone),
+** one hold/release/ramp and one row of gains serve every channel while their states are the
+** same (shared1, shared2). Returns the largest total reduction seen.
+*/
+static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n, int konst,
+                        double gmax)
+{
+    const chunk_par *q = &s->cp;
+    int nc = b->out[0].channels;
+    int any1 = 0, any2 = 0, nz1[MG_MAX_CHANNELS], nz2[MG_MAX_CHANNELS];
+    const double *g1[MG_MAX_CHANNELS], *g2[MG_MAX_CHANNELS], *a1[MG_MAX_CHANNELS];
+    for (int c = 0; c < nc; c++)
+        any1 |= detect(s, &s->ch[c], b->in[0].ch[c] + i0, n, konst, s->r1[c]);
+    int same = nc == 1 || q->linked || !any1; /* every channel's r1 row is the same */
+    if (s->shared1 && !same) {
+        unshare(s, nc, 1);
+        s->shared1 = 0;
+    }
+    if (any1 && nc > 1)
+        link_rows(s->r1, nc, n, q->link, q->linked, s->shared1 ? 1 : nc);
+    for (int c = 0; c < nc; c++) {
+        int k = s->shared1 ? 0 : c;
+        if (c == k) {
+            nz1[c] = main_gains(q, &s->ch[c], s->r1[c], !any1, s->g1[c], n);
+            if (nz1[c])
+                s->amps(s->g1[c], s->amp[c], n);
+        } else {
+            nz1[c] = nz1[k];
+        }
+        g1[c] = s->g1[k];
+        a1[c] = s->amp[k];
+    }
+    if (!s->shared1 && same && all_idle(s, nc, 1))
+        s->shared1 = 1;
+    for (int c = 0; c < nc; c++) {
+        chan *h = &s->ch[c];
+        float *y = h->yb + YHIST;
+        delay_line(h->line, s->d1, s->lpos, h->xb + XHIST, y, n);
+        if (nz1[c])
+            apply_gains(a1[c], g1[c], y, y, n);
+        any2 |= guard_detect(s, h, n, s->r2[c]);
+    }
+    s->lpos = (uint32_t)((s->lpos + n) % s->d1);
+    same = nc == 1 || q->linked || !any2;
+    if (s->shared2 && !same) {
+        unshare(s, nc, 0);
+        s->shared2 = 0;
+    }
+    if (any2 && nc > 1)
+        link_rows(s->r2, nc, n, q->link, q->linked, s->shared2 ? 1 : nc);
+    for (int c = 0; c < nc; c++) {
+        int k = s->shared2 ? 0 : c;
+        if (c == k) {
+            nz2[c] = guard_gains(&s->ch[c], s->r2[c], !any2, s->g2[c], n);
+            if (nz2[c])
+                s->amps(s->g2[c], s->amp[c], n);
+        } else {
+            nz2[c] = nz2[k];
+        }
+        g2[c] = s->g2[k];
+        chan *h = &s->ch[c];
+        float *out = b->out[0].ch[c] + i0;
+        if (nz2[c])
+            apply_gains(s->amp[k], g2[c], h->yb, out, n);
+        else
+            memcpy(out, h->yb, n * sizeof *out);
+        if (nz1[c] || nz2[c]) {
+            gmax = top_sum(g1[c], g2[c], n, gmax);
+            h->gr = g1[c][n - 1] + g2[c][n - 1];
+        } else {
+            h->gr = 0;
+        }
+        memmove(h->xb, h->xb + n, XHIST * sizeof *h->xb);
+        memmove(h->yb, h->yb + n, YHIST * sizeof *h->yb);
+    }
+    if (!s->shared2 && same && all_idle(s, nc, 0))
+        s->shared2 = 1;
+    return gmax;
+}
+
+/* [rt] The block in chunks (the result does not depend on how the frames are cut). */
 static void lim_process(void *state, const mg_block *b)
 {
     lim_state *s = state;
     const mg_pval *p = b->p;
     int nc = b->out[0].channels;
-    double a_rel = mg_dyn_coef(p[P_RELEASE].v[0], b->rate);
-    double a_slow = mg_dyn_coef(10.0 * p[P_RELEASE].v[0], b->rate);
     double gmax = atomic_load_explicit(&s->meter_gr_max, memory_order_relaxed);
-    double thr1 = 1.0, thr2 = 1.0, ga = 1.0;
     /* quiet counts were taken against the previous block's threshold: start them over when
        that may have changed */
     int konst = p[P_GAIN].constant && p[P_CEILING].constant;
@@ -421,80 +1119,11 @@ static void lim_process(void *state, const mg_block *b)
     s->q_valid = konst;
     s->q_ceil = p[P_CEILING].v[0];
     s->q_gain = p[P_GAIN].v[0];
-    for (uint32_t i = 0; i < b->n; i++) {
-        double ceil = mg_dyn_pv(&p[P_CEILING], i);
-        if (i == 0 || !p[P_CEILING].constant) { /* linear thresholds: most frames need no log */
-            thr1 = mg_dyn_amp(ceil - MARGIN_DB);
-            thr2 = mg_dyn_amp(ceil - GUARD_MARGIN_DB);
-        }
-        if (i == 0 || !p[P_GAIN].constant)
-            ga = mg_dyn_amp(mg_dyn_pv(&p[P_GAIN], i));
-        int skip_ok = konst && i + 1 < b->n;
-        double link = mg_dyn_pv(&p[P_LINK], i) * 0.01;
-        int autorel = mg_dyn_pv(&p[P_AUTO_RELEASE], i) >= 0.5;
-        if (!p[P_RELEASE].constant) {
-            a_rel = mg_dyn_coef(p[P_RELEASE].v[i], b->rate);
-            a_slow = mg_dyn_coef(10.0 * p[P_RELEASE].v[i], b->rate);
-        }
-        double r[MG_MAX_CHANNELS];
-        uint64_t t = s->n + i;
-        /* main stage: detect */
-        for (int c = 0; c < nc; c++) {
-            chan *h = &s->ch[c];
-            float x = (float)(b->in[0].ch[c][i] * ga);
-            x = isfinite(x) ? x : 0.0f; /* NaN or Inf would latch the envelopes */
-            hist_push(&h->line, x);
-            double qlev = thr1 * s->quiet_k;
-            h->quiet = fabsf(x) <= qlev ? (h->quiet < OS_TAPS ? h->quiet + 1 : OS_TAPS) : 0;
-            if (skip_ok && h->quiet >= OS_TAPS) {
-                float xn = (float)(b->in[0].ch[c][i + 1] * ga);
-                if (fabsf(xn) <= qlev) { /* NaN: not quiet, interpolated as usual */
-                    mg_os_push(&s->os, &h->det, x);
-                    r[c] = 0.0;
-                    continue;
-                }
-            }
-            double pk = os_peak(s, &h->det, x, &h->prev);
-            double gr = pk > thr1 ? mg_dyn_db(pk * pk) - (ceil - MARGIN_DB) : 0.0;
-            r[c] = gr > 0.0 ? gr : 0.0;
-        }
-        link_gr(r, nc, link);
-        /* main stage: hold, release, ramp, apply; guard: detect */
-        for (int c = 0; c < nc; c++) {
-            chan *h = &s->ch[c];
-            double held = slide_push(&h->hold, t, r[c]);
-            h->fast = mg_dyn_smooth(h->fast, held, 0.0, a_rel);
-            double rel = h->fast;
-            if (autorel) {
-                h->slow = mg_dyn_smooth(h->slow, held, a_slow, a_slow);
-                rel = h->slow > rel ? h->slow : rel;
-            } else {
-                h->slow = 0;
-            }
-            double g1 = box_push(&h->ramp, rel);
-            h->gr = g1;
-            float y = hist_window(&h->line)[0];
-            if (g1 > 0.0)
-                y = (float)(y * mg_dyn_amp(-g1));
-            hist_push(&h->out, y);
-            double pk = guard_peak(s, hist_window(&h->out) + GUARD_DELAY + 1 - GUARD_SPAN);
-            double gr = pk > thr2 ? mg_dyn_db(pk * pk) - (ceil - GUARD_MARGIN_DB) : 0.0;
-            r[c] = gr > 0.0 ? gr : 0.0;
-        }
-        link_gr(r, nc, link);
-        /* guard: hold, ramp, apply */
-        for (int c = 0; c < nc; c++) {
-            chan *h = &s->ch[c];
-            double g2 = box_push(&h->gramp, slide_push(&h->ghold, t, r[c]));
-            float y = hist_window(&h->out)[0];
-            if (g2 > 0.0)
-                y = (float)(y * mg_dyn_amp(-g2));
-            b->out[0].ch[c][i] = y;
-            h->gr += g2;
-            gmax = h->gr > gmax ? h->gr : gmax;
-        }
+    for (uint32_t i0 = 0; i0 < b->n; i0 += CHUNK) {
+        uint32_t n = b->n - i0 < CHUNK ? b->n - i0 : CHUNK;
+        chunk_params(&s->cp, b, i0, n);
+        gmax = run_chunk(s, b, i0, n, konst, gmax);
     }
-    s->n += b->n;
     double gr = 0;
     for (int c = 0; c < nc; c++)
         gr = s->ch[c].gr > gr ? s->ch[c].gr : gr;
