@@ -72,7 +72,8 @@
 #define YHIST GUARD_DELAY /* main stage output kept before a chunk */
 #define YLEN (YHIST + CHUNK + GROUP)
 #define PLEN (CHUNK + GROUP) /* the detector's phases of frames -1 .. CHUNK + 14, at f + 1 */
-#define VERTEX_BOUND 1.1001  /* os_peak's vertex adds at most 0.1 of the largest point */
+#define VERTEX_BOUND 1.1001  /* the reading's vertex adds at most 0.1 of the largest point */
+_Static_assert(OS_TAPS == 3 * GROUP, "detect's loud bits span 3 groups back");
 
 enum { OPT_LOOKAHEAD };
 enum { P_CEILING, P_GAIN, P_RELEASE, P_AUTO_RELEASE, P_LINK, N_PARAMS };
@@ -138,6 +139,17 @@ typedef void (*peaks_fn)(const float (*ph)[PLEN], const float *x, int f0, const 
                          const double *cm, double *r);
 typedef void (*levels_fn)(const float *pk, const double *thr, const double *cm, double *r);
 typedef void (*amps_fn)(const double *g, double *a, uint32_t n);
+typedef void (*gain_fn)(const float *in, float *x, const double *ga, uint32_t n);
+
+/* One set of kernels, chosen at create (lim_create). */
+typedef struct lim_kernels {
+    fir8_fn fir8;
+    fir4_fn fir4;
+    peaks_fn peaks;
+    levels_fn levels;
+    amps_fn amps;
+    gain_fn gain;
+} lim_kernels;
 
 typedef struct lim_state {
     double lookahead_ms;  /* [immutable] option */
@@ -150,11 +162,7 @@ typedef struct lim_state {
     float gfir[GUARD_SPAN][4]; /* [immutable] mg_loudness_tp_fir transposed: [tap][phase] */
     double quiet_k;       /* [immutable] the quiet level over the main threshold (see below) */
     double gquiet_k;      /* [immutable] the same for the guard's interpolator */
-    fir8_fn fir8;         /* [immutable] kernels for this CPU */
-    fir4_fn fir4;
-    peaks_fn peaks;
-    levels_fn levels;
-    amps_fn amps;
+    const struct lim_kernels *k; /* [immutable] kernels for this CPU */
     void *mem;
     chan ch[MG_MAX_CHANNELS];
     /* [rt] */
@@ -203,32 +211,33 @@ static const mg_option_desc lim_opts[] = {
 
 /* ---- small [rt] structures ---- */
 
-/* [rt] Push n values r[], held[f] the maximum of the window ending at r[f]. */
-static void slide_run(slide_max *s, const double *r, double *held, uint32_t n)
+/* [rt] A block of w values v[] is complete: its suffix maxima into suf[]. */
+static void slide_complete(const double *v, double *suf, uint32_t w)
 {
-    double pre = s->pre, *v = s->v, *suf = s->suf;
-    uint32_t k = s->k, w = s->w;
-    for (uint32_t f = 0; f < n; f++) {
-        double x = r[f];
-        v[k] = x;
-        pre = x > pre ? x : pre;
-        if (k + 1 < w) {
-            double o = suf[k + 1];
-            held[f] = o > pre ? o : pre;
-            k++;
-            continue;
-        }
-        held[f] = pre; /* the window is this block: complete it */
-        double m = 0;
-        for (uint32_t j = w; j-- > 0;) {
-            m = v[j] > m ? v[j] : m;
-            suf[j] = m;
-        }
-        pre = 0;
-        k = 0;
+    double m = 0;
+    for (uint32_t j = w; j-- > 0;) {
+        m = v[j] > m ? v[j] : m;
+        suf[j] = m;
     }
-    s->pre = pre;
-    s->k = k;
+}
+
+/* [rt] Push x; returns the maximum of the window ending at it. For loops: on a local copy,
+   so that the state stays in registers. */
+static inline double slide_push(slide_max *s, double x)
+{
+    uint32_t k = s->k;
+    s->v[k] = x;
+    double pre = x > s->pre ? x : s->pre;
+    if (k + 1 < s->w) {
+        double o = s->suf[k + 1];
+        s->pre = pre;
+        s->k = k + 1;
+        return o > pre ? o : pre;
+    }
+    slide_complete(s->v, s->suf, s->w); /* the window is this block */
+    s->pre = 0;
+    s->k = 0;
+    return pre;
 }
 
 /* [rt] Every value in the next window is 0 (so far). */
@@ -392,6 +401,35 @@ __attribute__((target("avx2,fma"))) static void fir8_avx2(const float *up, const
     }
 }
 
+/* The same with the GROUP frames as one 16-wide vector: the same operations per lane, so the
+   same values as fir8_avx2 (only faster). */
+__attribute__((target("avx512f"))) static void fir8_avx512(const float *up, const float *x,
+                                                          float (*ph)[PLEN], int at)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
+    __m512 a7 = a0;
+    for (int j = 0; j < OS_TAPS; j++) {
+        const float *c = up + j * MG_OS_MAX;
+        __m512 u = _mm512_loadu_ps(x - j);
+        a0 = _mm512_fmadd_ps(_mm512_set1_ps(c[0]), u, a0);
+        a1 = _mm512_fmadd_ps(_mm512_set1_ps(c[1]), u, a1);
+        a2 = _mm512_fmadd_ps(_mm512_set1_ps(c[2]), u, a2);
+        a3 = _mm512_fmadd_ps(_mm512_set1_ps(c[3]), u, a3);
+        a4 = _mm512_fmadd_ps(_mm512_set1_ps(c[4]), u, a4);
+        a5 = _mm512_fmadd_ps(_mm512_set1_ps(c[5]), u, a5);
+        a6 = _mm512_fmadd_ps(_mm512_set1_ps(c[6]), u, a6);
+        a7 = _mm512_fmadd_ps(_mm512_set1_ps(c[7]), u, a7);
+    }
+    _mm512_storeu_ps(ph[0] + at, a0);
+    _mm512_storeu_ps(ph[1] + at, a1);
+    _mm512_storeu_ps(ph[2] + at, a2);
+    _mm512_storeu_ps(ph[3] + at, a3);
+    _mm512_storeu_ps(ph[4] + at, a4);
+    _mm512_storeu_ps(ph[5] + at, a5);
+    _mm512_storeu_ps(ph[6] + at, a6);
+    _mm512_storeu_ps(ph[7] + at, a7);
+}
+
 __attribute__((target("avx2,fma"))) static void fir4_avx2(const float (*g)[4], const float *y,
                                                          float *pk)
 {
@@ -491,8 +529,22 @@ static inline __attribute__((always_inline)) void levels_body(const float *pk,
 static inline __attribute__((always_inline)) void amps_body(const double *g, double *a,
                                                             uint32_t n)
 {
-    for (uint32_t f = 0; f < n; f++)
-        a[f] = mg_dyn_amp(-g[f]);
+    for (uint32_t f = 0; f < n; f++) {
+        double db = -g[f];
+        a[f] = mg_dyn_amp_of(db > -144.0 ? db : MG_DYN_MUTE_DB); /* mg_dyn_amp, no branch */
+    }
+}
+
+/* x[f] = in[f] times the gain ga[f], non-finite values 0. */
+static inline __attribute__((always_inline)) void gain_body(const float *restrict in,
+                                                            float *restrict x,
+                                                            const double *restrict ga,
+                                                            uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++) {
+        float v = (float)(in[f] * ga[f]);
+        x[f] = fabsf(v) <= FLT_MAX ? v : 0.0f; /* NaN or Inf would latch the envelopes */
+    }
 }
 
 static void peaks_base(const float (*ph)[PLEN], const float *x, int f0, const double *thr,
@@ -505,6 +557,12 @@ static void levels_base(const float *pk, const double *thr, const double *cm, do
     levels_body(pk, thr, cm, r);
 }
 static void amps_base(const double *g, double *a, uint32_t n) { amps_body(g, a, n); }
+static void gain_base(const float *in, float *x, const double *ga, uint32_t n)
+{
+    gain_body(in, x, ga, n);
+}
+static const lim_kernels kernels_base = {fir8_c, fir4_c, peaks_base, levels_base, amps_base,
+                                         gain_base};
 #if defined(LIM_AVX2)
 __attribute__((target("avx2"))) static void peaks_avx2(const float (*ph)[PLEN], const float *x,
                                                       int f0, const double *thr,
@@ -521,6 +579,15 @@ __attribute__((target("avx2"))) static void amps_avx2(const double *g, double *a
 {
     amps_body(g, a, n);
 }
+__attribute__((target("avx2"))) static void gain_avx2(const float *in, float *x,
+                                                     const double *ga, uint32_t n)
+{
+    gain_body(in, x, ga, n);
+}
+static const lim_kernels kernels_avx2 = {fir8_avx2, fir4_avx2, peaks_avx2, levels_avx2,
+                                         amps_avx2, gain_avx2};
+static const lim_kernels kernels_avx512 = {fir8_avx512, fir4_avx2, peaks_avx2, levels_avx2,
+                                           amps_avx2, gain_avx2};
 #endif
 
 /* ---- lifecycle ---- */
@@ -557,19 +624,10 @@ static mg_status lim_create(void *state, mg_node *node)
     double bnd = mg_os_up_norm(&s->os);
     s->quiet_k = 1.0 / (1.1 * (bnd > 1.0 ? bnd : 1.0) * 1.001);
     s->gquiet_k = 1.0 / (gb * 1.001);
-    s->fir8 = fir8_c;
-    s->fir4 = fir4_c;
-    s->peaks = peaks_base;
-    s->levels = levels_base;
-    s->amps = amps_base;
+    s->k = &kernels_base;
 #if defined(LIM_AVX2)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        s->fir8 = fir8_avx2;
-        s->fir4 = fir4_avx2;
-        s->peaks = peaks_avx2;
-        s->levels = levels_avx2;
-        s->amps = amps_avx2;
-    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        s->k = __builtin_cpu_supports("avx512f") ? &kernels_avx512 : &kernels_avx2;
 #endif
     return MG_OK;
 }
@@ -732,6 +790,50 @@ static void chunk_params(chunk_par *q, const mg_block *b, uint32_t i0, uint32_t 
             q->autorel[f] = mg_dyn_pv(&p[P_AUTO_RELEASE], i0 + f) >= 0.5;
 }
 
+/* [rt] Bit l set when |x[l]| > ql, l < GROUP. */
+static uint32_t loud_bits(const float *x, float ql)
+{
+#if defined(__SSE2__)
+    const __m128 sign = _mm_set1_ps(-0.0f), lv = _mm_set1_ps(ql);
+    uint32_t b = 0;
+    for (int l = 0; l < GROUP; l += 4)
+        b |= (uint32_t)_mm_movemask_ps(_mm_cmpgt_ps(_mm_andnot_ps(sign, _mm_loadu_ps(x + l)), lv))
+             << l;
+    return b;
+#else
+    uint32_t b = 0;
+    for (int l = 0; l < GROUP; l++)
+        b |= (uint32_t)(fabsf(x[l]) > ql) << l;
+    return b;
+#endif
+}
+
+/* [rt] The largest point frames f0 .. f0+GROUP-1 read from but phase 7 (at least): |x| of
+   frames f0 - 24 .. f0 - 5 and phases 0 .. 6. */
+static float group_top(const float (*ph)[PLEN], const float *x, uint32_t f0)
+{
+#if defined(__SSE2__)
+    const __m128 sign = _mm_set1_ps(-0.0f);
+    __m128 a = _mm_setzero_ps(), b = a;
+    for (int l = 0; l < GROUP + 4; l += 4)
+        a = _mm_max_ps(a, _mm_andnot_ps(sign, _mm_loadu_ps(x + f0 - OS_TAPS / 2 + l)));
+    for (int p = 0; p < OS - 1; p++)
+        for (int l = 0; l < GROUP; l += 4)
+            b = _mm_max_ps(b, _mm_andnot_ps(sign, _mm_loadu_ps(ph[p] + f0 + 1 + l)));
+    a = _mm_max_ps(a, b);
+    a = _mm_max_ps(a, _mm_shuffle_ps(a, a, _MM_SHUFFLE(1, 0, 3, 2)));
+    a = _mm_max_ps(a, _mm_shuffle_ps(a, a, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtss_f32(a);
+#else
+    float top = top_abs(x + f0 - OS_TAPS / 2, GROUP + 4);
+    for (int p = 0; p < OS - 1; p++) {
+        float t = top_abs(ph[p] + f0 + 1, GROUP);
+        top = t > top ? t : top;
+    }
+    return top;
+#endif
+}
+
 /*
 ** [rt] Main stage, detect, one channel: the gained input of the chunk into h->xb and the
 ** reduction each frame wants into r (dB >= 0). Returns 1 when one of them is not 0.
@@ -747,34 +849,34 @@ static int detect(lim_state *s, chan *h, const float *in, uint32_t n, int konst,
 {
     const chunk_par *q = &s->cp;
     float *x = h->xb + XHIST;
-    for (uint32_t f = 0; f < n; f++) { /* vectorised */
-        float v = (float)(in[f] * q->ga[f]);
-        x[f] = fabsf(v) <= FLT_MAX ? v : 0.0f; /* NaN or Inf would latch the envelopes */
-    }
+    s->k->gain(in, x, q->ga, n);
     /* frame f needs the interpolator when a frame over the quiet level is among the last
-       OS_TAPS: want[k] for group k if one of its frames or the next group's first does */
-    unsigned char want[CHUNK / GROUP + 1];
+       OS_TAPS (= 3 GROUP): want[k] for group k if one of its frames or the next group's first
+       does, i.e. one of frames 16k - 47 .. 16k + 16 is loud (bit l of loud[k]: frame 16k + l) */
+    unsigned char want[CHUNK / GROUP];
     uint32_t groups = (n + GROUP - 1) / GROUP, quiet = h->quiet;
     int need0 = 1;
     if (konst) {
         float ql = (float)(q->thr1[0] * s->quiet_k); /* the largest float <= the level */
         if ((double)ql > q->thr1[0] * s->quiet_k)
             ql = nextafterf(ql, 0.0f);
-        unsigned char loud[CHUNK];
-        for (uint32_t f = 0; f < n; f++) /* vectorised */
-            loud[f] = fabsf(x[f]) > ql;
+        uint32_t loud[CHUNK / GROUP];
         for (uint32_t k = 0; k < groups; k++) {
-            uint32_t f0 = k * GROUP, e = f0 + GROUP < n ? f0 + GROUP : n - 1;
-            int w = quiet + f0 + 1 < OS_TAPS; /* a loud frame before the chunk */
-            for (uint32_t f = f0 + 1 > OS_TAPS ? f0 + 1 - OS_TAPS : 0; f <= e; f++)
-                w |= loud[f];
-            want[k] = (unsigned char)w;
+            uint32_t m = n - k * GROUP < GROUP ? n - k * GROUP : GROUP;
+            loud[k] = loud_bits(x + k * GROUP, ql) & (uint32_t)((1ull << m) - 1);
         }
-        need0 = loud[0] || quiet + 1 < OS_TAPS;
-        uint32_t f = n;
-        while (f > 0 && !loud[f - 1] && n - f < OS_TAPS)
-            f--;
-        quiet = f == 0 ? quiet + n : n - f; /* frames since the last loud one */
+        for (uint32_t k = 0; k < groups; k++) {
+            uint32_t w = quiet + k * GROUP + 1 < OS_TAPS; /* a loud frame before the chunk */
+            w |= loud[k] | (k >= 1 ? loud[k - 1] : 0) | (k >= 2 ? loud[k - 2] : 0);
+            w |= (k >= 3 ? loud[k - 3] >> 1 : 0) | (k + 1 < groups ? loud[k + 1] & 1 : 0);
+            want[k] = w != 0;
+        }
+        need0 = (loud[0] & 1) || quiet + 1 < OS_TAPS;
+        uint32_t k = groups;
+        while (k > 0 && !loud[k - 1])
+            k--;
+        /* frames since the last loud one */
+        quiet = k ? n - (k - 1) * GROUP - (32 - (uint32_t)__builtin_clz(loud[k - 1])) : quiet + n;
         h->quiet = quiet < OS_TAPS ? quiet : OS_TAPS;
     } else {
         memset(want, 1, groups);
@@ -783,14 +885,14 @@ static int detect(lim_state *s, chan *h, const float *in, uint32_t n, int konst,
     int any = 0;
     for (uint32_t k = 0; k < groups; k++) {
         if (want[k])
-            s->fir8(s->os.up, x + k * GROUP, s->ph, (int)(k * GROUP) + 1);
+            s->k->fir8(s->os.up, x + k * GROUP, s->ph, (int)(k * GROUP) + 1);
         any |= want[k];
     }
     if (need0) { /* phase 6 of the frame before the chunk */
         if (h->prev_ok)
             s->ph[OS - 2][0] = h->prev;
         else /* its group was skipped: compute it (same lanes, so the value it would have had) */
-            s->fir8(s->os.up, x - 1, s->ph, 0);
+            s->k->fir8(s->os.up, x - 1, s->ph, 0);
     }
     h->prev_ok = want[groups - 1];
     if (h->prev_ok)
@@ -805,26 +907,23 @@ static int detect(lim_state *s, chan *h, const float *in, uint32_t n, int konst,
     int nz = 0;
     for (uint32_t k = 0; k < groups; k++) {
         uint32_t f0 = k * GROUP, m = n - f0 < GROUP ? n - f0 : GROUP;
-        if (!want[k]) {
-            memset(r + f0, 0, m * sizeof *r);
-            continue;
-        }
-        /* every point the readings start from (phase 7 is no candidate) under the threshold
-           by the vertex bound: all 0 */
-        float top = top_abs(x + f0 - OS_TAPS / 2, GROUP + 1);
-        for (int p = 0; p < OS - 1; p++) {
-            float t = top_abs(s->ph[p] + f0 + 1, GROUP);
-            top = t > top ? t : top;
-        }
-        if ((double)top * VERTEX_BOUND <= q->thr1_min) {
-            memset(r + f0, 0, m * sizeof *r);
+        /* skipped, or every point the readings start from (phase 7 is no candidate) under
+           the threshold by the vertex bound: all 0 */
+        if (!want[k] || (double)group_top((const float(*)[PLEN])s->ph, x, f0) * VERTEX_BOUND <= q->thr1_min) {
+            for (uint32_t l = 0; l < m; l++)
+                r[f0 + l] = 0.0;
             continue;
         }
         double rg[GROUP];
-        s->peaks((const float(*)[PLEN])s->ph, x, (int)f0, q->thr1, q->cm1, rg);
-        memcpy(r + f0, rg, m * sizeof *r);
-        for (uint32_t l = 0; l < m; l++)
-            nz |= rg[l] > 0.0;
+        s->k->peaks((const float(*)[PLEN])s->ph, x, (int)f0, q->thr1, q->cm1, rg);
+        uint64_t bits = 0;
+        for (uint32_t l = 0; l < m; l++) {
+            uint64_t u;
+            memcpy(&u, &rg[l], sizeof u);
+            bits |= u; /* the reductions are +0 or > 0 */
+            r[f0 + l] = rg[l];
+        }
+        nz |= bits != 0;
     }
     return nz;
 }
@@ -857,30 +956,28 @@ static void link_rows(double (*r)[CHUNK], int nc, uint32_t n, const double *link
     }
 }
 
-/* [rt] g[f] = max(g[f] / m, 0): a box's averages from its sums (vectorised). */
-static void box_means(double *g, uint32_t n, uint32_t m)
+/* [rt] g[f] = max(g[f] / m, 0): a box's averages from its sums (vectorised). Returns 1 when
+   one is not 0. */
+static int box_means(double *g, uint32_t n, uint32_t m)
 {
+    uint64_t any = 0;
     for (uint32_t f = 0; f < n; f++) {
         double a = g[f] / m;
         g[f] = a > 0.0 ? a : 0.0;
+        uint64_t u;
+        memcpy(&u, &g[f], sizeof u);
+        any |= u; /* +0 has no bit set */
     }
-}
-
-/* [rt] A box's sums of n values rel[] (in place); the averages come from box_means. */
-static void box_run(box *b, double *rel, uint32_t n)
-{
-    box x = *b;
-    for (uint32_t f = 0; f < n; f++)
-        rel[f] = box_sum(&x, rel[f]);
-    *b = x;
+    return any != 0;
 }
 
 /*
 ** [rt] Main stage, one channel: hold, release (fast and, with auto_release, slow envelope),
 ** ramp: g[f] the reduction (dB) applied to frame f's delayed input. rows_zero: r is all 0.
-** Returns 1 when one of g is not 0. Each step a loop over the chunk; the release is serial
-** (mg_dyn_smooth's arithmetic, written without branches: the reductions come and go at every
-** peak).
+** Returns 1 when one of g is not 0. Serial, in one loop so that the three recursions overlap;
+** the state lives in locals through it, the ramp's divisions wait for the end, and the
+** release is mg_dyn_smooth's arithmetic written without branches (reductions come and go at
+** every peak).
 */
 static int main_gains(const chunk_par *q, chan *h, const double *r, int rows_zero, double *g,
                       uint32_t n)
@@ -891,29 +988,28 @@ static int main_gains(const chunk_par *q, chan *h, const double *r, int rows_zer
         memset(g, 0, n * sizeof *g);
         return 0;
     }
-    slide_run(&h->hold, r, g, n);
+    slide_max hold = h->hold;
+    box ramp = h->ramp;
     double fast = h->fast, slow = h->slow;
     for (uint32_t f = 0; f < n; f++) {
-        double held = g[f];
+        double held = slide_push(&hold, r[f]);
         double left = (held > fast ? 0.0 : q->a_rel[f]) * (fast - held); /* attack: at once */
         fast = fabs(left) < 1e-9 ? held : held + left;
+        double rel = fast;
         if (q->autorel[f]) {
             left = q->a_slow[f] * (slow - held);
             slow = fabs(left) < 1e-9 ? held : held + left;
-            g[f] = slow > fast ? slow : fast;
+            rel = slow > fast ? slow : fast;
         } else {
             slow = 0;
-            g[f] = fast;
         }
+        g[f] = box_sum(&ramp, rel);
     }
+    h->hold = hold;
+    h->ramp = ramp;
     h->fast = fast;
     h->slow = slow;
-    box_run(&h->ramp, g, n);
-    box_means(g, n, h->ramp.m);
-    int nz = 0;
-    for (uint32_t f = 0; f < n; f++)
-        nz |= g[f] > 0.0;
-    return nz;
+    return box_means(g, n, ramp.m);
 }
 
 /* [rt] Guard, one channel: hold and ramp. */
@@ -924,21 +1020,21 @@ static int guard_gains(chan *h, const double *r, int rows_zero, double *g, uint3
         memset(g, 0, n * sizeof *g);
         return 0;
     }
-    slide_run(&h->ghold, r, g, n);
-    box_run(&h->gramp, g, n);
-    box_means(g, n, h->gramp.m);
-    int nz = 0;
+    slide_max hold = h->ghold;
+    box ramp = h->gramp;
     for (uint32_t f = 0; f < n; f++)
-        nz |= g[f] > 0.0;
-    return nz;
+        g[f] = box_sum(&ramp, slide_push(&hold, r[f]));
+    h->ghold = hold;
+    h->gramp = ramp;
+    return box_means(g, n, ramp.m);
 }
 
-/* [rt] out[f] = y[f] times amp[f] where g[f] > 0, else y[f] (vectorised; out may be y). */
-static void apply_gains(const double *amp, const double *g, const float *y, float *out,
-                        uint32_t n)
+/* [rt] out[f] = y[f] times amp[f] (vectorised; out may be y). A reduction of 0 dB has a gain
+   of exactly 1 (mg_dyn_amp_of), so those frames pass unchanged. */
+static void apply_gains(const double *amp, const float *y, float *out, uint32_t n)
 {
     for (uint32_t f = 0; f < n; f++)
-        out[f] = g[f] > 0.0 ? (float)(y[f] * amp[f]) : y[f];
+        out[f] = (float)(y[f] * amp[f]);
 }
 
 /*
@@ -959,13 +1055,13 @@ static int guard_detect(lim_state *s, chan *h, uint32_t n, double *r)
     for (uint32_t f0 = 0; f0 < n; f0 += GROUP) {
         uint32_t m = n - f0 < GROUP ? n - f0 : GROUP;
         float *pk = s->gpk + f0;
-        s->fir4((const float(*)[4])s->gfir, y + f0, pk);
+        s->k->fir4((const float(*)[4])s->gfir, y + f0, pk);
         if (top_abs(pk, GROUP) <= q->thr2_min) {
             memset(r + f0, 0, m * sizeof *r);
             continue;
         }
         double rg[GROUP];
-        s->levels(pk, q->thr2 + f0, q->cm2 + f0, rg);
+        s->k->levels(pk, q->thr2 + f0, q->cm2 + f0, rg);
         for (uint32_t l = 0; l < m; l++) {
             r[f0 + l] = rg[l];
             nz |= rg[l] > 0.0;
@@ -985,6 +1081,25 @@ static void delay_line(float *line, uint32_t len, uint32_t pos, const float *x, 
         i += run;
         pos = pos + run == len ? 0 : pos + run;
     }
+}
+
+/* Frames lo .. hi-1 of a chunk hold every non-zero reduction of a row (none: lo == hi). */
+typedef struct span {
+    uint32_t lo, hi;
+} span;
+
+/* [rt] The span of g[0..n-1] (any: one of them is not 0). */
+static span nonzero_span(const double *g, uint32_t n, int any)
+{
+    span z = {0, 0};
+    if (!any)
+        return z;
+    while (g[z.lo] == 0.0)
+        z.lo++;
+    z.hi = n;
+    while (g[z.hi - 1] == 0.0)
+        z.hi--;
+    return z;
 }
 
 /* [rt] Channel 0's hold/release/ramp (main stage when main, else the guard's) into the
@@ -1032,7 +1147,8 @@ static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n
 {
     const chunk_par *q = &s->cp;
     int nc = b->out[0].channels;
-    int any1 = 0, any2 = 0, nz1[MG_MAX_CHANNELS], nz2[MG_MAX_CHANNELS];
+    int any1 = 0, any2 = 0;
+    span z1[MG_MAX_CHANNELS], z2[MG_MAX_CHANNELS];
     const double *g1[MG_MAX_CHANNELS], *g2[MG_MAX_CHANNELS], *a1[MG_MAX_CHANNELS];
     for (int c = 0; c < nc; c++)
         any1 |= detect(s, &s->ch[c], b->in[0].ch[c] + i0, n, konst, s->r1[c]);
@@ -1046,11 +1162,11 @@ static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n
     for (int c = 0; c < nc; c++) {
         int k = s->shared1 ? 0 : c;
         if (c == k) {
-            nz1[c] = main_gains(q, &s->ch[c], s->r1[c], !any1, s->g1[c], n);
-            if (nz1[c])
-                s->amps(s->g1[c], s->amp[c], n);
+            int nz = main_gains(q, &s->ch[c], s->r1[c], !any1, s->g1[c], n);
+            z1[c] = nonzero_span(s->g1[c], n, nz);
+            s->k->amps(s->g1[c] + z1[c].lo, s->amp[c] + z1[c].lo, z1[c].hi - z1[c].lo);
         } else {
-            nz1[c] = nz1[k];
+            z1[c] = z1[k];
         }
         g1[c] = s->g1[k];
         a1[c] = s->amp[k];
@@ -1060,9 +1176,9 @@ static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n
     for (int c = 0; c < nc; c++) {
         chan *h = &s->ch[c];
         float *y = h->yb + YHIST;
+        uint32_t lo = z1[c].lo;
         delay_line(h->line, s->d1, s->lpos, h->xb + XHIST, y, n);
-        if (nz1[c])
-            apply_gains(a1[c], g1[c], y, y, n);
+        apply_gains(a1[c] + lo, y + lo, y + lo, z1[c].hi - lo);
         any2 |= guard_detect(s, h, n, s->r2[c]);
     }
     s->lpos = (uint32_t)((s->lpos + n) % s->d1);
@@ -1076,25 +1192,24 @@ static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n
     for (int c = 0; c < nc; c++) {
         int k = s->shared2 ? 0 : c;
         if (c == k) {
-            nz2[c] = guard_gains(&s->ch[c], s->r2[c], !any2, s->g2[c], n);
-            if (nz2[c])
-                s->amps(s->g2[c], s->amp[c], n);
+            int nz = guard_gains(&s->ch[c], s->r2[c], !any2, s->g2[c], n);
+            z2[c] = nonzero_span(s->g2[c], n, nz);
+            s->k->amps(s->g2[c] + z2[c].lo, s->amp[c] + z2[c].lo, z2[c].hi - z2[c].lo);
         } else {
-            nz2[c] = nz2[k];
+            z2[c] = z2[k];
         }
         g2[c] = s->g2[k];
         chan *h = &s->ch[c];
         float *out = b->out[0].ch[c] + i0;
-        if (nz2[c])
-            apply_gains(s->amp[k], g2[c], h->yb, out, n);
-        else
-            memcpy(out, h->yb, n * sizeof *out);
-        if (nz1[c] || nz2[c]) {
-            gmax = top_sum(g1[c], g2[c], n, gmax);
-            h->gr = g1[c][n - 1] + g2[c][n - 1];
-        } else {
-            h->gr = 0;
-        }
+        uint32_t lo = z2[c].lo;
+        memcpy(out, h->yb, n * sizeof *out);
+        apply_gains(s->amp[k] + lo, h->yb + lo, out + lo, z2[c].hi - lo);
+        /* the meters (channels sharing both rows have the same reductions) */
+        lo = z1[c].lo < z2[c].lo ? z1[c].lo : z2[c].lo;
+        uint32_t hi = z1[c].hi > z2[c].hi ? z1[c].hi : z2[c].hi;
+        if (hi > lo && (c == 0 || g1[c] != g1[0] || g2[c] != g2[0]))
+            gmax = top_sum(g1[c] + lo, g2[c] + lo, hi - lo, gmax);
+        h->gr = g1[c][n - 1] + g2[c][n - 1];
         memmove(h->xb, h->xb + n, XHIST * sizeof *h->xb);
         memmove(h->yb, h->yb + n, YHIST * sizeof *h->yb);
     }
