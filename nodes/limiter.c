@@ -31,6 +31,19 @@
 ** Latency: round(lookahead * rate / 1000) + LIM_FIXED_LATENCY frames (the 8x interpolator's
 ** delay and the guard's window), reported to the engine. Below the ceiling every reduction is
 ** exactly 0 dB and the output is the input (times `gain`) delayed, bit for bit.
+**
+** How it runs (lim_process): a block is cut into chunks of CHUNK frames, and a chunk goes
+** through stages, each a loop over it: per channel the gained input and the 8x detector (an
+** FIR over groups of GROUP frames, the frames as vector lanes; groups that cannot reach the
+** threshold are skipped, see detect) and the readings and their logarithms (vectorised, only
+** on groups with a point near the threshold); the link; per channel the hold (a block-wise
+** sliding maximum), release and ramp, the one serial loop; the gains (vectorised dB to gain,
+** only over the span of frames with a reduction); then the same for the guard. While the
+** reductions are fully linked every channel's hold, release and ramp are in the same state,
+** so one of them runs for all. Every frame's arithmetic is the same however the frames are
+** cut (block size, chunk, group), so the output never depends on the block size; the kernels
+** are chosen once for the CPU (AVX2 + FMA, AVX-512 with the same lanes, or portable C), which
+** changes the output by float rounding only.
 */
 #include <float.h>
 #include <math.h>
@@ -71,7 +84,7 @@
 #define XLEN (XHIST + CHUNK + GROUP)
 #define YHIST GUARD_DELAY /* main stage output kept before a chunk */
 #define YLEN (YHIST + CHUNK + GROUP)
-#define PLEN (CHUNK + GROUP) /* the detector's phases of frames -1 .. CHUNK + 14, at f + 1 */
+#define PLEN (CHUNK + GROUP) /* the detector's phases of frames -1 .. CHUNK + 14 at f + 1 */
 #define VERTEX_BOUND 1.1001  /* the reading's vertex adds at most 0.1 of the largest point */
 _Static_assert(OS_TAPS == 3 * GROUP, "detect's loud bits span 3 groups back");
 
@@ -109,7 +122,7 @@ typedef struct chan {
     double gr;         /* last total gain reduction, dB (meter) */
     float prev;        /* the detector's phase 6 of the frame before the chunk, if prev_ok */
     int prev_ok;
-    uint32_t quiet;    /* the latest frames in a row at or under the quiet level (see below) */
+    uint32_t quiet;    /* the latest frames in a row at or under the quiet level (detect) */
 } chan;
 
 /* The detector's interpolator on GROUP frames: ph[p][at + l] = phase p of frame l, x[l] being
@@ -160,9 +173,9 @@ typedef struct lim_state {
     uint32_t d1;          /* main stage delay */
     mg_os os;             /* [immutable] the 8x detector's interpolator */
     float gfir[GUARD_SPAN][4]; /* [immutable] mg_loudness_tp_fir transposed: [tap][phase] */
-    double quiet_k;       /* [immutable] the quiet level over the main threshold (see below) */
+    double quiet_k;       /* [immutable] the quiet level over the main threshold (detect) */
     double gquiet_k;      /* [immutable] the same for the guard's interpolator */
-    const struct lim_kernels *k; /* [immutable] kernels for this CPU */
+    const lim_kernels *k; /* [immutable] kernels for this CPU */
     void *mem;
     chan ch[MG_MAX_CHANNELS];
     /* [rt] */
@@ -264,7 +277,7 @@ static void slide_copy(slide_max *s, const slide_max *o)
     s->k = o->k;
 }
 
-/* box_push without the average: the sum after the push (box_means divides). */
+/* [rt] Push v; returns the sum of the last m values (box_means takes the averages). */
 static inline double box_sum(box *b, double v)
 {
     double old = b->v[b->pos];
@@ -277,7 +290,7 @@ static inline double box_sum(box *b, double v)
 
 /*
 ** [rt] n pushes of 0 into a hold and a box that hold only zeros (slide_zero, nonzero == 0):
-** the outputs are all 0, as slide_run and box_sum would give, and the state ends as theirs
+** the outputs are all 0, as slide_push and box_sum would give, and the state ends as theirs
 ** would, but for values that are never read again.
 */
 static void idle_skip(slide_max *s, box *b, uint32_t n)
@@ -316,7 +329,7 @@ static float top_abs(const float *y, uint32_t n)
     return m[0];
 }
 
-/* [rt] The largest u[f] + v[f], f < n, and top (in lanes: vectorised). */
+/* [rt] The largest of top and the u[f] + v[f], f < n (in 4 lanes). */
 static double top_sum(const double *u, const double *v, uint32_t n, double top)
 {
     double m[4] = {top, top, top, top};
@@ -348,6 +361,7 @@ static void fir8_c(const float *up, const float *x, float (*ph)[PLEN], int at)
     }
 }
 
+/* Portable, as fir8_c. */
 static void fir4_c(const float (*g)[4], const float *y, float *pk)
 {
     float m[GROUP];
@@ -525,14 +539,15 @@ static inline __attribute__((always_inline)) void levels_body(const float *pk,
     }
 }
 
-/* Linear gains of n reductions in dB (>= 0). */
+/* Linear gains of n reductions in dB (>= 0): mg_dyn_amp(-g), its -144 dB rule applied after
+   the conversion (two loops that vectorise; a select before it does not). */
 static inline __attribute__((always_inline)) void amps_body(const double *g, double *a,
                                                             uint32_t n)
 {
-    for (uint32_t f = 0; f < n; f++) {
-        double db = -g[f];
-        a[f] = mg_dyn_amp_of(db > -144.0 ? db : MG_DYN_MUTE_DB); /* mg_dyn_amp, no branch */
-    }
+    for (uint32_t f = 0; f < n; f++)
+        a[f] = mg_dyn_amp_of(-g[f]);
+    for (uint32_t f = 0; f < n; f++)
+        a[f] = g[f] < 144.0 ? a[f] : 0.0;
 }
 
 /* x[f] = in[f] times the gain ga[f], non-finite values 0. */
@@ -617,10 +632,10 @@ static mg_status lim_create(void *state, mg_node *node)
     }
     if (design_os(s) != MG_OK)
         return mg_node_errorf(node, MG_ERR_NOMEM, "cannot allocate the true-peak detector");
-    /* os_peak returns at most max(1.1 v, |frame|), v the largest interpolated value, and
-       v <= B max|x| over the history (B = mg_os_up_norm), B >= 1 being the frame's own bound;
-       0.1 % more covers the float sums' rounding (under 48 x 2^-24 relative). The guard reads
-       at most max(Bg, 1) max|y| over its window in the same way. */
+    /* a reading (peaks_body) is at most max(1.1 v, |frame|), v the largest interpolated
+       value, and v <= B max|x| over the history (B = mg_os_up_norm), B >= 1 being the frame's
+       own bound; 0.1 % more covers the float sums' rounding (under 48 x 2^-24 relative). The
+       guard reads at most max(Bg, 1) max|y| over its window in the same way. */
     double bnd = mg_os_up_norm(&s->os);
     s->quiet_k = 1.0 / (1.1 * (bnd > 1.0 ? bnd : 1.0) * 1.001);
     s->gquiet_k = 1.0 / (gb * 1.001);
