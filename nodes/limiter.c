@@ -381,37 +381,37 @@ static void fir4_c(const float (*g)[4], const float *y, float *pk)
 }
 
 #if defined(LIM_AVX2)
-/* The same sums with fused multiply-adds, frames as the lanes of two 8-wide vectors. */
+/*
+** The same sums with fused multiply-adds, frames as the lanes of two 8-wide vectors: phases
+** 0..3 of a polyphase FIR whose tap j weighs x[l - j] by c[j * stride + p], j < taps.
+*/
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+fir_quad_avx2(const float *c, int stride, int taps, const float *x, __m256 acc[4][2])
+{
+    __m256 a[4][2];
+    for (int p = 0; p < 4; p++)
+        a[p][0] = a[p][1] = _mm256_setzero_ps();
+    for (int j = 0; j < taps; j++) {
+        __m256 u = _mm256_loadu_ps(x - j), v = _mm256_loadu_ps(x - j + 8);
+        for (int p = 0; p < 4; p++) {
+            __m256 k = _mm256_broadcast_ss(c + j * stride + p);
+            a[p][0] = _mm256_fmadd_ps(k, u, a[p][0]);
+            a[p][1] = _mm256_fmadd_ps(k, v, a[p][1]);
+        }
+    }
+    memcpy(acc, a, sizeof a);
+}
+
 __attribute__((target("avx2,fma"))) static void fir8_avx2(const float *up, const float *x,
                                                          float (*ph)[PLEN], int at)
 {
     for (int h = 0; h < OS; h += 4) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        for (int j = 0; j < OS_TAPS; j++) {
-            const float *c = up + j * MG_OS_MAX + h;
-            __m256 u = _mm256_loadu_ps(x - j), v = _mm256_loadu_ps(x - j + 8), k;
-            k = _mm256_broadcast_ss(c);
-            a0 = _mm256_fmadd_ps(k, u, a0);
-            b0 = _mm256_fmadd_ps(k, v, b0);
-            k = _mm256_broadcast_ss(c + 1);
-            a1 = _mm256_fmadd_ps(k, u, a1);
-            b1 = _mm256_fmadd_ps(k, v, b1);
-            k = _mm256_broadcast_ss(c + 2);
-            a2 = _mm256_fmadd_ps(k, u, a2);
-            b2 = _mm256_fmadd_ps(k, v, b2);
-            k = _mm256_broadcast_ss(c + 3);
-            a3 = _mm256_fmadd_ps(k, u, a3);
-            b3 = _mm256_fmadd_ps(k, v, b3);
+        __m256 acc[4][2];
+        fir_quad_avx2(up + h, MG_OS_MAX, OS_TAPS, x, acc);
+        for (int p = 0; p < 4; p++) {
+            _mm256_storeu_ps(ph[h + p] + at, acc[p][0]);
+            _mm256_storeu_ps(ph[h + p] + at + 8, acc[p][1]);
         }
-        _mm256_storeu_ps(ph[h] + at, a0);
-        _mm256_storeu_ps(ph[h] + at + 8, b0);
-        _mm256_storeu_ps(ph[h + 1] + at, a1);
-        _mm256_storeu_ps(ph[h + 1] + at + 8, b1);
-        _mm256_storeu_ps(ph[h + 2] + at, a2);
-        _mm256_storeu_ps(ph[h + 2] + at + 8, b2);
-        _mm256_storeu_ps(ph[h + 3] + at, a3);
-        _mm256_storeu_ps(ph[h + 3] + at + 8, b3);
     }
 }
 
@@ -420,59 +420,30 @@ __attribute__((target("avx2,fma"))) static void fir8_avx2(const float *up, const
 __attribute__((target("avx512f"))) static void fir8_avx512(const float *up, const float *x,
                                                           float (*ph)[PLEN], int at)
 {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0;
-    __m512 a7 = a0;
+    __m512 a[OS];
+    for (int p = 0; p < OS; p++)
+        a[p] = _mm512_setzero_ps();
     for (int j = 0; j < OS_TAPS; j++) {
-        const float *c = up + j * MG_OS_MAX;
         __m512 u = _mm512_loadu_ps(x - j);
-        a0 = _mm512_fmadd_ps(_mm512_set1_ps(c[0]), u, a0);
-        a1 = _mm512_fmadd_ps(_mm512_set1_ps(c[1]), u, a1);
-        a2 = _mm512_fmadd_ps(_mm512_set1_ps(c[2]), u, a2);
-        a3 = _mm512_fmadd_ps(_mm512_set1_ps(c[3]), u, a3);
-        a4 = _mm512_fmadd_ps(_mm512_set1_ps(c[4]), u, a4);
-        a5 = _mm512_fmadd_ps(_mm512_set1_ps(c[5]), u, a5);
-        a6 = _mm512_fmadd_ps(_mm512_set1_ps(c[6]), u, a6);
-        a7 = _mm512_fmadd_ps(_mm512_set1_ps(c[7]), u, a7);
+        for (int p = 0; p < OS; p++)
+            a[p] = _mm512_fmadd_ps(_mm512_set1_ps(up[j * MG_OS_MAX + p]), u, a[p]);
     }
-    _mm512_storeu_ps(ph[0] + at, a0);
-    _mm512_storeu_ps(ph[1] + at, a1);
-    _mm512_storeu_ps(ph[2] + at, a2);
-    _mm512_storeu_ps(ph[3] + at, a3);
-    _mm512_storeu_ps(ph[4] + at, a4);
-    _mm512_storeu_ps(ph[5] + at, a5);
-    _mm512_storeu_ps(ph[6] + at, a6);
-    _mm512_storeu_ps(ph[7] + at, a7);
+    for (int p = 0; p < OS; p++)
+        _mm512_storeu_ps(ph[p] + at, a[p]);
 }
 
 __attribute__((target("avx2,fma"))) static void fir4_avx2(const float (*g)[4], const float *y,
                                                          float *pk)
 {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    for (int j = 0; j < GUARD_SPAN; j++) {
-        __m256 u = _mm256_loadu_ps(y - j), v = _mm256_loadu_ps(y - j + 8), k;
-        k = _mm256_broadcast_ss(&g[j][0]);
-        a0 = _mm256_fmadd_ps(k, u, a0);
-        b0 = _mm256_fmadd_ps(k, v, b0);
-        k = _mm256_broadcast_ss(&g[j][1]);
-        a1 = _mm256_fmadd_ps(k, u, a1);
-        b1 = _mm256_fmadd_ps(k, v, b1);
-        k = _mm256_broadcast_ss(&g[j][2]);
-        a2 = _mm256_fmadd_ps(k, u, a2);
-        b2 = _mm256_fmadd_ps(k, v, b2);
-        k = _mm256_broadcast_ss(&g[j][3]);
-        a3 = _mm256_fmadd_ps(k, u, a3);
-        b3 = _mm256_fmadd_ps(k, v, b3);
-    }
+    __m256 acc[4][2];
+    fir_quad_avx2(g[0], 4, GUARD_SPAN, y, acc);
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 ma = _mm256_andnot_ps(sign, _mm256_loadu_ps(y));
-    __m256 mb = _mm256_andnot_ps(sign, _mm256_loadu_ps(y + 8));
-    ma = _mm256_max_ps(ma, _mm256_max_ps(_mm256_andnot_ps(sign, a0), _mm256_andnot_ps(sign, a1)));
-    mb = _mm256_max_ps(mb, _mm256_max_ps(_mm256_andnot_ps(sign, b0), _mm256_andnot_ps(sign, b1)));
-    ma = _mm256_max_ps(ma, _mm256_max_ps(_mm256_andnot_ps(sign, a2), _mm256_andnot_ps(sign, a3)));
-    mb = _mm256_max_ps(mb, _mm256_max_ps(_mm256_andnot_ps(sign, b2), _mm256_andnot_ps(sign, b3)));
-    _mm256_storeu_ps(pk, ma);
-    _mm256_storeu_ps(pk + 8, mb);
+    for (int h = 0; h < 2; h++) {
+        __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(y + 8 * h));
+        for (int p = 0; p < 4; p++)
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, acc[p][h]));
+        _mm256_storeu_ps(pk + 8 * h, m);
+    }
 }
 #endif
 
@@ -1151,6 +1122,44 @@ static int all_idle(const lim_state *s, int nc, int main)
 }
 
 /*
+** [rt] One stage's link, hold/release/ramp and dB to gain (main: the main stage, else the
+** guard) from its reductions r (any: one of them is not 0), into the rows rg: g[c] and amp[c]
+** point at channel c's reductions (dB) and gains, z[c] spans its non-zero ones. With the
+** reductions the same on every channel (fully linked) and the channels' states alike, channel
+** 0 works for all; when they part ways, its state is copied to the others first.
+*/
+static void stage_gains(lim_state *s, int nc, uint32_t n, int main, int any,
+                        double (*r)[CHUNK], double (*rg)[CHUNK], const double **g,
+                        const double **amp, span *z)
+{
+    const chunk_par *q = &s->cp;
+    int *shared = main ? &s->shared1 : &s->shared2;
+    int same = nc == 1 || q->linked || !any; /* every channel's row of r is the same */
+    if (*shared && !same) {
+        unshare(s, nc, main);
+        *shared = 0;
+    }
+    if (any && nc > 1)
+        link_rows(r, nc, n, q->link, q->linked, *shared ? 1 : nc);
+    for (int c = 0; c < nc; c++) {
+        int k = *shared ? 0 : c;
+        if (c == k) {
+            chan *h = &s->ch[c];
+            int nz = main ? main_gains(q, h, r[c], !any, rg[c], n)
+                          : guard_gains(h, r[c], !any, rg[c], n);
+            z[c] = nonzero_span(rg[c], n, nz);
+            s->k->amps(rg[c] + z[c].lo, s->amp[c] + z[c].lo, z[c].hi - z[c].lo);
+        } else {
+            z[c] = z[k];
+        }
+        g[c] = rg[k];
+        amp[c] = s->amp[k];
+    }
+    if (!*shared && same && all_idle(s, nc, main))
+        *shared = 1;
+}
+
+/*
 ** [rt] Frames i0 .. i0+n-1 (n <= CHUNK) of the block through every stage, each a loop over
 ** the chunk: main detector (per channel), link, hold/release/ramp (per channel, serial), gain;
 ** guard detector, link, hold/ramp, gain. With every channel's reductions linked (or alone),
@@ -1160,34 +1169,14 @@ static int all_idle(const lim_state *s, int nc, int main)
 static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n, int konst,
                         double gmax)
 {
-    const chunk_par *q = &s->cp;
     int nc = b->out[0].channels;
     int any1 = 0, any2 = 0;
     span z1[MG_MAX_CHANNELS], z2[MG_MAX_CHANNELS];
-    const double *g1[MG_MAX_CHANNELS], *g2[MG_MAX_CHANNELS], *a1[MG_MAX_CHANNELS];
+    const double *g1[MG_MAX_CHANNELS], *g2[MG_MAX_CHANNELS];
+    const double *a1[MG_MAX_CHANNELS], *a2[MG_MAX_CHANNELS];
     for (int c = 0; c < nc; c++)
         any1 |= detect(s, &s->ch[c], b->in[0].ch[c] + i0, n, konst, s->r1[c]);
-    int same = nc == 1 || q->linked || !any1; /* every channel's r1 row is the same */
-    if (s->shared1 && !same) {
-        unshare(s, nc, 1);
-        s->shared1 = 0;
-    }
-    if (any1 && nc > 1)
-        link_rows(s->r1, nc, n, q->link, q->linked, s->shared1 ? 1 : nc);
-    for (int c = 0; c < nc; c++) {
-        int k = s->shared1 ? 0 : c;
-        if (c == k) {
-            int nz = main_gains(q, &s->ch[c], s->r1[c], !any1, s->g1[c], n);
-            z1[c] = nonzero_span(s->g1[c], n, nz);
-            s->k->amps(s->g1[c] + z1[c].lo, s->amp[c] + z1[c].lo, z1[c].hi - z1[c].lo);
-        } else {
-            z1[c] = z1[k];
-        }
-        g1[c] = s->g1[k];
-        a1[c] = s->amp[k];
-    }
-    if (!s->shared1 && same && all_idle(s, nc, 1))
-        s->shared1 = 1;
+    stage_gains(s, nc, n, 1, any1, s->r1, s->g1, g1, a1, z1);
     for (int c = 0; c < nc; c++) {
         chan *h = &s->ch[c];
         float *y = h->yb + YHIST;
@@ -1197,28 +1186,13 @@ static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n
         any2 |= guard_detect(s, h, n, s->r2[c]);
     }
     s->lpos = (uint32_t)((s->lpos + n) % s->d1);
-    same = nc == 1 || q->linked || !any2;
-    if (s->shared2 && !same) {
-        unshare(s, nc, 0);
-        s->shared2 = 0;
-    }
-    if (any2 && nc > 1)
-        link_rows(s->r2, nc, n, q->link, q->linked, s->shared2 ? 1 : nc);
+    stage_gains(s, nc, n, 0, any2, s->r2, s->g2, g2, a2, z2);
     for (int c = 0; c < nc; c++) {
-        int k = s->shared2 ? 0 : c;
-        if (c == k) {
-            int nz = guard_gains(&s->ch[c], s->r2[c], !any2, s->g2[c], n);
-            z2[c] = nonzero_span(s->g2[c], n, nz);
-            s->k->amps(s->g2[c] + z2[c].lo, s->amp[c] + z2[c].lo, z2[c].hi - z2[c].lo);
-        } else {
-            z2[c] = z2[k];
-        }
-        g2[c] = s->g2[k];
         chan *h = &s->ch[c];
         float *out = b->out[0].ch[c] + i0;
         uint32_t lo = z2[c].lo;
         memcpy(out, h->yb, n * sizeof *out);
-        apply_gains(s->amp[k] + lo, h->yb + lo, out + lo, z2[c].hi - lo);
+        apply_gains(a2[c] + lo, h->yb + lo, out + lo, z2[c].hi - lo);
         /* the meters (channels sharing both rows have the same reductions) */
         lo = z1[c].lo < z2[c].lo ? z1[c].lo : z2[c].lo;
         uint32_t hi = z1[c].hi > z2[c].hi ? z1[c].hi : z2[c].hi;
@@ -1228,8 +1202,6 @@ static double run_chunk(lim_state *s, const mg_block *b, uint32_t i0, uint32_t n
         memmove(h->xb, h->xb + n, XHIST * sizeof *h->xb);
         memmove(h->yb, h->yb + n, YHIST * sizeof *h->yb);
     }
-    if (!s->shared2 && same && all_idle(s, nc, 0))
-        s->shared2 = 1;
     return gmax;
 }
 
