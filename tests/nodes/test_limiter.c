@@ -4,7 +4,8 @@
 ** fs/4 sine whose samples read 3 dB under its true peak, pink noise (mono and uncorrelated
 ** stereo), transparency below the ceiling with the exact latency, an isolated click, the
 ** release time constant, the stereo link, and the same at 44.1, 48 and 96 kHz. Then
-** block-size independence, the meters and the reported latency.
+** block-size independence (blocks of 1, 37, 64, 100 and 4096 frames), the meters and the
+** reported latency.
 **
 ** True peak is read two ways: the engine's BS.1770-5 meter (mg_loudness_true_peak, 4x) and an
 ** independent 32x reference written here: a polyphase Kaiser (beta 14) windowed sinc of
@@ -339,6 +340,44 @@ static void quiet_skip(void)
     mg_test_free_channels(x, 2);
 }
 
+/*
+** lim_process works in chunks of 64 frames and groups of 16 (the block's last ones shorter),
+** and shares one hold/release/ramp between the channels while their reductions are the same:
+** blocks of 100 and 37 frames must give the bits of blocks of 4096, with auto release and a
+** partial link (the channels part ways during the bursts and share again in the quiet after).
+*/
+static void odd_blocks(void)
+{
+    const double rate = 48000;
+    long n = 48000;
+    float **x = dyn_pink(rate, 2, n, 5, -24);
+    for (long i = 6000; i < 30000; i++) /* loud on L from 6000, on R from 15000 */
+        for (int c = 0; c < 2; c++)
+            x[c][i] *= i >= 6000 + 9000 * c && (i / 3000) % 2 == 0 ? 16.0f : 1.0f;
+    dyn_param ps[] = {{"gain", 9}, {"ceiling", C_DB}, {"auto_release", 1}, {"link", 50},
+                      {"release", 20}, {NULL, 0}};
+    double gr[3];
+    const int sizes[] = {4096, 100, 37};
+    float **y[3];
+    long diff = 0;
+    for (int k = 0; k < 3; k++) {
+        y[k] = limit(rate, sizes[k], x, 2, n, ps, NULL, &gr[k]);
+        for (int c = 0; c < 2 && k; c++)
+            for (long i = 0; i < n; i++)
+                diff += y[k][c][i] != y[0][c][i];
+    }
+    mg_test_report("blocks 100 and 37 vs 4096, auto release, link 50 %: samples differing",
+                   (double)diff, "");
+    CHECK(diff == 0, "limiter: %ld samples depend on the block size", diff);
+    CHECK(gr[0] > 3.0 && gr[1] == gr[0] && gr[2] == gr[0],
+          "odd_blocks: gr_max %g / %g / %g dB (limiting, the same at every block size)", gr[0],
+          gr[1], gr[2]);
+    check_tp("odd_blocks", y[0], 2, n, rate, 0.0, 0.1, NULL);
+    for (int k = 0; k < 3; k++)
+        mg_test_free_channels(y[k], 2);
+    mg_test_free_channels(x, 2);
+}
+
 /* A NaN and an Inf in the input do not latch: the output is finite and, 1 s later, limits
    again to the ceiling. */
 static void nonfinite(void)
@@ -392,6 +431,7 @@ int main(void)
     tpl2(96000, 2, 20);
     blocks();
     quiet_skip();
+    odd_blocks();
     nonfinite();
     dyn_tmp_close();
     return mg_test_done("test_limiter");
