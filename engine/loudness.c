@@ -11,12 +11,27 @@
 ** last 3 s of ticks; M and S are plain sums over the last 80 and 600 ticks (no running sums,
 ** so no drift and no dependence on how the input was chunked). Every 20 ticks the current M
 ** window is one 400 ms gating block (75 % overlap) and goes into the gating histogram.
+**
+** Speed (the meter reads whole files several times in `mixgraph master`): each chunk of a tick
+** is done in passes over a double copy of the input: sanitize + sample peak (4 floats per SSE
+** vector), K-weighting of two channels at once (the two lanes of one SSE vector, each lane the
+** same arithmetic as a lone channel), and the interpolator over 2 (SSE2) or 4 (AVX2 + FMA)
+** consecutive frames per vector. Every value is computed by the same operations whatever the
+** chunking (a vector lane and the scalar tail agree bit for bit; the last partial vector is
+** computed whole and its unused lanes masked), so results stay independent of the chunking.
+** The instruction set is picked once in mg_loudness_new; machines with and without FMA may
+** differ by rounding.
 */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mg_loudness.h"
+
+#if defined(__GNUC__) && defined(__SSE2__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define LOUD_X86 1
+#endif
 
 #define TICKS_PER_STEP 20                /* ticks per 100 ms gating step */
 #define M_TICKS (4 * TICKS_PER_STEP)     /* 400 ms */
@@ -26,6 +41,8 @@
 #define HIST_BINS (75 * HIST_PER_LU + 1) /* -70..+5 LUFS, then one bin for louder blocks */
 #define TP_TAPS MG_LOUDNESS_TP_TAPS
 #define DENORMAL_FLOOR 1e-20 /* filter states below this (-400 dB) are flushed each tick */
+#define TP_PAD 8 /* doubles after each channel's work area: a masked last vector reads past */
+#define RING_LANES 8 /* partial sums of ring_sum */
 #define PI 3.14159265358979323846
 
 /* BS.1770-5 Annex 2: the 48-tap interpolator (declared in mg_loudness.h). */
@@ -44,8 +61,12 @@ const double mg_loudness_tp_fir[4][TP_TAPS] = {
      0.0109863281250, 0.0017089843750},
 };
 
+/* Instruction sets of the kernels, chosen once in mg_loudness_new. */
+enum { ISA_PORTABLE, ISA_SSE2, ISA_AVX2, ISA_AVX512 };
+
 struct chan {
-    double k[4];                 /* K-filter states (transposed direct form II): shelf, hp */
+    double k[6];                 /* K-filter history (direct form I): x[n-1], x[n-2], shelf
+                                    output y[n-1], y[n-2], high-pass output z[n-1], z[n-2] */
     double acc;                  /* sum of y^2 in the current tick */
     double weight;               /* G_i */
     double peak;                 /* max |x| */
@@ -64,8 +85,9 @@ struct mg_loudness {
     double rate;
     int channels;
     int oversample;              /* 4, 2 or 1 */
+    int isa;                     /* ISA_* */
     double shelf[5], hp[5];      /* b0 b1 b2 a1 a2 */
-    double tp_even[2][TP_TAPS / 2], tp_odd[2][TP_TAPS / 2]; /* see run_channel */
+    double tp_even[2][TP_TAPS / 2], tp_odd[2][TP_TAPS / 2]; /* see tp_one */
     unsigned tick_len[TICKS_PER_STEP];
     double m_frames, s_frames;   /* frames in a 400 ms and a 3 s window */
     /* measurement state, cleared by reset */
@@ -149,7 +171,7 @@ mg_loudness *mg_loudness_new(double rate, int channels, mg_status *err)
     }
     /* 100 ms rounded to whole frames (as libebur128); ticks split it as evenly as possible */
     unsigned step = (unsigned)floor(rate / 10.0 + 0.5);
-    size_t stride = TP_TAPS - 1 + step / TICKS_PER_STEP + 1; /* of m->work per channel */
+    size_t stride = TP_TAPS - 1 + step / TICKS_PER_STEP + 1 + TP_PAD; /* of m->work per channel */
     m = calloc(1, sizeof *m + (size_t)channels * sizeof m->ch[0]);
     if (m)
         m->work = calloc((size_t)channels * stride, sizeof(double));
@@ -162,6 +184,13 @@ mg_loudness *mg_loudness_new(double rate, int channels, mg_status *err)
     m->rate = rate;
     m->channels = channels;
     m->oversample = rate < 96000.0 ? 4 : rate < 192000.0 ? 2 : 1;
+#if defined(LOUD_X86)
+    m->isa = ISA_SSE2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        m->isa = __builtin_cpu_supports("avx512f") ? ISA_AVX512 : ISA_AVX2;
+#else
+    m->isa = ISA_PORTABLE;
+#endif
     mg_loudness_k_coefs(rate, m->shelf, m->hp);
     for (int p = 0; p < 2; p++)
         for (int j = 0; j < TP_TAPS / 2; j++) {
@@ -224,14 +253,35 @@ void mg_loudness_reset(mg_loudness *m)
     }
 }
 
-/* Sum of the last n tick energies (n <= S_TICKS, n <= ticks completed). */
+/* Sum of r[0..n) in RING_LANES partial sums (lane = position in the range), then pairwise. */
+static double sum_range(const double *r, unsigned n)
+{
+    double p[RING_LANES] = {0};
+    unsigned i = 0;
+    for (; i + RING_LANES <= n; i += RING_LANES)
+        for (int l = 0; l < RING_LANES; l++)
+            p[l] += r[i + l];
+    for (int l = 0; i < n; i++, l++)
+        p[l] += r[i];
+    for (int w = RING_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            p[l] += p[l + w];
+    return p[0];
+}
+
+/*
+** Sum of the last n tick energies (n <= S_TICKS, n <= ticks completed). The order of the
+** additions depends only on the number of ticks, never on the chunking; the full ring (S) is
+** summed in index order.
+*/
 static double ring_sum(const mg_loudness *m, unsigned n)
 {
-    double s = 0;
-    uint64_t t = m->ticks;
-    for (unsigned i = 0; i < n; i++)
-        s += m->ring[(t - 1 - i) % S_TICKS];
-    return s;
+    unsigned end = (unsigned)(m->ticks % S_TICKS), start = (end + S_TICKS - n) % S_TICKS;
+    if (n == S_TICKS)
+        return sum_range(m->ring, S_TICKS);
+    if (start < end)
+        return sum_range(m->ring + start, n);
+    return sum_range(m->ring + start, S_TICKS - start) + sum_range(m->ring, end);
 }
 
 /* Add one value to a histogram unless it is at or under the absolute gate. */
@@ -278,72 +328,248 @@ static void end_tick(mg_loudness *m)
     }
     /* Flush decaying filter states at fixed stream positions (so chunking cannot change
        results) before they reach the slow subnormal range in silence: from 1e-20, one tick
-       of the fastest pole cannot get there. */
+       of the fastest pole cannot get there. The input history k[0..1] is exact floats and
+       never subnormal as a double. */
     for (int c = 0; c < m->channels; c++)
-        for (int i = 0; i < 4; i++)
+        for (int i = 2; i < 6; i++)
             if (fabs(m->ch[c].k[i]) < DENORMAL_FLOOR)
                 m->ch[c].k[i] = 0;
 }
 
 /*
-** One channel over n frames that all lie inside the current tick. First pass: sanitize, sample
-** peak, K-weighting, energy; the inputs are also stored in ch->in after the true-peak history
-** and what the tick already had. Second pass: the interpolator over those stored inputs
-** (reading a sample stored in the same iteration stalls store forwarding, 4x slower).
+** Pass 1, one channel: x sanitized (non-finite -> 0, counted) into w as doubles; sample peak.
+** The peak is a maximum, so its grouping does not matter.
 */
-static void run_channel(mg_loudness *m, struct chan *ch, const float *x, size_t n)
+static void prep_channel(mg_loudness *m, struct chan *ch, const float *x, double *w, size_t n)
+{
+    size_t i = 0;
+    uint64_t bad = 0;
+    double peak = ch->peak;
+#if defined(LOUD_X86)
+    const __m128i expo = _mm_set1_epi32(0x7f800000);
+    const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    __m128 pk = _mm_setzero_ps();
+    __m128i nbad = _mm_setzero_si128();
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(x + i);
+        __m128i nf = _mm_cmpeq_epi32(_mm_and_si128(_mm_castps_si128(v), expo), expo);
+        v = _mm_andnot_ps(_mm_castsi128_ps(nf), v);
+        nbad = _mm_sub_epi32(nbad, nf);
+        pk = _mm_max_ps(pk, _mm_and_ps(v, absmask));
+        _mm_storeu_pd(w + i, _mm_cvtps_pd(v));
+        _mm_storeu_pd(w + i + 2, _mm_cvtps_pd(_mm_movehl_ps(v, v)));
+    }
+    float pf[4];
+    int32_t bf[4];
+    _mm_storeu_ps(pf, pk);
+    _mm_storeu_si128((__m128i *)bf, nbad);
+    for (int l = 0; l < 4; l++) {
+        peak = pf[l] > peak ? pf[l] : peak;
+        bad += (uint64_t)bf[l];
+    }
+#endif
+    for (; i < n; i++) {
+        double v = x[i];
+        if (!isfinite(v)) {
+            v = 0;
+            bad++;
+        }
+        w[i] = v;
+        peak = fabs(v) > peak ? fabs(v) : peak;
+    }
+    ch->peak = peak;
+    m->nonfinite += bad;
+}
+
+/*
+** Pass 2: K-weighting (direct form I: the shelf, then the high-pass on the shelf's output, so
+** the high-pass input history is the shelf output history) and the energy of the result.
+** The feedback terms come last, so that the loop-carried paths are one multiply and one
+** subtraction (or one fused multiply-add) per sample. k and acc as in struct chan.
+*/
+static void kweight_one(const mg_loudness *m, double *k, double *acc_io, const double *w,
+                        size_t n)
 {
     const double b0 = m->shelf[0], b1 = m->shelf[1], b2 = m->shelf[2], a1 = m->shelf[3],
                  a2 = m->shelf[4];
     const double c0 = m->hp[0], c1 = m->hp[1], c2 = m->hp[2], d1 = m->hp[3], d2 = m->hp[4];
-    double s1 = ch->k[0], s2 = ch->k[1], h1 = ch->k[2], h2 = ch->k[3];
-    double acc = ch->acc, peak = ch->peak;
-    double *w = ch->in + (TP_TAPS - 1) + m->tick_pos;
+    double x1 = k[0], x2 = k[1], y1 = k[2], y2 = k[3], z1 = k[4], z2 = k[5], acc = *acc_io;
     for (size_t i = 0; i < n; i++) {
-        double v = x[i];
-        if (!isfinite(v)) {
-            v = 0;
-            m->nonfinite++;
-        }
-        w[i] = v;
-        if (fabs(v) > peak)
-            peak = fabs(v);
-        double y1 = b0 * v + s1;
-        s1 = b1 * v - a1 * y1 + s2;
-        s2 = b2 * v - a2 * y1;
-        double y2 = c0 * y1 + h1;
-        h1 = c1 * y1 - d1 * y2 + h2;
-        h2 = c2 * y1 - d2 * y2;
-        acc += y2 * y2;
+        double x = w[i];
+        double t = b2 * x2 + b1 * x1;
+        t = t + b0 * x;
+        t = t - a2 * y2;
+        double y = t - a1 * y1;
+        double u = c2 * y2 + c1 * y1;
+        u = u + c0 * y;
+        u = u - d2 * z2;
+        double z = u - d1 * z1;
+        acc = acc + z * z;
+        x2 = x1;
+        x1 = x;
+        y2 = y1;
+        y1 = y;
+        z2 = z1;
+        z1 = z;
     }
-    ch->k[0] = s1;
-    ch->k[1] = s2;
-    ch->k[2] = h1;
-    ch->k[3] = h2;
-    ch->acc = acc;
-    ch->peak = peak;
-    if (m->oversample == 1)
-        return;
+    k[0] = x1;
+    k[1] = x2;
+    k[2] = y1;
+    k[3] = y2;
+    k[4] = z1;
+    k[5] = z2;
+    *acc_io = acc;
+}
 
-    /*
-    ** y_p[i] = sum_j mg_loudness_tp_fir[p][j] * x[i - j]. Phase 3 is phase 0 reversed and
-    ** phase 2 is phase 1 reversed, so with u_j = x[i - j], P_j = u_j + u_(11-j) and
-    ** M_j = u_j - u_(11-j):
-    **   y0 + y3 = sum_(j<6) tp_even[0][j] * P_j,   y0 - y3 = sum_(j<6) tp_odd[0][j] * M_j
-    ** (likewise y1, y2 with row 1): 24 multiplies for four phases instead of 48. And
-    ** max(|y0|, |y3|) = (|y0 + y3| + |y0 - y3|) / 2. The max is written out (fmax() is a libm
-    ** call at -O2).
-    */
-    double tpeak = ch->tpeak;
+#if defined(LOUD_X86)
+/* Loads of the two channels' histories as the lanes of one vector, and the way back. */
+#define PAIR_LOAD(ka, kb, i) _mm_set_pd((kb)[i], (ka)[i])
+#define PAIR_STORE(ka, kb, i, v)                                                               \
+    do {                                                                                       \
+        _mm_storel_pd(&(ka)[i], (v));                                                          \
+        _mm_storeh_pd(&(kb)[i], (v));                                                          \
+    } while (0)
+
+/* kweight_one for two channels as the two lanes (lane by lane the same operations). */
+static void kweight_pair_sse2(const mg_loudness *m, double *ka, double *kb, double acc[2],
+                              const double *wa, const double *wb, size_t n)
+{
+    const __m128d b0 = _mm_set1_pd(m->shelf[0]), b1 = _mm_set1_pd(m->shelf[1]),
+                  b2 = _mm_set1_pd(m->shelf[2]), a1 = _mm_set1_pd(m->shelf[3]),
+                  a2 = _mm_set1_pd(m->shelf[4]);
+    const __m128d c0 = _mm_set1_pd(m->hp[0]), c1 = _mm_set1_pd(m->hp[1]),
+                  c2 = _mm_set1_pd(m->hp[2]), d1 = _mm_set1_pd(m->hp[3]),
+                  d2 = _mm_set1_pd(m->hp[4]);
+    __m128d x1 = PAIR_LOAD(ka, kb, 0), x2 = PAIR_LOAD(ka, kb, 1), y1 = PAIR_LOAD(ka, kb, 2),
+            y2 = PAIR_LOAD(ka, kb, 3), z1 = PAIR_LOAD(ka, kb, 4), z2 = PAIR_LOAD(ka, kb, 5),
+            e = _mm_loadu_pd(acc);
+    for (size_t i = 0; i < n; i++) {
+        __m128d x = _mm_loadh_pd(_mm_load_sd(wa + i), wb + i);
+        __m128d t = _mm_add_pd(_mm_mul_pd(b2, x2), _mm_mul_pd(b1, x1));
+        t = _mm_add_pd(t, _mm_mul_pd(b0, x));
+        t = _mm_sub_pd(t, _mm_mul_pd(a2, y2));
+        __m128d y = _mm_sub_pd(t, _mm_mul_pd(a1, y1));
+        __m128d u = _mm_add_pd(_mm_mul_pd(c2, y2), _mm_mul_pd(c1, y1));
+        u = _mm_add_pd(u, _mm_mul_pd(c0, y));
+        u = _mm_sub_pd(u, _mm_mul_pd(d2, z2));
+        __m128d z = _mm_sub_pd(u, _mm_mul_pd(d1, z1));
+        e = _mm_add_pd(e, _mm_mul_pd(z, z));
+        x2 = x1;
+        x1 = x;
+        y2 = y1;
+        y1 = y;
+        z2 = z1;
+        z1 = z;
+    }
+    PAIR_STORE(ka, kb, 0, x1);
+    PAIR_STORE(ka, kb, 1, x2);
+    PAIR_STORE(ka, kb, 2, y1);
+    PAIR_STORE(ka, kb, 3, y2);
+    PAIR_STORE(ka, kb, 4, z1);
+    PAIR_STORE(ka, kb, 5, z2);
+    _mm_storeu_pd(acc, e);
+}
+
+/* The same with fused multiply-adds (the loop-carried paths are one FMA long). */
+__attribute__((target("avx2,fma"))) static void
+kweight_pair_fma(const mg_loudness *m, double *ka, double *kb, double acc[2], const double *wa,
+                 const double *wb, size_t n)
+{
+    const __m128d b0 = _mm_set1_pd(m->shelf[0]), b1 = _mm_set1_pd(m->shelf[1]),
+                  b2 = _mm_set1_pd(m->shelf[2]), a1 = _mm_set1_pd(m->shelf[3]),
+                  a2 = _mm_set1_pd(m->shelf[4]);
+    const __m128d c0 = _mm_set1_pd(m->hp[0]), c1 = _mm_set1_pd(m->hp[1]),
+                  c2 = _mm_set1_pd(m->hp[2]), d1 = _mm_set1_pd(m->hp[3]),
+                  d2 = _mm_set1_pd(m->hp[4]);
+    __m128d x1 = PAIR_LOAD(ka, kb, 0), x2 = PAIR_LOAD(ka, kb, 1), y1 = PAIR_LOAD(ka, kb, 2),
+            y2 = PAIR_LOAD(ka, kb, 3), z1 = PAIR_LOAD(ka, kb, 4), z2 = PAIR_LOAD(ka, kb, 5),
+            e = _mm_loadu_pd(acc);
+    for (size_t i = 0; i < n; i++) {
+        __m128d x = _mm_loadh_pd(_mm_load_sd(wa + i), wb + i);
+        __m128d t = _mm_fmadd_pd(b1, x1, _mm_mul_pd(b2, x2));
+        t = _mm_fmadd_pd(b0, x, t);
+        t = _mm_fnmadd_pd(a2, y2, t);
+        __m128d y = _mm_fnmadd_pd(a1, y1, t);
+        __m128d u = _mm_fmadd_pd(c1, y1, _mm_mul_pd(c2, y2));
+        u = _mm_fmadd_pd(c0, y, u);
+        u = _mm_fnmadd_pd(d2, z2, u);
+        __m128d z = _mm_fnmadd_pd(d1, z1, u);
+        e = _mm_fmadd_pd(z, z, e);
+        x2 = x1;
+        x1 = x;
+        y2 = y1;
+        y1 = y;
+        z2 = z1;
+        z1 = z;
+    }
+    PAIR_STORE(ka, kb, 0, x1);
+    PAIR_STORE(ka, kb, 1, x2);
+    PAIR_STORE(ka, kb, 2, y1);
+    PAIR_STORE(ka, kb, 3, y2);
+    PAIR_STORE(ka, kb, 4, z1);
+    PAIR_STORE(ka, kb, 5, z2);
+    _mm_storeu_pd(acc, e);
+}
+#endif
+
+/* Pass 2 for all channels: pairs of channels in the vector kernels, one left over alone. */
+static void kweight_all(mg_loudness *m, double *const *w, size_t n)
+{
+    int c = 0;
+#if defined(LOUD_X86)
+    for (; c < m->channels; c += 2) {
+        struct chan *a = &m->ch[c];
+        double kb[6], acc[2] = {a->acc, 0}, *pkb = kb;
+        const double *wb = w[c];
+        if (c + 1 < m->channels) { /* else: a second lane on a copy, then dropped */
+            pkb = m->ch[c + 1].k;
+            acc[1] = m->ch[c + 1].acc;
+            wb = w[c + 1];
+        } else {
+            memcpy(kb, a->k, sizeof kb);
+        }
+        if (m->isa >= ISA_AVX2)
+            kweight_pair_fma(m, a->k, pkb, acc, w[c], wb, n);
+        else
+            kweight_pair_sse2(m, a->k, pkb, acc, w[c], wb, n);
+        a->acc = acc[0];
+        if (c + 1 < m->channels)
+            m->ch[c + 1].acc = acc[1];
+    }
+#endif
+    for (; c < m->channels; c++)
+        kweight_one(m, m->ch[c].k, &m->ch[c].acc, w[c], n);
+}
+
+/*
+** Pass 3: the true-peak interpolator, y_p[i] = sum_j mg_loudness_tp_fir[p][j] * x[i - j].
+** Phase 3 is phase 0 reversed and phase 2 is phase 1 reversed, so with u_j = x[i - j],
+** P_j = u_j + u_(11-j) and M_j = u_j - u_(11-j):
+**   y0 + y3 = sum_(j<6) tp_even[0][j] * P_j,   y0 - y3 = sum_(j<6) tp_odd[0][j] * M_j
+** (likewise y1, y2 with row 1): 24 multiplies for four phases instead of 48. And
+** max(|y0|, |y3|) = (|y0 + y3| + |y0 - y3|) / 2. The kernels return the largest of these
+** sums before the halving (halving is exact and monotonic, so it can come last) over frames
+** 0..n-1 of w; w[-11..-1] is the history.
+*/
+static double tp_one(const mg_loudness *m, const double *w, size_t n)
+{
+    double best = 0;
     for (size_t i = 0; i < n; i++) {
         const double *u = w + i - (TP_TAPS - 1); /* u[11 - j] = x[i - j] */
         double s03 = 0, d03 = 0, s12 = 0, d12 = 0;
         for (int j = 0; j < TP_TAPS / 2; j++) {
             double pj = u[TP_TAPS - 1 - j] + u[j], mj = u[TP_TAPS - 1 - j] - u[j];
-            s03 += m->tp_even[0][j] * pj;
-            d03 += m->tp_odd[0][j] * mj;
-            s12 += m->tp_even[1][j] * pj;
-            d12 += m->tp_odd[1][j] * mj;
+            if (j == 0) {
+                s03 = m->tp_even[0][j] * pj;
+                d03 = m->tp_odd[0][j] * mj;
+                s12 = m->tp_even[1][j] * pj;
+                d12 = m->tp_odd[1][j] * mj;
+            } else {
+                s03 = s03 + m->tp_even[0][j] * pj;
+                d03 = d03 + m->tp_odd[0][j] * mj;
+                s12 = s12 + m->tp_even[1][j] * pj;
+                d12 = d12 + m->tp_odd[1][j] * mj;
+            }
         }
         double a, b;
         if (m->oversample == 4) {
@@ -353,20 +579,188 @@ static void run_channel(mg_loudness *m, struct chan *ch, const float *x, size_t 
             a = fabs(s03 + d03);
             b = fabs(s12 - d12);
         }
-        a = 0.5 * (a > b ? a : b);
-        tpeak = a > tpeak ? a : tpeak;
+        a = a > b ? a : b;
+        best = a > best ? a : best;
     }
-    ch->tpeak = tpeak;
+    return best;
+}
+
+#if defined(LOUD_X86)
+/* tp_one for frames i, i + 1 as the two lanes; the odd last frame goes to tp_one (same
+   operations as a lane). */
+static double tp_sse2(const mg_loudness *m, const double *w, size_t n)
+{
+    const double *u = w - (TP_TAPS - 1);
+    const __m128d sign = _mm_set1_pd(-0.0);
+    __m128d best = _mm_setzero_pd();
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m128d s03 = _mm_setzero_pd(), d03 = s03, s12 = s03, d12 = s03;
+        for (int j = 0; j < TP_TAPS / 2; j++) {
+            __m128d hi = _mm_loadu_pd(u + i + TP_TAPS - 1 - j), lo = _mm_loadu_pd(u + i + j);
+            __m128d p = _mm_add_pd(hi, lo), q = _mm_sub_pd(hi, lo);
+            __m128d ps03 = _mm_mul_pd(_mm_set1_pd(m->tp_even[0][j]), p),
+                    pd03 = _mm_mul_pd(_mm_set1_pd(m->tp_odd[0][j]), q),
+                    ps12 = _mm_mul_pd(_mm_set1_pd(m->tp_even[1][j]), p),
+                    pd12 = _mm_mul_pd(_mm_set1_pd(m->tp_odd[1][j]), q);
+            if (j == 0) {
+                s03 = ps03;
+                d03 = pd03;
+                s12 = ps12;
+                d12 = pd12;
+            } else {
+                s03 = _mm_add_pd(s03, ps03);
+                d03 = _mm_add_pd(d03, pd03);
+                s12 = _mm_add_pd(s12, ps12);
+                d12 = _mm_add_pd(d12, pd12);
+            }
+        }
+        __m128d a, b;
+        if (m->oversample == 4) {
+            a = _mm_add_pd(_mm_andnot_pd(sign, s03), _mm_andnot_pd(sign, d03));
+            b = _mm_add_pd(_mm_andnot_pd(sign, s12), _mm_andnot_pd(sign, d12));
+        } else {
+            a = _mm_andnot_pd(sign, _mm_add_pd(s03, d03));
+            b = _mm_andnot_pd(sign, _mm_sub_pd(s12, d12));
+        }
+        best = _mm_max_pd(best, _mm_max_pd(a, b));
+    }
+    double r[2];
+    _mm_storeu_pd(r, best);
+    double t = i < n ? tp_one(m, w + i, n - i) : 0;
+    r[0] = r[0] > r[1] ? r[0] : r[1];
+    return r[0] > t ? r[0] : t;
+}
+
+/*
+** Four frames per vector with fused multiply-adds. The last partial vector is computed whole
+** (reading into the TP_PAD doubles after the work area) and its lanes past n are masked, so
+** every frame is computed by the same operations wherever the chunk boundaries fall.
+*/
+__attribute__((target("avx2,fma"))) static double tp_avx2(const mg_loudness *m, const double *w,
+                                                          size_t n)
+{
+    static const int64_t lanes[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+    const double *u = w - (TP_TAPS - 1);
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    __m256d e0[TP_TAPS / 2], o0[TP_TAPS / 2], e1[TP_TAPS / 2], o1[TP_TAPS / 2];
+    for (int j = 0; j < TP_TAPS / 2; j++) {
+        e0[j] = _mm256_set1_pd(m->tp_even[0][j]);
+        o0[j] = _mm256_set1_pd(m->tp_odd[0][j]);
+        e1[j] = _mm256_set1_pd(m->tp_even[1][j]);
+        o1[j] = _mm256_set1_pd(m->tp_odd[1][j]);
+    }
+    __m256d best = _mm256_setzero_pd();
+    for (size_t i = 0; i < n; i += 4) {
+        __m256d hi = _mm256_loadu_pd(u + i + TP_TAPS - 1), lo = _mm256_loadu_pd(u + i);
+        __m256d p = _mm256_add_pd(hi, lo), q = _mm256_sub_pd(hi, lo);
+        __m256d s03 = _mm256_mul_pd(e0[0], p), d03 = _mm256_mul_pd(o0[0], q),
+                s12 = _mm256_mul_pd(e1[0], p), d12 = _mm256_mul_pd(o1[0], q);
+        for (int j = 1; j < TP_TAPS / 2; j++) {
+            hi = _mm256_loadu_pd(u + i + TP_TAPS - 1 - j);
+            lo = _mm256_loadu_pd(u + i + j);
+            p = _mm256_add_pd(hi, lo);
+            q = _mm256_sub_pd(hi, lo);
+            s03 = _mm256_fmadd_pd(e0[j], p, s03);
+            d03 = _mm256_fmadd_pd(o0[j], q, d03);
+            s12 = _mm256_fmadd_pd(e1[j], p, s12);
+            d12 = _mm256_fmadd_pd(o1[j], q, d12);
+        }
+        __m256d a, b;
+        if (m->oversample == 4) {
+            a = _mm256_add_pd(_mm256_andnot_pd(sign, s03), _mm256_andnot_pd(sign, d03));
+            b = _mm256_add_pd(_mm256_andnot_pd(sign, s12), _mm256_andnot_pd(sign, d12));
+        } else {
+            a = _mm256_andnot_pd(sign, _mm256_add_pd(s03, d03));
+            b = _mm256_andnot_pd(sign, _mm256_sub_pd(s12, d12));
+        }
+        a = _mm256_max_pd(a, b);
+        if (i + 4 > n) /* lanes n - i .. 3 are past the chunk */
+            a = _mm256_and_pd(a, _mm256_loadu_pd((const double *)(lanes + 4 - (n - i))));
+        best = _mm256_max_pd(best, a);
+    }
+    __m128d h = _mm_max_pd(_mm256_castpd256_pd128(best), _mm256_extractf128_pd(best, 1));
+    h = _mm_max_sd(h, _mm_unpackhi_pd(h, h));
+    return _mm_cvtsd_f64(h);
+}
+
+/* tp_avx2 with eight frames per vector (the same operations per frame, so the same values). */
+__attribute__((target("avx512f"))) static double tp_avx512(const mg_loudness *m,
+                                                           const double *w, size_t n)
+{
+    const double *u = w - (TP_TAPS - 1);
+    __m512d e0[TP_TAPS / 2], o0[TP_TAPS / 2], e1[TP_TAPS / 2], o1[TP_TAPS / 2];
+    for (int j = 0; j < TP_TAPS / 2; j++) {
+        e0[j] = _mm512_set1_pd(m->tp_even[0][j]);
+        o0[j] = _mm512_set1_pd(m->tp_odd[0][j]);
+        e1[j] = _mm512_set1_pd(m->tp_even[1][j]);
+        o1[j] = _mm512_set1_pd(m->tp_odd[1][j]);
+    }
+    __m512d best = _mm512_setzero_pd();
+    for (size_t i = 0; i < n; i += 8) {
+        __m512d hi = _mm512_loadu_pd(u + i + TP_TAPS - 1), lo = _mm512_loadu_pd(u + i);
+        __m512d p = _mm512_add_pd(hi, lo), q = _mm512_sub_pd(hi, lo);
+        __m512d s03 = _mm512_mul_pd(e0[0], p), d03 = _mm512_mul_pd(o0[0], q),
+                s12 = _mm512_mul_pd(e1[0], p), d12 = _mm512_mul_pd(o1[0], q);
+        for (int j = 1; j < TP_TAPS / 2; j++) {
+            hi = _mm512_loadu_pd(u + i + TP_TAPS - 1 - j);
+            lo = _mm512_loadu_pd(u + i + j);
+            p = _mm512_add_pd(hi, lo);
+            q = _mm512_sub_pd(hi, lo);
+            s03 = _mm512_fmadd_pd(e0[j], p, s03);
+            d03 = _mm512_fmadd_pd(o0[j], q, d03);
+            s12 = _mm512_fmadd_pd(e1[j], p, s12);
+            d12 = _mm512_fmadd_pd(o1[j], q, d12);
+        }
+        __m512d a, b;
+        if (m->oversample == 4) {
+            a = _mm512_add_pd(_mm512_abs_pd(s03), _mm512_abs_pd(d03));
+            b = _mm512_add_pd(_mm512_abs_pd(s12), _mm512_abs_pd(d12));
+        } else {
+            a = _mm512_abs_pd(_mm512_add_pd(s03, d03));
+            b = _mm512_abs_pd(_mm512_sub_pd(s12, d12));
+        }
+        a = _mm512_max_pd(a, b);
+        __mmask8 k = i + 8 > n ? (__mmask8)((1u << (n - i)) - 1) : (__mmask8)0xff;
+        best = _mm512_mask_max_pd(best, k, best, a);
+    }
+    return _mm512_reduce_max_pd(best);
+}
+#endif
+
+/* Pass 3 for one channel: fold the chunk's interpolated peak into ch->tpeak. */
+static void true_peak(const mg_loudness *m, struct chan *ch, const double *w, size_t n)
+{
+    double best;
+#if defined(LOUD_X86)
+    if (m->isa == ISA_AVX512)
+        best = tp_avx512(m, w, n);
+    else if (m->isa == ISA_AVX2)
+        best = tp_avx2(m, w, n);
+    else
+        best = tp_sse2(m, w, n);
+#else
+    best = tp_one(m, w, n);
+#endif
+    best *= 0.5;
+    ch->tpeak = best > ch->tpeak ? best : ch->tpeak;
 }
 
 void mg_loudness_add(mg_loudness *m, const float *const *planar, size_t frames)
 {
     size_t done = 0;
+    double *w[MG_LOUDNESS_MAX_CHANNELS];
     while (done < frames) {
         size_t room = m->tick_len[m->tick] - m->tick_pos;
         size_t n = frames - done < room ? frames - done : room;
-        for (int c = 0; c < m->channels; c++)
-            run_channel(m, &m->ch[c], planar[c] + done, n);
+        for (int c = 0; c < m->channels; c++) {
+            w[c] = m->ch[c].in + (TP_TAPS - 1) + m->tick_pos;
+            prep_channel(m, &m->ch[c], planar[c] + done, w[c], n);
+        }
+        kweight_all(m, w, n);
+        if (m->oversample > 1)
+            for (int c = 0; c < m->channels; c++)
+                true_peak(m, &m->ch[c], w[c], n);
         done += n;
         m->tick_pos += (unsigned)n;
         if (m->tick_pos == m->tick_len[m->tick])
