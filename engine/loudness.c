@@ -7,10 +7,11 @@
 **
 ** Data flow per channel and sample: x -> sample peak, true-peak interpolator -> K-weighting
 ** (shelf, then high-pass; double states) -> y*y summed into the current tick. A tick is 1/20
-** of the 100 ms step (5 ms). At each tick end the weighted channel sums go into a ring of the
-** last 3 s of ticks; M and S are plain sums over the last 80 and 600 ticks (no running sums,
-** so no drift and no dependence on how the input was chunked). Every 20 ticks the current M
-** window is one 400 ms gating block (75 % overlap) and goes into the gating histogram.
+** of the 100 ms step (5 ms). M and S are sums over the last 80 and 600 tick energies, put
+** together from whole steps and two partial steps (see window_sum): no running sums across
+** steps, so no drift, and every sum is made in an order fixed by the stream position, never by
+** how the input was chunked. Every 20 ticks the current M window is one 400 ms gating block
+** (75 % overlap) and goes into the gating histogram.
 **
 ** Speed (the meter reads whole files several times in `mixgraph master`): each chunk of a tick
 ** is done in passes over a double copy of the input: sanitize + sample peak (4 floats per SSE
@@ -36,13 +37,15 @@
 #define TICKS_PER_STEP 20                /* ticks per 100 ms gating step */
 #define M_TICKS (4 * TICKS_PER_STEP)     /* 400 ms */
 #define S_TICKS (30 * TICKS_PER_STEP)    /* 3 s */
+#define M_STEPS (M_TICKS / TICKS_PER_STEP)
+#define S_STEPS (S_TICKS / TICKS_PER_STEP)
 #define HIST_LO (-70.0)                  /* LUFS; also the absolute gate */
 #define HIST_PER_LU 100                  /* bins per LU: 0.01 LU */
 #define HIST_BINS (75 * HIST_PER_LU + 1) /* -70..+5 LUFS, then one bin for louder blocks */
 #define TP_TAPS MG_LOUDNESS_TP_TAPS
 #define DENORMAL_FLOOR 1e-20 /* filter states below this (-400 dB) are flushed each tick */
 #define TP_PAD 8 /* doubles after each channel's work area: a masked last vector reads past */
-#define RING_LANES 8 /* partial sums of ring_sum */
+#define TP_SHORT 4     /* chunks shorter than this skip the vector set-up of the interpolator */
 #define PI 3.14159265358979323846
 
 /* BS.1770-5 Annex 2: the 48-tap interpolator (declared in mg_loudness.h). */
@@ -97,7 +100,13 @@ struct mg_loudness {
     uint64_t frames, nonfinite;
     double m_now, s_now;         /* mean squares of the latest windows; < 0: none yet */
     double m_max, s_max;
-    double ring[S_TICKS];        /* weighted energy of the last S_TICKS ticks */
+    double tick_e[TICKS_PER_STEP]; /* weighted energy of the current step's ticks so far */
+    double head;                 /* their sum (in tick order) */
+    double tail[S_STEPS][TICKS_PER_STEP]; /* of the last S_STEPS whole steps, step k in slot
+                                    k % S_STEPS: tail[j] = sum of its ticks j..19 */
+    double step_e[S_STEPS];      /* their energies (same slots) */
+    double m_whole[2], s_whole[2]; /* sums of the last M_STEPS (S_STEPS) whole steps: [0] all,
+                                    [1] all but the oldest */
     struct bin bins[HIST_BINS];  /* gating blocks (integrated loudness) */
     struct bin s_bins[HIST_BINS]; /* short-term values every 100 ms (loudness range) */
     double *work;                /* per channel: TP_TAPS - 1 + longest tick (ch[c].in) */
@@ -240,7 +249,10 @@ void mg_loudness_reset(mg_loudness *m)
     m->tick = m->tick_pos = 0;
     m->ticks = m->frames = m->nonfinite = 0;
     m->m_now = m->s_now = m->m_max = m->s_max = -1.0;
-    memset(m->ring, 0, sizeof m->ring);
+    memset(m->tick_e, 0, sizeof m->tick_e);
+    memset(m->tail, 0, sizeof m->tail);
+    memset(m->step_e, 0, sizeof m->step_e);
+    m->head = m->m_whole[0] = m->m_whole[1] = m->s_whole[0] = m->s_whole[1] = 0;
     memset(m->bins, 0, sizeof m->bins);
     memset(m->s_bins, 0, sizeof m->s_bins);
     for (int c = 0; c < m->channels; c++) {
@@ -253,35 +265,40 @@ void mg_loudness_reset(mg_loudness *m)
     }
 }
 
-/* Sum of r[0..n) in RING_LANES partial sums (lane = position in the range), then pairwise. */
-static double sum_range(const double *r, unsigned n)
+/*
+** A step (20 ticks) has just ended: keep its energy and its tail sums, and the sums of the
+** last whole steps that the M and S windows use until the next step ends.
+*/
+static void end_step(mg_loudness *m)
 {
-    double p[RING_LANES] = {0};
-    unsigned i = 0;
-    for (; i + RING_LANES <= n; i += RING_LANES)
-        for (int l = 0; l < RING_LANES; l++)
-            p[l] += r[i + l];
-    for (int l = 0; i < n; i++, l++)
-        p[l] += r[i];
-    for (int w = RING_LANES / 2; w > 0; w /= 2)
-        for (int l = 0; l < w; l++)
-            p[l] += p[l + w];
-    return p[0];
+    uint64_t k = m->ticks / TICKS_PER_STEP - 1; /* the step that ended */
+    double *tail = m->tail[k % S_STEPS], t = 0;
+    for (int j = TICKS_PER_STEP - 1; j >= 0; j--)
+        tail[j] = t = m->tick_e[j] + t;
+    m->step_e[k % S_STEPS] = m->head;
+    double *whole[2] = {m->m_whole, m->s_whole};
+    const unsigned steps[2] = {M_STEPS, S_STEPS};
+    for (int w = 0; w < 2; w++) {
+        double sum = 0; /* oldest first, the oldest one added last */
+        for (unsigned i = steps[w] - 1; i >= 1; i--)
+            sum += m->step_e[(k + S_STEPS - (i - 1)) % S_STEPS];
+        whole[w][1] = sum;
+        whole[w][0] = sum + m->step_e[(k + S_STEPS - (steps[w] - 1)) % S_STEPS];
+    }
 }
 
 /*
-** Sum of the last n tick energies (n <= S_TICKS, n <= ticks completed). The order of the
-** additions depends only on the number of ticks, never on the chunking; the full ring (S) is
-** summed in index order.
+** Sum of the last `steps` * 20 tick energies (that many ticks completed). On a step boundary
+** that is `steps` whole steps; otherwise, r ticks into the current step, the tail of the step
+** `steps` back from its tick r on, the steps - 1 whole steps after it and the current head.
 */
-static double ring_sum(const mg_loudness *m, unsigned n)
+static double window_sum(const mg_loudness *m, unsigned steps, const double whole[2])
 {
-    unsigned end = (unsigned)(m->ticks % S_TICKS), start = (end + S_TICKS - n) % S_TICKS;
-    if (n == S_TICKS)
-        return sum_range(m->ring, S_TICKS);
-    if (start < end)
-        return sum_range(m->ring + start, n);
-    return sum_range(m->ring + start, S_TICKS - start) + sum_range(m->ring, end);
+    unsigned r = m->tick;
+    if (r == 0)
+        return whole[0];
+    uint64_t old = m->ticks / TICKS_PER_STEP - steps;
+    return (m->tail[old % S_STEPS][r] + whole[1]) + m->head;
 }
 
 /* Add one value to a histogram unless it is at or under the absolute gate. */
@@ -307,20 +324,23 @@ static void end_tick(mg_loudness *m)
         /* the tick's last inputs become the next tick's true-peak history */
         memmove(ch->in, ch->in + m->tick_len[m->tick], (TP_TAPS - 1) * sizeof *ch->in);
     }
-    m->ring[m->ticks % S_TICKS] = e;
+    m->tick_e[m->tick] = e;
+    m->head = m->tick == 0 ? e : m->head + e;
     m->ticks++;
     m->tick_pos = 0;
-    if (++m->tick == TICKS_PER_STEP)
+    if (++m->tick == TICKS_PER_STEP) {
         m->tick = 0;
+        end_step(m);
+    }
     if (m->ticks >= M_TICKS) {
-        m->m_now = ring_sum(m, M_TICKS) / m->m_frames;
+        m->m_now = window_sum(m, M_STEPS, m->m_whole) / m->m_frames;
         if (m->m_now > m->m_max)
             m->m_max = m->m_now;
         if (m->tick == 0)
             gate_block(m->bins, m->m_now);
     }
     if (m->ticks >= S_TICKS) {
-        m->s_now = ring_sum(m, S_TICKS) / m->s_frames;
+        m->s_now = window_sum(m, S_STEPS, m->s_whole) / m->s_frames;
         if (m->s_now > m->s_max)
             m->s_max = m->s_now;
         if (m->tick == 0) /* Tech 3342: S at 10 Hz */
@@ -340,12 +360,45 @@ static void end_tick(mg_loudness *m)
 ** Pass 1, one channel: x sanitized (non-finite -> 0, counted) into w as doubles; sample peak.
 ** The peak is a maximum, so its grouping does not matter.
 */
+#if defined(LOUD_X86)
+/* prep_channel's vector loop with 8 frames per vector; returns the frames done (n & ~7). */
+__attribute__((target("avx2"))) static size_t prep_avx2(const float *x, double *w, size_t n,
+                                                        double *peak, uint64_t *bad)
+{
+    const __m256i expo = _mm256_set1_epi32(0x7f800000);
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 pk = _mm256_setzero_ps();
+    __m256i nbad = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256i nf = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(v), expo), expo);
+        v = _mm256_andnot_ps(_mm256_castsi256_ps(nf), v);
+        nbad = _mm256_sub_epi32(nbad, nf);
+        pk = _mm256_max_ps(pk, _mm256_and_ps(v, absmask));
+        _mm256_storeu_pd(w + i, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        _mm256_storeu_pd(w + i + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    float pf[8];
+    int32_t bf[8];
+    _mm256_storeu_ps(pf, pk);
+    _mm256_storeu_si256((__m256i *)bf, nbad);
+    for (int l = 0; l < 8; l++) {
+        *peak = pf[l] > *peak ? pf[l] : *peak;
+        *bad += (uint64_t)bf[l];
+    }
+    return i;
+}
+#endif
+
 static void prep_channel(mg_loudness *m, struct chan *ch, const float *x, double *w, size_t n)
 {
     size_t i = 0;
     uint64_t bad = 0;
     double peak = ch->peak;
 #if defined(LOUD_X86)
+    if (m->isa >= ISA_AVX2 && n >= 8)
+        i = prep_avx2(x, w, n, &peak, &bad);
     const __m128i expo = _mm_set1_epi32(0x7f800000);
     const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
     __m128 pk = _mm_setzero_ps();
@@ -551,35 +604,45 @@ static void kweight_all(mg_loudness *m, double *const *w, size_t n)
 ** sums before the halving (halving is exact and monotonic, so it can come last) over frames
 ** 0..n-1 of w; w[-11..-1] is the history.
 */
+/* One frame: u[11 - j] = x[i - j]; `fused`: the vector kernels' fused multiply-adds. */
+static inline double tp_frame(const mg_loudness *m, const double *u, int fused)
+{
+    double s03 = 0, d03 = 0, s12 = 0, d12 = 0;
+    for (int j = 0; j < TP_TAPS / 2; j++) {
+        double pj = u[TP_TAPS - 1 - j] + u[j], mj = u[TP_TAPS - 1 - j] - u[j];
+        if (j == 0) {
+            s03 = m->tp_even[0][j] * pj;
+            d03 = m->tp_odd[0][j] * mj;
+            s12 = m->tp_even[1][j] * pj;
+            d12 = m->tp_odd[1][j] * mj;
+        } else if (fused) {
+            s03 = fma(m->tp_even[0][j], pj, s03);
+            d03 = fma(m->tp_odd[0][j], mj, d03);
+            s12 = fma(m->tp_even[1][j], pj, s12);
+            d12 = fma(m->tp_odd[1][j], mj, d12);
+        } else {
+            s03 = s03 + m->tp_even[0][j] * pj;
+            d03 = d03 + m->tp_odd[0][j] * mj;
+            s12 = s12 + m->tp_even[1][j] * pj;
+            d12 = d12 + m->tp_odd[1][j] * mj;
+        }
+    }
+    double a, b;
+    if (m->oversample == 4) {
+        a = fabs(s03) + fabs(d03);
+        b = fabs(s12) + fabs(d12);
+    } else { /* phases 0 and 2 */
+        a = fabs(s03 + d03);
+        b = fabs(s12 - d12);
+    }
+    return a > b ? a : b;
+}
+
 static double tp_one(const mg_loudness *m, const double *w, size_t n)
 {
     double best = 0;
     for (size_t i = 0; i < n; i++) {
-        const double *u = w + i - (TP_TAPS - 1); /* u[11 - j] = x[i - j] */
-        double s03 = 0, d03 = 0, s12 = 0, d12 = 0;
-        for (int j = 0; j < TP_TAPS / 2; j++) {
-            double pj = u[TP_TAPS - 1 - j] + u[j], mj = u[TP_TAPS - 1 - j] - u[j];
-            if (j == 0) {
-                s03 = m->tp_even[0][j] * pj;
-                d03 = m->tp_odd[0][j] * mj;
-                s12 = m->tp_even[1][j] * pj;
-                d12 = m->tp_odd[1][j] * mj;
-            } else {
-                s03 = s03 + m->tp_even[0][j] * pj;
-                d03 = d03 + m->tp_odd[0][j] * mj;
-                s12 = s12 + m->tp_even[1][j] * pj;
-                d12 = d12 + m->tp_odd[1][j] * mj;
-            }
-        }
-        double a, b;
-        if (m->oversample == 4) {
-            a = fabs(s03) + fabs(d03);
-            b = fabs(s12) + fabs(d12);
-        } else { /* phases 0 and 2 */
-            a = fabs(s03 + d03);
-            b = fabs(s12 - d12);
-        }
-        a = a > b ? a : b;
+        double a = tp_frame(m, w + i - (TP_TAPS - 1), 0);
         best = a > best ? a : best;
     }
     return best;
@@ -684,6 +747,18 @@ __attribute__((target("avx2,fma"))) static double tp_avx2(const mg_loudness *m, 
     return _mm_cvtsd_f64(h);
 }
 
+/* A few frames alone (the vector kernels' set-up costs more), the same operations as a lane. */
+__attribute__((target("avx2,fma"))) static double tp_one_fma(const mg_loudness *m,
+                                                            const double *w, size_t n)
+{
+    double best = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = tp_frame(m, w + i - (TP_TAPS - 1), 1);
+        best = a > best ? a : best;
+    }
+    return best;
+}
+
 /* tp_avx2 with eight frames per vector (the same operations per frame, so the same values). */
 __attribute__((target("avx512f"))) static double tp_avx512(const mg_loudness *m,
                                                            const double *w, size_t n)
@@ -733,7 +808,9 @@ static void true_peak(const mg_loudness *m, struct chan *ch, const double *w, si
 {
     double best;
 #if defined(LOUD_X86)
-    if (m->isa == ISA_AVX512)
+    if (m->isa >= ISA_AVX2 && n < TP_SHORT)
+        best = tp_one_fma(m, w, n);
+    else if (m->isa == ISA_AVX512)
         best = tp_avx512(m, w, n);
     else if (m->isa == ISA_AVX2)
         best = tp_avx2(m, w, n);
