@@ -483,86 +483,77 @@ static void kweight_one(const mg_loudness *m, double *k, double *acc_io, const d
         _mm_storeh_pd(&(kb)[i], (v));                                                          \
     } while (0)
 
-/* kweight_one for two channels as the two lanes (lane by lane the same operations). */
+/*
+** kweight_one for two channels as the two lanes of a vector, lane by lane the same operations,
+** with MADD(a, b, c) = a * b + c and MSUB(a, b, c) = c - a * b either separate or fused (the
+** fused kernel's loop-carried paths are one FMA long). KW_STEP is one sample: the new shelf
+** and high-pass outputs replace Y2 and Z2, and the loop swaps the roles of the 1 and 2
+** states every other sample instead of moving registers.
+*/
+#define KW_STEP(MADD, MSUB, X, X1, X2, Y1, Y2, Z1, Z2)                                        \
+    do {                                                                                       \
+        __m128d t_ = MADD(b1, X1, _mm_mul_pd(b2, X2));                                         \
+        __m128d u_ = MADD(c1, Y1, _mm_mul_pd(c2, Y2));                                         \
+        t_ = MADD(b0, X, t_);                                                                  \
+        t_ = MSUB(a2, Y2, t_);                                                                 \
+        Y2 = MSUB(a1, Y1, t_);                                                                 \
+        u_ = MADD(c0, Y2, u_);                                                                 \
+        u_ = MSUB(d2, Z2, u_);                                                                 \
+        Z2 = MSUB(d1, Z1, u_);                                                                 \
+        e = MADD(Z2, Z2, e);                                                                   \
+    } while (0)
+#define KW_PAIR_KERNEL(MADD, MSUB)                                                             \
+    {                                                                                          \
+        const __m128d b0 = _mm_set1_pd(m->shelf[0]), b1 = _mm_set1_pd(m->shelf[1]),            \
+                      b2 = _mm_set1_pd(m->shelf[2]), a1 = _mm_set1_pd(m->shelf[3]),            \
+                      a2 = _mm_set1_pd(m->shelf[4]);                                           \
+        const __m128d c0 = _mm_set1_pd(m->hp[0]), c1 = _mm_set1_pd(m->hp[1]),                  \
+                      c2 = _mm_set1_pd(m->hp[2]), d1 = _mm_set1_pd(m->hp[3]),                  \
+                      d2 = _mm_set1_pd(m->hp[4]);                                              \
+        __m128d x1 = PAIR_LOAD(ka, kb, 0), x2 = PAIR_LOAD(ka, kb, 1),                          \
+                y1 = PAIR_LOAD(ka, kb, 2), y2 = PAIR_LOAD(ka, kb, 3),                          \
+                z1 = PAIR_LOAD(ka, kb, 4), z2 = PAIR_LOAD(ka, kb, 5), e = _mm_loadu_pd(acc);   \
+        size_t i = 0;                                                                          \
+        for (; i + 2 <= n; i += 2) {                                                           \
+            __m128d xa = _mm_loadh_pd(_mm_load_sd(wa + i), wb + i);                            \
+            __m128d xb = _mm_loadh_pd(_mm_load_sd(wa + i + 1), wb + i + 1);                    \
+            KW_STEP(MADD, MSUB, xa, x1, x2, y1, y2, z1, z2); /* y2, z2: sample i */            \
+            KW_STEP(MADD, MSUB, xb, xa, x1, y2, y1, z2, z1); /* y1, z1: sample i + 1 */        \
+            x2 = xa;                                                                           \
+            x1 = xb;                                                                           \
+        }                                                                                      \
+        if (i < n) {                                                                           \
+            __m128d x = _mm_loadh_pd(_mm_load_sd(wa + i), wb + i), swap;                       \
+            KW_STEP(MADD, MSUB, x, x1, x2, y1, y2, z1, z2);                                    \
+            x2 = x1;                                                                           \
+            x1 = x;                                                                            \
+            swap = y1;                                                                         \
+            y1 = y2;                                                                           \
+            y2 = swap;                                                                         \
+            swap = z1;                                                                         \
+            z1 = z2;                                                                           \
+            z2 = swap;                                                                         \
+        }                                                                                      \
+        PAIR_STORE(ka, kb, 0, x1);                                                             \
+        PAIR_STORE(ka, kb, 1, x2);                                                             \
+        PAIR_STORE(ka, kb, 2, y1);                                                             \
+        PAIR_STORE(ka, kb, 3, y2);                                                             \
+        PAIR_STORE(ka, kb, 4, z1);                                                             \
+        PAIR_STORE(ka, kb, 5, z2);                                                             \
+        _mm_storeu_pd(acc, e);                                                                 \
+    }
+#define MADD_SSE2(a, b, c) _mm_add_pd(_mm_mul_pd(a, b), c)
+#define MSUB_SSE2(a, b, c) _mm_sub_pd(c, _mm_mul_pd(a, b))
+#define MADD_FMA(a, b, c) _mm_fmadd_pd(a, b, c)
+#define MSUB_FMA(a, b, c) _mm_fnmadd_pd(a, b, c)
+
 static void kweight_pair_sse2(const mg_loudness *m, double *ka, double *kb, double acc[2],
                               const double *wa, const double *wb, size_t n)
-{
-    const __m128d b0 = _mm_set1_pd(m->shelf[0]), b1 = _mm_set1_pd(m->shelf[1]),
-                  b2 = _mm_set1_pd(m->shelf[2]), a1 = _mm_set1_pd(m->shelf[3]),
-                  a2 = _mm_set1_pd(m->shelf[4]);
-    const __m128d c0 = _mm_set1_pd(m->hp[0]), c1 = _mm_set1_pd(m->hp[1]),
-                  c2 = _mm_set1_pd(m->hp[2]), d1 = _mm_set1_pd(m->hp[3]),
-                  d2 = _mm_set1_pd(m->hp[4]);
-    __m128d x1 = PAIR_LOAD(ka, kb, 0), x2 = PAIR_LOAD(ka, kb, 1), y1 = PAIR_LOAD(ka, kb, 2),
-            y2 = PAIR_LOAD(ka, kb, 3), z1 = PAIR_LOAD(ka, kb, 4), z2 = PAIR_LOAD(ka, kb, 5),
-            e = _mm_loadu_pd(acc);
-    for (size_t i = 0; i < n; i++) {
-        __m128d x = _mm_loadh_pd(_mm_load_sd(wa + i), wb + i);
-        __m128d t = _mm_add_pd(_mm_mul_pd(b2, x2), _mm_mul_pd(b1, x1));
-        t = _mm_add_pd(t, _mm_mul_pd(b0, x));
-        t = _mm_sub_pd(t, _mm_mul_pd(a2, y2));
-        __m128d y = _mm_sub_pd(t, _mm_mul_pd(a1, y1));
-        __m128d u = _mm_add_pd(_mm_mul_pd(c2, y2), _mm_mul_pd(c1, y1));
-        u = _mm_add_pd(u, _mm_mul_pd(c0, y));
-        u = _mm_sub_pd(u, _mm_mul_pd(d2, z2));
-        __m128d z = _mm_sub_pd(u, _mm_mul_pd(d1, z1));
-        e = _mm_add_pd(e, _mm_mul_pd(z, z));
-        x2 = x1;
-        x1 = x;
-        y2 = y1;
-        y1 = y;
-        z2 = z1;
-        z1 = z;
-    }
-    PAIR_STORE(ka, kb, 0, x1);
-    PAIR_STORE(ka, kb, 1, x2);
-    PAIR_STORE(ka, kb, 2, y1);
-    PAIR_STORE(ka, kb, 3, y2);
-    PAIR_STORE(ka, kb, 4, z1);
-    PAIR_STORE(ka, kb, 5, z2);
-    _mm_storeu_pd(acc, e);
-}
+    KW_PAIR_KERNEL(MADD_SSE2, MSUB_SSE2)
 
-/* The same with fused multiply-adds (the loop-carried paths are one FMA long). */
 __attribute__((target("avx2,fma"))) static void
 kweight_pair_fma(const mg_loudness *m, double *ka, double *kb, double acc[2], const double *wa,
-                 const double *wb, size_t n)
-{
-    const __m128d b0 = _mm_set1_pd(m->shelf[0]), b1 = _mm_set1_pd(m->shelf[1]),
-                  b2 = _mm_set1_pd(m->shelf[2]), a1 = _mm_set1_pd(m->shelf[3]),
-                  a2 = _mm_set1_pd(m->shelf[4]);
-    const __m128d c0 = _mm_set1_pd(m->hp[0]), c1 = _mm_set1_pd(m->hp[1]),
-                  c2 = _mm_set1_pd(m->hp[2]), d1 = _mm_set1_pd(m->hp[3]),
-                  d2 = _mm_set1_pd(m->hp[4]);
-    __m128d x1 = PAIR_LOAD(ka, kb, 0), x2 = PAIR_LOAD(ka, kb, 1), y1 = PAIR_LOAD(ka, kb, 2),
-            y2 = PAIR_LOAD(ka, kb, 3), z1 = PAIR_LOAD(ka, kb, 4), z2 = PAIR_LOAD(ka, kb, 5),
-            e = _mm_loadu_pd(acc);
-    for (size_t i = 0; i < n; i++) {
-        __m128d x = _mm_loadh_pd(_mm_load_sd(wa + i), wb + i);
-        __m128d t = _mm_fmadd_pd(b1, x1, _mm_mul_pd(b2, x2));
-        t = _mm_fmadd_pd(b0, x, t);
-        t = _mm_fnmadd_pd(a2, y2, t);
-        __m128d y = _mm_fnmadd_pd(a1, y1, t);
-        __m128d u = _mm_fmadd_pd(c1, y1, _mm_mul_pd(c2, y2));
-        u = _mm_fmadd_pd(c0, y, u);
-        u = _mm_fnmadd_pd(d2, z2, u);
-        __m128d z = _mm_fnmadd_pd(d1, z1, u);
-        e = _mm_fmadd_pd(z, z, e);
-        x2 = x1;
-        x1 = x;
-        y2 = y1;
-        y1 = y;
-        z2 = z1;
-        z1 = z;
-    }
-    PAIR_STORE(ka, kb, 0, x1);
-    PAIR_STORE(ka, kb, 1, x2);
-    PAIR_STORE(ka, kb, 2, y1);
-    PAIR_STORE(ka, kb, 3, y2);
-    PAIR_STORE(ka, kb, 4, z1);
-    PAIR_STORE(ka, kb, 5, z2);
-    _mm_storeu_pd(acc, e);
-}
+                 const double *wb, size_t n) KW_PAIR_KERNEL(MADD_FMA, MSUB_FMA)
 #endif
 
 /* Pass 2 for all channels: pairs of channels in the vector kernels, one left over alone. */
