@@ -260,6 +260,21 @@ __attribute__((target("avx2"))) static size_t lr_avx2(const float *l, const floa
 }
 #endif
 
+/* channel_stats frame by frame over v[from..to); returns `to`. */
+static size_t stats_frames(const float *v, size_t from, size_t to, uint64_t pos, double *sum,
+                           double *sq, double *pk, uint64_t *clip)
+{
+    for (size_t i = from; i < to; i++) {
+        double a = fabs(v[i]);
+        unsigned l = (unsigned)((pos + i) % STAT_LANES);
+        *pk = a > *pk ? a : *pk;
+        *clip += a >= FULL_SCALE;
+        sum[l] += v[i];
+        sq[l] += (double)v[i] * v[i];
+    }
+    return to;
+}
+
 /*
 ** Peak, clipped count, sum and sum of squares of one channel's n frames, the first of which
 ** is frame number `pos` of the stream: lane l of sum and sq accumulates the frames f with
@@ -270,15 +285,8 @@ static void channel_stats(mg_analyzer *an, int c, const float *v, size_t n, uint
 {
     double pk = an->peak[c], *sum = an->sum[c], *sq = an->sq[c];
     uint64_t clip = 0;
-    size_t i = 0;
-    for (; i < n && (pos + i) % STAT_LANES; i++) { /* up to the next lane 0 */
-        double a = fabs(v[i]);
-        unsigned l = (unsigned)((pos + i) % STAT_LANES);
-        pk = a > pk ? a : pk;
-        clip += a >= FULL_SCALE;
-        sum[l] += v[i];
-        sq[l] += (double)v[i] * v[i];
-    }
+    size_t head = (size_t)((STAT_LANES - pos % STAT_LANES) % STAT_LANES); /* to lane 0 */
+    size_t i = stats_frames(v, 0, head < n ? head : n, pos, sum, sq, &pk, &clip);
 #if defined(AN_AVX2)
     if (an->avx2)
         i += stats_avx2(v + i, n - i, sum, sq, &pk, &clip);
@@ -317,14 +325,7 @@ static void channel_stats(mg_analyzer *an, int c, const float *v, size_t n, uint
         clip += (uint64_t)cf[l];
     }
 #endif
-    for (; i < n; i++) {
-        double a = fabs(v[i]);
-        unsigned l = (unsigned)((pos + i) % STAT_LANES);
-        pk = a > pk ? a : pk;
-        clip += a >= FULL_SCALE;
-        sum[l] += v[i];
-        sq[l] += (double)v[i] * v[i];
-    }
+    stats_frames(v, i, n, pos, sum, sq, &pk, &clip);
     an->peak[c] = pk;
     an->clipped += clip;
 }

@@ -196,7 +196,9 @@ mg_loudness *mg_loudness_new(double rate, int channels, mg_status *err)
 #if defined(LOUD_X86)
     m->isa = ISA_SSE2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        m->isa = __builtin_cpu_supports("avx512f") ? ISA_AVX512 : ISA_AVX2;
+        m->isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+                     ? ISA_AVX512
+                     : ISA_AVX2;
 #else
     m->isa = ISA_PORTABLE;
 #endif
@@ -361,6 +363,15 @@ static void end_tick(mg_loudness *m)
 ** The peak is a maximum, so its grouping does not matter.
 */
 #if defined(LOUD_X86)
+/* The vector loops' partial peaks and non-finite counts folded into *peak and *bad. */
+static void fold_lanes(const float *pf, const int32_t *bf, int lanes, double *peak, uint64_t *bad)
+{
+    for (int l = 0; l < lanes; l++) {
+        *peak = pf[l] > *peak ? pf[l] : *peak;
+        *bad += (uint64_t)bf[l];
+    }
+}
+
 /* prep_channel's vector loop with 8 frames per vector; returns the frames done (n & ~7). */
 __attribute__((target("avx2"))) static size_t prep_avx2(const float *x, double *w, size_t n,
                                                         double *peak, uint64_t *bad)
@@ -383,10 +394,7 @@ __attribute__((target("avx2"))) static size_t prep_avx2(const float *x, double *
     int32_t bf[8];
     _mm256_storeu_ps(pf, pk);
     _mm256_storeu_si256((__m256i *)bf, nbad);
-    for (int l = 0; l < 8; l++) {
-        *peak = pf[l] > *peak ? pf[l] : *peak;
-        *bad += (uint64_t)bf[l];
-    }
+    fold_lanes(pf, bf, 8, peak, bad);
     return i;
 }
 #endif
@@ -416,10 +424,7 @@ static void prep_channel(mg_loudness *m, struct chan *ch, const float *x, double
     int32_t bf[4];
     _mm_storeu_ps(pf, pk);
     _mm_storeu_si128((__m128i *)bf, nbad);
-    for (int l = 0; l < 4; l++) {
-        peak = pf[l] > peak ? pf[l] : peak;
-        bad += (uint64_t)bf[l];
-    }
+    fold_lanes(pf, bf, 4, &peak, &bad);
 #endif
     for (; i < n; i++) {
         double v = x[i];
@@ -629,169 +634,94 @@ static inline double tp_frame(const mg_loudness *m, const double *u, int fused)
     return a > b ? a : b;
 }
 
-static double tp_one(const mg_loudness *m, const double *w, size_t n)
+/* tp_frame over frames 0..n-1 of w: their largest value. */
+static inline double tp_one(const mg_loudness *m, const double *w, size_t n, int fused)
 {
     double best = 0;
     for (size_t i = 0; i < n; i++) {
-        double a = tp_frame(m, w + i - (TP_TAPS - 1), 0);
+        double a = tp_frame(m, w + i - (TP_TAPS - 1), fused);
         best = a > best ? a : best;
     }
     return best;
 }
 
 #if defined(LOUD_X86)
-/* tp_one for frames i, i + 1 as the two lanes; the odd last frame goes to tp_one (same
-   operations as a lane). */
-static double tp_sse2(const mg_loudness *m, const double *w, size_t n)
-{
-    const double *u = w - (TP_TAPS - 1);
-    const __m128d sign = _mm_set1_pd(-0.0);
-    __m128d best = _mm_setzero_pd();
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        __m128d s03 = _mm_setzero_pd(), d03 = s03, s12 = s03, d12 = s03;
-        for (int j = 0; j < TP_TAPS / 2; j++) {
-            __m128d hi = _mm_loadu_pd(u + i + TP_TAPS - 1 - j), lo = _mm_loadu_pd(u + i + j);
-            __m128d p = _mm_add_pd(hi, lo), q = _mm_sub_pd(hi, lo);
-            __m128d ps03 = _mm_mul_pd(_mm_set1_pd(m->tp_even[0][j]), p),
-                    pd03 = _mm_mul_pd(_mm_set1_pd(m->tp_odd[0][j]), q),
-                    ps12 = _mm_mul_pd(_mm_set1_pd(m->tp_even[1][j]), p),
-                    pd12 = _mm_mul_pd(_mm_set1_pd(m->tp_odd[1][j]), q);
-            if (j == 0) {
-                s03 = ps03;
-                d03 = pd03;
-                s12 = ps12;
-                d12 = pd12;
-            } else {
-                s03 = _mm_add_pd(s03, ps03);
-                d03 = _mm_add_pd(d03, pd03);
-                s12 = _mm_add_pd(s12, ps12);
-                d12 = _mm_add_pd(d12, pd12);
-            }
-        }
-        __m128d a, b;
-        if (m->oversample == 4) {
-            a = _mm_add_pd(_mm_andnot_pd(sign, s03), _mm_andnot_pd(sign, d03));
-            b = _mm_add_pd(_mm_andnot_pd(sign, s12), _mm_andnot_pd(sign, d12));
-        } else {
-            a = _mm_andnot_pd(sign, _mm_add_pd(s03, d03));
-            b = _mm_andnot_pd(sign, _mm_sub_pd(s12, d12));
-        }
-        best = _mm_max_pd(best, _mm_max_pd(a, b));
-    }
-    double r[2];
-    _mm_storeu_pd(r, best);
-    double t = i < n ? tp_one(m, w + i, n - i) : 0;
-    r[0] = r[0] > r[1] ? r[0] : r[1];
-    return r[0] > t ? r[0] : t;
-}
-
 /*
-** Four frames per vector with fused multiply-adds. The last partial vector is computed whole
-** (reading into the TP_PAD doubles after the work area) and its lanes past n are masked, so
-** every frame is computed by the same operations wherever the chunk boundaries fall.
+** tp_one over W consecutive frames per vector of type V (intrinsics prefix P), each lane the
+** same operations as tp_one (MADD unfused) or tp_one_fma (MADD fused). The last partial vector
+** is computed whole (reading into the TP_PAD doubles after the work area) and its lanes past
+** n are masked off, so every frame is computed by the same operations wherever the chunk
+** boundaries fall.
 */
+static const int64_t tp_lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+#define TP_KERNEL(V, P, W, MADD)                                                               \
+    {                                                                                          \
+        const double *u = w - (TP_TAPS - 1);                                                   \
+        const V sign = P##_set1_pd(-0.0);                                                      \
+        V e0[TP_TAPS / 2], o0[TP_TAPS / 2], e1[TP_TAPS / 2], o1[TP_TAPS / 2];                   \
+        for (int j = 0; j < TP_TAPS / 2; j++) {                                                \
+            e0[j] = P##_set1_pd(m->tp_even[0][j]);                                             \
+            o0[j] = P##_set1_pd(m->tp_odd[0][j]);                                              \
+            e1[j] = P##_set1_pd(m->tp_even[1][j]);                                             \
+            o1[j] = P##_set1_pd(m->tp_odd[1][j]);                                              \
+        }                                                                                      \
+        V best = P##_setzero_pd();                                                             \
+        for (size_t i = 0; i < n; i += W) {                                                    \
+            V hi = P##_loadu_pd(u + i + TP_TAPS - 1), lo = P##_loadu_pd(u + i);                \
+            V p = P##_add_pd(hi, lo), q = P##_sub_pd(hi, lo);                                  \
+            V s03 = P##_mul_pd(e0[0], p), d03 = P##_mul_pd(o0[0], q),                          \
+              s12 = P##_mul_pd(e1[0], p), d12 = P##_mul_pd(o1[0], q);                          \
+            for (int j = 1; j < TP_TAPS / 2; j++) {                                            \
+                hi = P##_loadu_pd(u + i + TP_TAPS - 1 - j);                                    \
+                lo = P##_loadu_pd(u + i + j);                                                  \
+                p = P##_add_pd(hi, lo);                                                        \
+                q = P##_sub_pd(hi, lo);                                                        \
+                s03 = MADD(e0[j], p, s03);                                                     \
+                d03 = MADD(o0[j], q, d03);                                                     \
+                s12 = MADD(e1[j], p, s12);                                                     \
+                d12 = MADD(o1[j], q, d12);                                                     \
+            }                                                                                  \
+            V a, b;                                                                            \
+            if (m->oversample == 4) {                                                          \
+                a = P##_add_pd(P##_andnot_pd(sign, s03), P##_andnot_pd(sign, d03));            \
+                b = P##_add_pd(P##_andnot_pd(sign, s12), P##_andnot_pd(sign, d12));            \
+            } else { /* phases 0 and 2 */                                                      \
+                a = P##_andnot_pd(sign, P##_add_pd(s03, d03));                                 \
+                b = P##_andnot_pd(sign, P##_sub_pd(s12, d12));                                 \
+            }                                                                                  \
+            a = P##_max_pd(a, b);                                                              \
+            if (i + W > n) /* lanes n - i .. W - 1 are past the chunk */                       \
+                a = P##_and_pd(a, P##_loadu_pd((const double *)(tp_lanes + 8 - (n - i))));     \
+            best = P##_max_pd(best, a);                                                        \
+        }                                                                                      \
+        double r[W], t = 0;                                                                    \
+        P##_storeu_pd(r, best);                                                                \
+        for (int l = 0; l < W; l++)                                                            \
+            t = r[l] > t ? r[l] : t;                                                           \
+        return t;                                                                              \
+    }
+#define MADD_SSE2_TP(a, b, c) _mm_add_pd(c, _mm_mul_pd(a, b))
+#define MADD_AVX2(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define MADD_AVX512(a, b, c) _mm512_fmadd_pd(a, b, c)
+
+static double tp_sse2(const mg_loudness *m, const double *w, size_t n)
+    TP_KERNEL(__m128d, _mm, 2, MADD_SSE2_TP)
+
 __attribute__((target("avx2,fma"))) static double tp_avx2(const mg_loudness *m, const double *w,
                                                           size_t n)
-{
-    static const int64_t lanes[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
-    const double *u = w - (TP_TAPS - 1);
-    const __m256d sign = _mm256_set1_pd(-0.0);
-    __m256d e0[TP_TAPS / 2], o0[TP_TAPS / 2], e1[TP_TAPS / 2], o1[TP_TAPS / 2];
-    for (int j = 0; j < TP_TAPS / 2; j++) {
-        e0[j] = _mm256_set1_pd(m->tp_even[0][j]);
-        o0[j] = _mm256_set1_pd(m->tp_odd[0][j]);
-        e1[j] = _mm256_set1_pd(m->tp_even[1][j]);
-        o1[j] = _mm256_set1_pd(m->tp_odd[1][j]);
-    }
-    __m256d best = _mm256_setzero_pd();
-    for (size_t i = 0; i < n; i += 4) {
-        __m256d hi = _mm256_loadu_pd(u + i + TP_TAPS - 1), lo = _mm256_loadu_pd(u + i);
-        __m256d p = _mm256_add_pd(hi, lo), q = _mm256_sub_pd(hi, lo);
-        __m256d s03 = _mm256_mul_pd(e0[0], p), d03 = _mm256_mul_pd(o0[0], q),
-                s12 = _mm256_mul_pd(e1[0], p), d12 = _mm256_mul_pd(o1[0], q);
-        for (int j = 1; j < TP_TAPS / 2; j++) {
-            hi = _mm256_loadu_pd(u + i + TP_TAPS - 1 - j);
-            lo = _mm256_loadu_pd(u + i + j);
-            p = _mm256_add_pd(hi, lo);
-            q = _mm256_sub_pd(hi, lo);
-            s03 = _mm256_fmadd_pd(e0[j], p, s03);
-            d03 = _mm256_fmadd_pd(o0[j], q, d03);
-            s12 = _mm256_fmadd_pd(e1[j], p, s12);
-            d12 = _mm256_fmadd_pd(o1[j], q, d12);
-        }
-        __m256d a, b;
-        if (m->oversample == 4) {
-            a = _mm256_add_pd(_mm256_andnot_pd(sign, s03), _mm256_andnot_pd(sign, d03));
-            b = _mm256_add_pd(_mm256_andnot_pd(sign, s12), _mm256_andnot_pd(sign, d12));
-        } else {
-            a = _mm256_andnot_pd(sign, _mm256_add_pd(s03, d03));
-            b = _mm256_andnot_pd(sign, _mm256_sub_pd(s12, d12));
-        }
-        a = _mm256_max_pd(a, b);
-        if (i + 4 > n) /* lanes n - i .. 3 are past the chunk */
-            a = _mm256_and_pd(a, _mm256_loadu_pd((const double *)(lanes + 4 - (n - i))));
-        best = _mm256_max_pd(best, a);
-    }
-    __m128d h = _mm_max_pd(_mm256_castpd256_pd128(best), _mm256_extractf128_pd(best, 1));
-    h = _mm_max_sd(h, _mm_unpackhi_pd(h, h));
-    return _mm_cvtsd_f64(h);
-}
+    TP_KERNEL(__m256d, _mm256, 4, MADD_AVX2)
+
+__attribute__((target("avx512f,avx512dq"))) static double tp_avx512(const mg_loudness *m,
+                                                                    const double *w, size_t n)
+    TP_KERNEL(__m512d, _mm512, 8, MADD_AVX512)
 
 /* A few frames alone (the vector kernels' set-up costs more), the same operations as a lane. */
 __attribute__((target("avx2,fma"))) static double tp_one_fma(const mg_loudness *m,
                                                             const double *w, size_t n)
 {
-    double best = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = tp_frame(m, w + i - (TP_TAPS - 1), 1);
-        best = a > best ? a : best;
-    }
-    return best;
+    return tp_one(m, w, n, 1);
 }
 
-/* tp_avx2 with eight frames per vector (the same operations per frame, so the same values). */
-__attribute__((target("avx512f"))) static double tp_avx512(const mg_loudness *m,
-                                                           const double *w, size_t n)
-{
-    const double *u = w - (TP_TAPS - 1);
-    __m512d e0[TP_TAPS / 2], o0[TP_TAPS / 2], e1[TP_TAPS / 2], o1[TP_TAPS / 2];
-    for (int j = 0; j < TP_TAPS / 2; j++) {
-        e0[j] = _mm512_set1_pd(m->tp_even[0][j]);
-        o0[j] = _mm512_set1_pd(m->tp_odd[0][j]);
-        e1[j] = _mm512_set1_pd(m->tp_even[1][j]);
-        o1[j] = _mm512_set1_pd(m->tp_odd[1][j]);
-    }
-    __m512d best = _mm512_setzero_pd();
-    for (size_t i = 0; i < n; i += 8) {
-        __m512d hi = _mm512_loadu_pd(u + i + TP_TAPS - 1), lo = _mm512_loadu_pd(u + i);
-        __m512d p = _mm512_add_pd(hi, lo), q = _mm512_sub_pd(hi, lo);
-        __m512d s03 = _mm512_mul_pd(e0[0], p), d03 = _mm512_mul_pd(o0[0], q),
-                s12 = _mm512_mul_pd(e1[0], p), d12 = _mm512_mul_pd(o1[0], q);
-        for (int j = 1; j < TP_TAPS / 2; j++) {
-            hi = _mm512_loadu_pd(u + i + TP_TAPS - 1 - j);
-            lo = _mm512_loadu_pd(u + i + j);
-            p = _mm512_add_pd(hi, lo);
-            q = _mm512_sub_pd(hi, lo);
-            s03 = _mm512_fmadd_pd(e0[j], p, s03);
-            d03 = _mm512_fmadd_pd(o0[j], q, d03);
-            s12 = _mm512_fmadd_pd(e1[j], p, s12);
-            d12 = _mm512_fmadd_pd(o1[j], q, d12);
-        }
-        __m512d a, b;
-        if (m->oversample == 4) {
-            a = _mm512_add_pd(_mm512_abs_pd(s03), _mm512_abs_pd(d03));
-            b = _mm512_add_pd(_mm512_abs_pd(s12), _mm512_abs_pd(d12));
-        } else {
-            a = _mm512_abs_pd(_mm512_add_pd(s03, d03));
-            b = _mm512_abs_pd(_mm512_sub_pd(s12, d12));
-        }
-        a = _mm512_max_pd(a, b);
-        __mmask8 k = i + 8 > n ? (__mmask8)((1u << (n - i)) - 1) : (__mmask8)0xff;
-        best = _mm512_mask_max_pd(best, k, best, a);
-    }
-    return _mm512_reduce_max_pd(best);
-}
 #endif
 
 /* Pass 3 for one channel: fold the chunk's interpolated peak into ch->tpeak. */
@@ -808,7 +738,7 @@ static void true_peak(const mg_loudness *m, struct chan *ch, const double *w, si
     else
         best = tp_sse2(m, w, n);
 #else
-    best = tp_one(m, w, n);
+    best = tp_one(m, w, n, 0);
 #endif
     best *= 0.5;
     ch->tpeak = best > ch->tpeak ? best : ch->tpeak;
