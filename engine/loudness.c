@@ -83,6 +83,13 @@ struct bin {
     uint64_t count; /* number of blocks */
 };
 
+struct hist {
+    struct bin bins[HIST_BINS];
+    int lo, hi; /* the bins outside lo..hi-1 are empty (lo = HIST_BINS, hi = 0: all) */
+    double energy;  /* of all bins, summed in the order the values came */
+    uint64_t count;
+};
+
 struct mg_loudness {
     /* immutable after new */
     double rate;
@@ -107,8 +114,8 @@ struct mg_loudness {
     double step_e[S_STEPS];      /* their energies (same slots) */
     double m_whole[2], s_whole[2]; /* sums of the last M_STEPS (S_STEPS) whole steps: [0] all,
                                     [1] all but the oldest */
-    struct bin bins[HIST_BINS];  /* gating blocks (integrated loudness) */
-    struct bin s_bins[HIST_BINS]; /* short-term values every 100 ms (loudness range) */
+    struct hist gate;            /* gating blocks (integrated loudness) */
+    struct hist s_hist;          /* short-term values every 100 ms (loudness range) */
     double *work;                /* per channel: TP_TAPS - 1 + longest tick (ch[c].in) */
     struct chan ch[];
 };
@@ -255,8 +262,14 @@ void mg_loudness_reset(mg_loudness *m)
     memset(m->tail, 0, sizeof m->tail);
     memset(m->step_e, 0, sizeof m->step_e);
     m->head = m->m_whole[0] = m->m_whole[1] = m->s_whole[0] = m->s_whole[1] = 0;
-    memset(m->bins, 0, sizeof m->bins);
-    memset(m->s_bins, 0, sizeof m->s_bins);
+    struct hist *hs[2] = {&m->gate, &m->s_hist};
+    for (int i = 0; i < 2; i++) {
+        memset(hs[i]->bins, 0, sizeof hs[i]->bins);
+        hs[i]->lo = HIST_BINS;
+        hs[i]->hi = 0;
+        hs[i]->energy = 0;
+        hs[i]->count = 0;
+    }
     for (int c = 0; c < m->channels; c++) {
         struct chan *ch = &m->ch[c];
         double w = ch->weight, *in = ch->in;
@@ -304,15 +317,19 @@ static double window_sum(const mg_loudness *m, unsigned steps, const double whol
 }
 
 /* Add one value to a histogram unless it is at or under the absolute gate. */
-static void gate_block(struct bin *bins, double mean_square)
+static void gate_block(struct hist *h, double mean_square)
 {
     double l = lufs(mean_square);
     if (!(l > HIST_LO)) /* absolute gate (strict, as BS.1770-5) */
         return;
     double pos = (l - HIST_LO) * HIST_PER_LU;
     int b = pos >= HIST_BINS - 1 ? HIST_BINS - 1 : (int)pos;
-    bins[b].energy += mean_square;
-    bins[b].count++;
+    h->bins[b].energy += mean_square;
+    h->bins[b].count++;
+    h->energy += mean_square;
+    h->count++;
+    h->lo = b < h->lo ? b : h->lo;
+    h->hi = b + 1 > h->hi ? b + 1 : h->hi;
 }
 
 /* End of a tick: store its energy, evaluate M and S, and every 100 ms feed the gate. */
@@ -339,14 +356,14 @@ static void end_tick(mg_loudness *m)
         if (m->m_now > m->m_max)
             m->m_max = m->m_now;
         if (m->tick == 0)
-            gate_block(m->bins, m->m_now);
+            gate_block(&m->gate, m->m_now);
     }
     if (m->ticks >= S_TICKS) {
         m->s_now = window_sum(m, S_STEPS, m->s_whole) / m->s_frames;
         if (m->s_now > m->s_max)
             m->s_max = m->s_now;
         if (m->tick == 0) /* Tech 3342: S at 10 Hz */
-            gate_block(m->s_bins, m->s_now);
+            gate_block(&m->s_hist, m->s_now);
     }
     /* Flush decaying filter states at fixed stream positions (so chunking cannot change
        results) before they reach the slow subnormal range in silence: from 1e-20, one tick
@@ -767,6 +784,25 @@ void mg_loudness_add(mg_loudness *m, const float *const *planar, size_t frames)
     m->frames += frames;
 }
 
+/* Energy and count of bins from..to-1 (energies in 4 partial sums: a fixed order). */
+static void bins_sum(const struct bin *bins, int from, int to, double *e_out, uint64_t *n_out)
+{
+    double e[4] = {0, 0, 0, 0};
+    uint64_t n = 0;
+    int b = from;
+    for (; b + 4 <= to; b += 4)
+        for (int l = 0; l < 4; l++) {
+            e[l] += bins[b + l].energy;
+            n += bins[b + l].count;
+        }
+    for (int l = 0; b < to; b++, l++) {
+        e[l] += bins[b].energy;
+        n += bins[b].count;
+    }
+    *e_out = (e[0] + e[1]) + (e[2] + e[3]);
+    *n_out = n;
+}
+
 /*
 ** Relative gating over a histogram: the gate is `rel_lu` under the mean of everything that
 ** passed the absolute gate (for the integrated loudness, 10 LU: one tenth of the mean energy).
@@ -775,14 +811,11 @@ void mg_loudness_add(mg_loudness *m, const float *const *planar, size_t frames)
 ** values are alike). Returns the first bin that counts (HIST_BINS when none) and, through
 ** e_out and n_out, the energy sum and count of what passed.
 */
-static int relative_gate(const struct bin *bins, double rel_lu, double *e_out, uint64_t *n_out)
+static int relative_gate(const struct hist *h, double rel_lu, double *e_out, uint64_t *n_out)
 {
-    double e = 0;
-    uint64_t n = 0;
-    for (int b = 0; b < HIST_BINS; b++) {
-        e += bins[b].energy;
-        n += bins[b].count;
-    }
+    const struct bin *bins = h->bins;
+    double e = h->energy;
+    uint64_t n = h->count;
     *e_out = 0;
     *n_out = 0;
     if (!n)
@@ -792,14 +825,7 @@ static int relative_gate(const struct bin *bins, double rel_lu, double *e_out, u
     int first = pos < 0 ? 0 : pos >= HIST_BINS - 1 ? HIST_BINS - 1 : (int)pos;
     if (pos >= 0 && bins[first].count && !(bins[first].energy / (double)bins[first].count > gate))
         first++;
-    e = 0;
-    n = 0;
-    for (int b = first; b < HIST_BINS; b++) {
-        e += bins[b].energy;
-        n += bins[b].count;
-    }
-    *e_out = e;
-    *n_out = n;
+    bins_sum(bins, first > h->lo ? first : h->lo, h->hi, e_out, n_out);
     return first;
 }
 
@@ -808,7 +834,7 @@ double mg_loudness_integrated(const mg_loudness *m)
 {
     double e;
     uint64_t n;
-    relative_gate(m->bins, 10.0, &e, &n);
+    relative_gate(&m->gate, 10.0, &e, &n);
     return n ? lufs(e / (double)n) : -HUGE_VAL;
 }
 
@@ -833,12 +859,12 @@ double mg_loudness_range(const mg_loudness *m)
 {
     double e;
     uint64_t n;
-    int first = relative_gate(m->s_bins, 20.0, &e, &n);
+    int first = relative_gate(&m->s_hist, 20.0, &e, &n);
     if (n < 2)
         return 0.0;
     uint64_t k10 = (uint64_t)llround((double)(n - 1) * 0.10);
     uint64_t k95 = (uint64_t)llround((double)(n - 1) * 0.95);
-    double lra = nth_value(m->s_bins, first, k95) - nth_value(m->s_bins, first, k10);
+    double lra = nth_value(m->s_hist.bins, first, k95) - nth_value(m->s_hist.bins, first, k10);
     return lra > 0 ? lra : 0.0;
 }
 
