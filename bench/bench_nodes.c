@@ -97,6 +97,7 @@ static const bench_case cases[] = {
     {"stereo width 1.5, bass mono 120 Hz", "stereo", NULL, 0, {"width=1.5", "bass_mono=120"}},
     {"reverb hall, 8 lines, 100 % wet", "reverb", hall8, 1, {"mix=100"}},
     {"reverb hall, 16 lines, 100 % wet", "reverb", hall16, 2, {"mix=100"}},
+    {"meter (BS.1770, 4x true peak)", "meter", NULL, 0, {NULL}},
 };
 
 typedef struct runner {

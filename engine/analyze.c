@@ -3,12 +3,22 @@
 ** Files are streamed in blocks; memory grows only with the optional series (a few values per
 ** 100 ms). Loudness comes from the BS.1770 meter (loudness.c); the spectrum and band levels
 ** from FFTW on the channels' mean, Hann-windowed frames of a power of two near 100 ms, without
-** overlap.
+** overlap. The sums behind RMS, DC and correlation are kept in STAT_LANES partial sums, frame
+** f going to sum f % STAT_LANES, so that they vectorize and yet do not depend on how the
+** input was chunked.
 */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define AN_AVX2 1
+#endif
 
 #include <fftw3.h>
 #include <sndfile.h>
@@ -21,6 +31,8 @@
 #define PI 3.14159265358979323846
 #define FULL_SCALE (32767.0 / 32768.0) /* the largest 16-bit value: "clipped" from here */
 #define FLOOR_DB (-144.0)
+#define STAT_LANES 8 /* partial sums per statistic (frame f goes to f % STAT_LANES) */
+_Static_assert(STAT_LANES == 8, "the AVX2 loops hold the lanes in two 4-double vectors");
 
 const double mg_band_edges[MG_BANDS + 1] = {
     20,   100,  200,  300,  400,  510,  630,  770,  920,   1080,  1270,  1480, 1720,
@@ -30,10 +42,12 @@ struct mg_analyzer {
     double rate;
     int channels;
     unsigned what;
+    int avx2; /* the AVX2 loops of the statistics (same sums, fewer instructions) */
     mg_loudness *m;
     uint64_t frames, clipped;
-    double peak[MG_ANALYZE_MAX_CHANNELS], sum[MG_ANALYZE_MAX_CHANNELS],
-        sq[MG_ANALYZE_MAX_CHANNELS], lr;
+    double peak[MG_ANALYZE_MAX_CHANNELS];
+    double sum[MG_ANALYZE_MAX_CHANNELS][STAT_LANES], sq[MG_ANALYZE_MAX_CHANNELS][STAT_LANES],
+        lr[STAT_LANES];
     /* series: one value per 100 ms step */
     size_t step, step_pos;
     double *mom, *sht;
@@ -81,6 +95,9 @@ mg_analyzer *mg_analyzer_new(double rate, int channels, unsigned what, mg_status
     an->rate = rate;
     an->channels = channels;
     an->what = what;
+#if defined(AN_AVX2)
+    an->avx2 = __builtin_cpu_supports("avx2");
+#endif
     an->m = mg_loudness_new(rate, channels, &st);
     if (!an->m)
         goto fail;
@@ -182,29 +199,185 @@ static void fft_frame(mg_analyzer *an)
     an->fill = 0;
 }
 
+#if defined(AN_AVX2)
+/*
+** The vector loops of channel_stats and stereo_stats with the STAT_LANES (8) lanes in two
+** 4-double vectors: per lane the same additions as the SSE2 loops. v starts at lane 0; they
+** return the frames done (a multiple of 8).
+*/
+__attribute__((target("avx2"))) static size_t stats_avx2(const float *v, size_t n, double *sum,
+                                                         double *sq, double *pk,
+                                                         uint64_t *clip)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 full = _mm256_set1_ps((float)FULL_SCALE);
+    __m256 vpk = _mm256_setzero_ps();
+    __m256i nclip = _mm256_setzero_si256();
+    __m256d s0 = _mm256_loadu_pd(sum), s1 = _mm256_loadu_pd(sum + 4);
+    __m256d q0 = _mm256_loadu_pd(sq), q1 = _mm256_loadu_pd(sq + 4);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i), a = _mm256_and_ps(x, absmask);
+        vpk = _mm256_max_ps(a, vpk);
+        nclip = _mm256_sub_epi32(nclip, _mm256_castps_si256(_mm256_cmp_ps(a, full, _CMP_GE_OQ)));
+        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x)),
+                hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+        s0 = _mm256_add_pd(s0, lo);
+        s1 = _mm256_add_pd(s1, hi);
+        q0 = _mm256_add_pd(q0, _mm256_mul_pd(lo, lo));
+        q1 = _mm256_add_pd(q1, _mm256_mul_pd(hi, hi));
+    }
+    _mm256_storeu_pd(sum, s0);
+    _mm256_storeu_pd(sum + 4, s1);
+    _mm256_storeu_pd(sq, q0);
+    _mm256_storeu_pd(sq + 4, q1);
+    float pf[8];
+    int32_t cf[8];
+    _mm256_storeu_ps(pf, vpk);
+    _mm256_storeu_si256((__m256i *)cf, nclip);
+    for (int l = 0; l < 8; l++) {
+        *pk = pf[l] > *pk ? pf[l] : *pk;
+        *clip += (uint64_t)cf[l];
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static size_t lr_avx2(const float *l, const float *r, size_t n,
+                                                      double *lr)
+{
+    __m256d p0 = _mm256_loadu_pd(lr), p1 = _mm256_loadu_pd(lr + 4);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(l + i), b = _mm256_loadu_ps(r + i);
+        p0 = _mm256_add_pd(p0, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)),
+                                             _mm256_cvtps_pd(_mm256_castps256_ps128(b))));
+        p1 = _mm256_add_pd(p1, _mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)),
+                                             _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1))));
+    }
+    _mm256_storeu_pd(lr, p0);
+    _mm256_storeu_pd(lr + 4, p1);
+    return i;
+}
+#endif
+
+/* channel_stats frame by frame over v[from..to); returns `to`. */
+static size_t stats_frames(const float *v, size_t from, size_t to, uint64_t pos, double *sum,
+                           double *sq, double *pk, uint64_t *clip)
+{
+    for (size_t i = from; i < to; i++) {
+        double a = fabs(v[i]);
+        unsigned l = (unsigned)((pos + i) % STAT_LANES);
+        *pk = a > *pk ? a : *pk;
+        *clip += a >= FULL_SCALE;
+        sum[l] += v[i];
+        sq[l] += (double)v[i] * v[i];
+    }
+    return to;
+}
+
+/*
+** Peak, clipped count, sum and sum of squares of one channel's n frames, the first of which
+** is frame number `pos` of the stream: lane l of sum and sq accumulates the frames f with
+** f % STAT_LANES == l, in stream order, whatever the chunking. Squares of floats are exact in
+** double, so only the additions round.
+*/
+static void channel_stats(mg_analyzer *an, int c, const float *v, size_t n, uint64_t pos)
+{
+    double pk = an->peak[c], *sum = an->sum[c], *sq = an->sq[c];
+    uint64_t clip = 0;
+    size_t head = (size_t)((STAT_LANES - pos % STAT_LANES) % STAT_LANES); /* to lane 0 */
+    size_t i = stats_frames(v, 0, head < n ? head : n, pos, sum, sq, &pk, &clip);
+#if defined(AN_AVX2)
+    if (an->avx2)
+        i += stats_avx2(v + i, n - i, sum, sq, &pk, &clip);
+#endif
+#if defined(__SSE2__)
+    const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    const __m128 full = _mm_set1_ps((float)FULL_SCALE); /* 1 - 2^-15: exact in float */
+    __m128 vpk = _mm_setzero_ps();
+    __m128i nclip = _mm_setzero_si128();
+    __m128d s[STAT_LANES / 2], q[STAT_LANES / 2];
+    for (int k = 0; k < STAT_LANES / 2; k++) {
+        s[k] = _mm_loadu_pd(sum + 2 * k);
+        q[k] = _mm_loadu_pd(sq + 2 * k);
+    }
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+        for (int k = 0; k < STAT_LANES / 4; k++) {
+            __m128 x = _mm_loadu_ps(v + i + 4 * k), a = _mm_and_ps(x, absmask);
+            vpk = _mm_max_ps(a, vpk); /* a NaN leaves the peak as it was, as below */
+            nclip = _mm_sub_epi32(nclip, _mm_castps_si128(_mm_cmpge_ps(a, full)));
+            __m128d lo = _mm_cvtps_pd(x), hi = _mm_cvtps_pd(_mm_movehl_ps(x, x));
+            s[2 * k] = _mm_add_pd(s[2 * k], lo);
+            s[2 * k + 1] = _mm_add_pd(s[2 * k + 1], hi);
+            q[2 * k] = _mm_add_pd(q[2 * k], _mm_mul_pd(lo, lo));
+            q[2 * k + 1] = _mm_add_pd(q[2 * k + 1], _mm_mul_pd(hi, hi));
+        }
+    for (int k = 0; k < STAT_LANES / 2; k++) {
+        _mm_storeu_pd(sum + 2 * k, s[k]);
+        _mm_storeu_pd(sq + 2 * k, q[k]);
+    }
+    float pf[4];
+    int32_t cf[4];
+    _mm_storeu_ps(pf, vpk);
+    _mm_storeu_si128((__m128i *)cf, nclip);
+    for (int l = 0; l < 4; l++) {
+        pk = pf[l] > pk ? pf[l] : pk;
+        clip += (uint64_t)cf[l];
+    }
+#endif
+    stats_frames(v, i, n, pos, sum, sq, &pk, &clip);
+    an->peak[c] = pk;
+    an->clipped += clip;
+}
+
+/* The sum of L * R for the correlation, in lanes as channel_stats. */
+static void stereo_stats(mg_analyzer *an, const float *l, const float *r, size_t n, uint64_t pos)
+{
+    double *lr = an->lr;
+    size_t i = 0;
+    for (; i < n && (pos + i) % STAT_LANES; i++)
+        lr[(pos + i) % STAT_LANES] += (double)l[i] * r[i];
+#if defined(AN_AVX2)
+    if (an->avx2)
+        i += lr_avx2(l + i, r + i, n - i, lr);
+#endif
+#if defined(__SSE2__)
+    __m128d p[STAT_LANES / 2];
+    for (int k = 0; k < STAT_LANES / 2; k++)
+        p[k] = _mm_loadu_pd(lr + 2 * k);
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+        for (int k = 0; k < STAT_LANES / 4; k++) {
+            __m128 a = _mm_loadu_ps(l + i + 4 * k), b = _mm_loadu_ps(r + i + 4 * k);
+            p[2 * k] = _mm_add_pd(p[2 * k], _mm_mul_pd(_mm_cvtps_pd(a), _mm_cvtps_pd(b)));
+            p[2 * k + 1] = _mm_add_pd(p[2 * k + 1], _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(a, a)),
+                                                               _mm_cvtps_pd(_mm_movehl_ps(b, b))));
+        }
+    for (int k = 0; k < STAT_LANES / 2; k++)
+        _mm_storeu_pd(lr + 2 * k, p[k]);
+#endif
+    for (; i < n; i++)
+        lr[(pos + i) % STAT_LANES] += (double)l[i] * r[i];
+}
+
+/* The partial sums added pairwise (a fixed order). */
+static double lanes_sum(const double *p)
+{
+    double t[STAT_LANES];
+    memcpy(t, p, sizeof t);
+    for (int w = STAT_LANES / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; l++)
+            t[l] += t[l + w];
+    return t[0];
+}
+
 /* Feed n frames that do not cross a 100 ms step boundary. */
 static void add_piece(mg_analyzer *an, const float *const *x, size_t n)
 {
     int ch = an->channels;
-    for (int c = 0; c < ch; c++) {
-        const float *v = x[c];
-        double pk = an->peak[c], s = 0, q = 0;
-        uint64_t clip = 0;
-        for (size_t i = 0; i < n; i++) {
-            double a = fabs(v[i]);
-            pk = a > pk ? a : pk;
-            clip += a >= FULL_SCALE;
-            s += v[i];
-            q += (double)v[i] * v[i];
-        }
-        an->peak[c] = pk;
-        an->sum[c] += s;
-        an->sq[c] += q;
-        an->clipped += clip;
-    }
+    for (int c = 0; c < ch; c++)
+        channel_stats(an, c, x[c], n, an->frames);
     if (ch == 2)
-        for (size_t i = 0; i < n; i++)
-            an->lr += (double)x[0][i] * x[1][i];
+        stereo_stats(an, x[0], x[1], n, an->frames);
     mg_loudness_add(an->m, x, n);
     if (an->N) {
         for (size_t i = 0; i < n; i++) {
@@ -261,19 +434,20 @@ mg_status mg_analyzer_finish(mg_analyzer *an, mg_file_analysis *a)
     a->shortterm_max = mg_loudness_shortterm_max(an->m);
     a->sample_peak = to_db(mg_loudness_sample_peak(an->m, MG_LOUDNESS_ALL));
     a->true_peak = to_db(mg_loudness_true_peak(an->m, MG_LOUDNESS_ALL));
-    double n = an->frames ? (double)an->frames : 1, all = 0;
+    double n = an->frames ? (double)an->frames : 1, all = 0, sq[MG_ANALYZE_MAX_CHANNELS];
     for (int c = 0; c < an->channels; c++) {
+        sq[c] = lanes_sum(an->sq[c]);
         a->peak[c] = to_db(an->peak[c]);
-        a->rms[c] = to_db(sqrt(an->sq[c] / n));
-        a->dc[c] = an->sum[c] / n;
-        all += an->sq[c];
+        a->rms[c] = to_db(sqrt(sq[c] / n));
+        a->dc[c] = lanes_sum(an->sum[c]) / n;
+        all += sq[c];
     }
     a->clipped = an->clipped;
     double rms_all = sqrt(all / (n * an->channels));
     a->crest = rms_all > 0 ? to_db(mg_loudness_sample_peak(an->m, MG_LOUDNESS_ALL) / rms_all) : 0;
     if (an->channels == 2) {
-        double d = sqrt(an->sq[0] * an->sq[1]);
-        a->correlation = d > 0 ? an->lr / d : 0;
+        double d = sqrt(sq[0] * sq[1]);
+        a->correlation = d > 0 ? lanes_sum(an->lr) / d : 0;
     } else {
         a->correlation = NAN;
     }
@@ -330,6 +504,24 @@ static void describe_format(int format, char *buf, size_t sz)
     snprintf(buf, sz, "%s, %s", major.name ? major.name : "?", sub.name ? sub.name : "?");
 }
 
+/* Interleaved frames to planar channels `stride` floats apart (stereo spelled out: it
+   vectorizes). */
+static void deinterleave(float *planar, size_t stride, const float *inter, int channels,
+                         size_t n)
+{
+    if (channels == 2) {
+        float *l = planar, *r = planar + stride;
+        for (size_t i = 0; i < n; i++) {
+            l[i] = inter[2 * i];
+            r[i] = inter[2 * i + 1];
+        }
+        return;
+    }
+    for (int c = 0; c < channels; c++)
+        for (size_t i = 0; i < n; i++)
+            planar[(size_t)c * stride + i] = inter[i * (size_t)channels + (size_t)c];
+}
+
 mg_status mg_analyze_file_ex(const char *path, unsigned what, mg_file_analysis *a, char *err,
                              size_t errsz)
 {
@@ -364,9 +556,7 @@ mg_status mg_analyze_file_ex(const char *path, unsigned what, mg_file_analysis *
         ch[c] = planar + (size_t)c * BLOCK;
     sf_count_t n;
     while ((n = sf_readf_float(snd.sf, inter, BLOCK)) > 0) {
-        for (sf_count_t i = 0; i < n; i++)
-            for (int c = 0; c < info.channels; c++)
-                planar[(size_t)c * BLOCK + (size_t)i] = inter[i * info.channels + c];
+        deinterleave(planar, BLOCK, inter, info.channels, (size_t)n);
         mg_analyzer_add(an, ch, (size_t)n);
     }
     if (sf_error(snd.sf)) {

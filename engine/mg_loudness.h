@@ -9,12 +9,14 @@
 ** thread must be read on the audio thread too (or the values copied out through the engine's
 ** telemetry queue); nothing here is atomic.
 **
-** Results do not depend on how the audio is split into calls of mg_loudness_add: the stream is
-** processed sample by sample in the same order whatever the chunk sizes (bit-identical).
+** Results do not depend on how the audio is split into calls of mg_loudness_add: every value
+** is computed by the same operations, in an order fixed by the stream position, whatever the
+** chunk sizes (bit-identical). The vector code is picked at run time (SSE2, AVX2 + FMA,
+** AVX-512); machines with and without FMA may differ in the last bits.
 **
 ** Measurement, in short (details in loudness.c):
-** - K-weighting: two biquads computed from the analog prototype for any rate (libebur128's
-**   parameters); at 48 kHz they equal BS.1770-5 Table 1. The high-pass stage keeps the
+** - K-weighting: two biquads (direct form I, double) computed from the analog prototype for
+**   any rate (libebur128's parameters); at 48 kHz they equal BS.1770-5 Table 1. The high-pass stage keeps the
 **   48 kHz table's pass-band gain (+0.0433 dB) at every rate, so 44.1, 48 and 96 kHz read alike.
 ** - Channel weights by channel count (override with mg_loudness_set_weight):
 **     1: mono (weight 1.0)           2: L R                3: L R C

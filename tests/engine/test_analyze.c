@@ -88,6 +88,14 @@ int main(void)
           "chunk size 1 differs from 4096");
     CHECK_NEAR(r1.rms[1], r.rms[1], 1e-9, "RMS with chunk size 1 (summation order)");
     mg_analysis_free(&r1);
+    /* the sums behind RMS, DC and correlation are kept by stream position: identical */
+    analyse(a, b, 2, n, 0, 7, &r1);
+    CHECK(r1.rms[0] == r.rms[0] && r1.rms[1] == r.rms[1] && r1.dc[0] == r.dc[0] &&
+              r1.dc[1] == r.dc[1] && r1.correlation == r.correlation && r1.crest == r.crest &&
+              r1.peak[1] == r.peak[1] && r1.true_peak == r.true_peak,
+          "chunk size 7 differs from 4096: RMS %.17g / %.17g, DC %.17g / %.17g", r1.rms[1],
+          r.rms[1], r1.dc[1], r.dc[1]);
+    mg_analysis_free(&r1);
     /* masking: a (0.5) covers b (0.25 = 6 dB down: not 10) nowhere; a quieter copy is */
     float *q = sine(n, f, 0.05, 0.0);
     mg_file_analysis rq, ra;

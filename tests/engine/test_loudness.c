@@ -836,6 +836,13 @@ static void test_tp_channels(double rate)
           "TP-4: left %g / right %g should match, the silent side 0 (%g %g)", ra.tpc[0],
           rb.tpc[1], ra.tpc[1], rb.tpc[0]);
     CHECK(ra.tp == ra.tpc[0], "TP-4: overall TP is the maximum over channels");
+    /* with three channels, 0 and 1 are measured as a pair and 2 alone: the same reading */
+    const float *c0[3] = {x, z, z}, *c2[3] = {z, z, x};
+    meas r0 = measure(rate, 3, c0, m, "TP-4 channel 0 of 3"),
+         r2 = measure(rate, 3, c2, m, "TP-4 channel 2 of 3");
+    CHECK(r0.tpc[0] == r2.tpc[2] && r0.I == r2.I && r0.mmax == r2.mmax,
+          "channel 0 and 2 of 3 read alike: TP %.17g / %.17g, I %.17g / %.17g", r0.tpc[0],
+          r2.tpc[2], r0.I, r2.I);
     free(x);
     free(z);
     free(imp);
