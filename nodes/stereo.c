@@ -134,14 +134,14 @@ static void st_process(void *state, const mg_block *b)
         }
     } else {
         float *m = s->buf, *sd = s->buf + s->block;
-        for (uint32_t i = 0; i < n; i++) {
-            double a = l[i], c = r[i];
-            m[i] = (float)(0.5 * (a + c));
-            sd[i] = (float)(0.5 * (a - c));
-        }
         const mg_pval *f = &p[P_BASS_MONO];
         int on = !(f->constant && !(f->v[0] > 0));
         if (on) {
+            for (uint32_t i = 0; i < n; i++) {
+                double a = l[i], c = r[i];
+                m[i] = (float)(0.5 * (a + c));
+                sd[i] = (float)(0.5 * (a - c));
+            }
             crossover(s, f, m, sd, n, b->rate);
         } else if (s->filtering) { /* switched off: the next start is from rest */
             mg_filter_band_reset(&s->side_hp);
@@ -149,16 +149,37 @@ static void st_process(void *state, const mg_block *b)
             mg_filter_band_reset(&s->mid_hp);
         }
         s->filtering = on;
-        for (uint32_t i = 0; i < n; i++) {
-            double w = mg_dyn_pv(&p[P_WIDTH], i), bal = mg_dyn_pv(&p[P_BALANCE], i);
-            double mm = m[i], ss = w * sd[i];
-            if (!on) { /* exact: M and S from the input in double */
-                mm = 0.5 * ((double)l[i] + r[i]);
-                ss = w * 0.5 * ((double)l[i] - r[i]);
-            }
+        if (!on && p[P_WIDTH].constant && p[P_BALANCE].constant) {
+            /* the same sums as the loop below, with the settings taken out of it */
+            double w = p[P_WIDTH].v[0], bal = p[P_BALANCE].v[0];
             double gl = bal > 0 ? 1 - bal : 1, gr = bal < 0 ? 1 + bal : 1;
-            ol[i] = (float)(gl * (mm + ss));
-            orr[i] = (float)(gr * (mm - ss));
+            if (w == 1 && gl == 1 && gr == 1) {
+                /* M + S and M - S in double are L and R to far under a float's precision:
+                   the output is the input */
+                if (ol != l)
+                    memmove(ol, l, n * sizeof *ol);
+                if (orr != r)
+                    memmove(orr, r, n * sizeof *orr);
+            } else {
+                for (uint32_t i = 0; i < n; i++) {
+                    double mm = 0.5 * ((double)l[i] + r[i]);
+                    double ss = w * 0.5 * ((double)l[i] - r[i]);
+                    ol[i] = (float)(gl * (mm + ss));
+                    orr[i] = (float)(gr * (mm - ss));
+                }
+            }
+        } else {
+            for (uint32_t i = 0; i < n; i++) {
+                double w = mg_dyn_pv(&p[P_WIDTH], i), bal = mg_dyn_pv(&p[P_BALANCE], i);
+                double mm = m[i], ss = w * sd[i];
+                if (!on) { /* exact: M and S from the input in double */
+                    mm = 0.5 * ((double)l[i] + r[i]);
+                    ss = w * 0.5 * ((double)l[i] - r[i]);
+                }
+                double gl = bal > 0 ? 1 - bal : 1, gr = bal < 0 ? 1 + bal : 1;
+                ol[i] = (float)(gl * (mm + ss));
+                orr[i] = (float)(gr * (mm - ss));
+            }
         }
     }
     /* correlation of the output */
