@@ -96,7 +96,7 @@ mg_analyzer *mg_analyzer_new(double rate, int channels, unsigned what, mg_status
     an->channels = channels;
     an->what = what;
 #if defined(AN_AVX2)
-    an->avx2 = __builtin_cpu_supports("avx2");
+    an->avx2 = mg_simd_level() >= MG_SIMD_AVX2;
 #endif
     an->m = mg_loudness_new(rate, channels, &st);
     if (!an->m)

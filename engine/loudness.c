@@ -202,10 +202,8 @@ mg_loudness *mg_loudness_new(double rate, int channels, mg_status *err)
     m->oversample = rate < 96000.0 ? 4 : rate < 192000.0 ? 2 : 1;
 #if defined(LOUD_X86)
     m->isa = ISA_SSE2;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        m->isa = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
-                     ? ISA_AVX512
-                     : ISA_AVX2;
+    if (mg_simd_level() >= MG_SIMD_AVX2)
+        m->isa = mg_simd_level() >= MG_SIMD_AVX512 ? ISA_AVX512 : ISA_AVX2;
 #else
     m->isa = ISA_PORTABLE;
 #endif

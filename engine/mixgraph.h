@@ -306,6 +306,20 @@ void mg_graph_service(mg_graph *g);
    thread; mg_graph_process does it on every call. */
 void mg_fpu_denormals_off(void);
 
+/* Vector instruction sets the DSP kernels may use, as levels (always MG_SIMD_BASE off x86). */
+typedef enum mg_simd {
+    MG_SIMD_BASE = 0, /* the build's baseline (SSE2 on x86-64) */
+    MG_SIMD_AVX,
+    MG_SIMD_AVX2,     /* AVX2 with FMA */
+    MG_SIMD_AVX512    /* AVX-512 F and DQ */
+} mg_simd;
+/*
+** [any] The highest level the CPU has, capped by the environment variable MIXGRAPH_SIMD
+** (base, avx, avx2 or avx512; read once), so that every kernel family can be run and tested
+** on one machine. Nodes choose their kernels from it when they are created or prepared.
+*/
+mg_simd mg_simd_level(void);
+
 /* ---- offline rendering ---- */
 
 typedef enum mg_sample_format {

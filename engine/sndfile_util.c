@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "mg_sndfile.h"
+#include "mixgraph.h"
 
 #define IO_BUFFER (256 << 10) /* stdio buffer per open file */
 
@@ -162,7 +163,7 @@ void mg_sndfile_pcm_to_float(const unsigned char *in, float *out, size_t n, int 
     const float k = 1.0f / 2147483648.0f;
     size_t i = 0;
 #if defined(PCM_AVX2)
-    if (bytes == 3 && __builtin_cpu_supports("avx2"))
+    if (bytes == 3 && mg_simd_level() >= MG_SIMD_AVX2)
         i = pcm24_avx2(in, out, n);
 #endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__

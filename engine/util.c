@@ -1,7 +1,11 @@
 /*
-** util.c: small shared helpers: status strings, dB conversion, denormal control. [any]
+** util.c: small shared helpers: status strings, dB conversion, denormal control, the vector
+** instruction level. [any]
 */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "mg_node.h"
 #include "mixgraph.h"
@@ -49,4 +53,34 @@ void mg_fpu_denormals_off(void)
     __asm__ __volatile__("mrs %0, fpcr" : "=r"(fpcr));
     __asm__ __volatile__("msr fpcr, %0" ::"r"(fpcr | (1ULL << 24)));
 #endif
+}
+
+static mg_simd cpu_level(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return MG_SIMD_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return MG_SIMD_AVX2;
+    if (__builtin_cpu_supports("avx"))
+        return MG_SIMD_AVX;
+#endif
+    return MG_SIMD_BASE;
+}
+
+mg_simd mg_simd_level(void)
+{
+    static _Atomic int level = -1; /* computed once; a race computes the same value twice */
+    int l = atomic_load_explicit(&level, memory_order_relaxed);
+    if (l >= 0)
+        return (mg_simd)l;
+    l = (int)cpu_level();
+    const char *cap = getenv("MIXGRAPH_SIMD");
+    static const char *const names[] = {"base", "avx", "avx2", "avx512"};
+    for (int i = 0; cap && i < 4; i++)
+        if (strcmp(cap, names[i]) == 0 && i < l)
+            l = i;
+    atomic_store_explicit(&level, l, memory_order_relaxed);
+    return (mg_simd)l;
 }

@@ -328,7 +328,7 @@ void mg_filter_band_init(mg_filter_band *b, int slope, mg_filter_design d)
     b->slope = slope;
     b->design = d;
 #if FILTER_FMA
-    b->fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    b->fma = mg_simd_level() >= MG_SIMD_AVX2;
 #else
     b->fma = 0;
 #endif

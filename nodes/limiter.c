@@ -612,8 +612,8 @@ static mg_status lim_create(void *state, mg_node *node)
     s->gquiet_k = 1.0 / (gb * 1.001);
     s->k = &kernels_base;
 #if defined(LIM_AVX2)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        s->k = __builtin_cpu_supports("avx512f") ? &kernels_avx512 : &kernels_avx2;
+    if (mg_simd_level() >= MG_SIMD_AVX2)
+        s->k = mg_simd_level() >= MG_SIMD_AVX512 ? &kernels_avx512 : &kernels_avx2;
 #endif
     return MG_OK;
 }

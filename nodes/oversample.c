@@ -52,10 +52,8 @@ mg_status mg_os_make(mg_os *os, int factor, const double *h, int n)
     if (factor <= 1)
         return MG_OK;
 #if defined(OS_AVX)
-    os->avx = factor > 4 && __builtin_cpu_supports("avx");
-    os->simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 2 : 1;
-    if (os->simd == 2 && __builtin_cpu_supports("avx512f"))
-        os->simd = 3;
+    os->avx = factor > 4 && mg_simd_level() >= MG_SIMD_AVX;
+    os->simd = mg_simd_level() >= MG_SIMD_AVX512 ? 3 : mg_simd_level() >= MG_SIMD_AVX2 ? 2 : 1;
 #elif defined(__SSE2__)
     os->simd = 1;
 #endif

@@ -221,8 +221,8 @@ SAT_CURVES(avx512, __attribute__((target("avx512f"))), sat_v16, sat_m16, 16, _mm
 static int sat_curve_build(void)
 {
 #if defined(SAT_FMA)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return __builtin_cpu_supports("avx512f") ? 2 : 1;
+    if (mg_simd_level() >= MG_SIMD_AVX2)
+        return mg_simd_level() >= MG_SIMD_AVX512 ? 2 : 1;
 #endif
     return 0;
 }
