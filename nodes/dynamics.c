@@ -179,6 +179,18 @@ static MG_DYN_INLINE void detect_body(mg_dyn *d, const float *const *key, int nk
     if (detector == MG_DYN_PEAK && !p) {
         /* only the loudest: the largest square (a NaN never wins), clamped once; the clamp is
            monotonic, so this is the largest clamped power (vectorised) */
+        if (nk == 2) { /* the loops below fused for a stereo key: the same operations */
+            const float *x0 = key[0], *x1 = key[1];
+            for (uint32_t i = 0; i < n; i++) {
+                double v0 = x0[i], v1 = x1[i], m = 0.0;
+                v0 *= v0;
+                v1 *= v1;
+                m = v0 > m ? v0 : m;
+                m = v1 > m ? v1 : m;
+                pmax[i] = clamp_power(m);
+            }
+            return;
+        }
         for (uint32_t i = 0; i < n; i++)
             pmax[i] = 0.0;
         for (int k = 0; k < nk; k++) {
@@ -278,6 +290,13 @@ static MG_DYN_INLINE void gains_body(const double *db, double *g, uint32_t n)
         g[i] = mg_dyn_amp_of(db[i]);
 }
 
+static MG_DYN_INLINE void gains_gr_body(double makeup, const double *y, double *g, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) /* vectorised */
+        g[i] = mg_dyn_mute(makeup - y[i]);
+    gains_body(g, g, n); /* in place: each gain is read before it is written */
+}
+
 static MG_DYN_INLINE void apply_body(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0,
                                      uint32_t n, const double *const gain[MG_MAX_CHANNELS],
                                      double mix)
@@ -331,6 +350,10 @@ static MG_DYN_AVX2 void gains_avx2(const double *db, double *g, uint32_t n)
 {
     gains_body(db, g, n);
 }
+static MG_DYN_AVX2 void gains_gr_avx2(double makeup, const double *y, double *g, uint32_t n)
+{
+    gains_gr_body(makeup, y, g, n);
+}
 static MG_DYN_AVX2 void apply_avx2(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0,
                                    uint32_t n, const double *const gain[MG_MAX_CHANNELS],
                                    double mix)
@@ -366,6 +389,12 @@ void mg_dyn_gains(const mg_dyn *d, const double *db, double *g, uint32_t n)
 {
     DYN_DISPATCH(d, gains_avx2(db, g, n); return);
     gains_body(db, g, n);
+}
+
+void mg_dyn_gains_gr(const mg_dyn *d, double makeup, const double *y, double *g, uint32_t n)
+{
+    DYN_DISPATCH(d, gains_gr_avx2(makeup, y, g, n); return);
+    gains_gr_body(makeup, y, g, n);
 }
 
 void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_t n,
