@@ -172,6 +172,7 @@ static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
                                double y[MG_MAX_CHANNELS][MG_DYN_CHUNK], uint32_t n)
 {
     double y0 = s->gr[c], y1 = m > 1 ? s->gr[c + 1] : 0.0;
+#pragma GCC unroll 4
     for (uint32_t i = 0; i < n; i++) {
         y0 = mg_dyn_smooth(y0, gr[c][i], k->a_att, k->a_rel);
         y[c][i] = y0;
