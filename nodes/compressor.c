@@ -163,20 +163,22 @@ static int comp_in_step(const comp_state *s, int nc)
 
 /*
 ** [rt] The smoother over a chunk for channels c .. c+m-1 (m = 1 or 2, a constant where it is
-** called): gain reduction gr[c][i] in, the wet gain in dB db[c][i] out. Two channels share a
-** loop so that their serial chains overlap.
+** called): gain reduction gr[c][i] in, smoothed gain reduction y[c][i] out (in place: y may
+** be gr). Two channels share a loop so that their serial chains overlap; nothing else is in
+** the loop (the wet gain in dB is mg_dyn_gains_gr's, vectorised).
 */
 static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
                                double gr[MG_MAX_CHANNELS][MG_DYN_CHUNK],
-                               double db[MG_MAX_CHANNELS][MG_DYN_CHUNK], uint32_t n)
+                               double y[MG_MAX_CHANNELS][MG_DYN_CHUNK], uint32_t n)
 {
     double y0 = s->gr[c], y1 = m > 1 ? s->gr[c + 1] : 0.0;
+#pragma GCC unroll 4
     for (uint32_t i = 0; i < n; i++) {
         y0 = mg_dyn_smooth(y0, gr[c][i], k->a_att, k->a_rel);
-        db[c][i] = mg_dyn_mute(k->makeup - y0);
+        y[c][i] = y0;
         if (m > 1) {
             y1 = mg_dyn_smooth(y1, gr[c + 1][i], k->a_att, k->a_rel);
-            db[c + 1][i] = mg_dyn_mute(k->makeup - y1);
+            y[c + 1][i] = y1;
         }
     }
     s->gr[c] = y0;
@@ -186,9 +188,11 @@ static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
 
 /*
 ** [rt] Frames f0..f0+n-1 of the block (n <= MG_DYN_CHUNK) with the coefficients k; key[] holds
-** their key (index 0 = frame f0). Stages: detector and link (mg_dyn_detect, mg_dyn_link); per
-** channel the gain computer (vectorised), the smoother (the one serial step) and the
-** dB-to-gain conversion (vectorised, or once while the gain holds still); the output stage.
+** their key (index 0 = frame f0). Stages: detector and link (mg_dyn_detect, mg_dyn_link; a
+** fully linked key's level row is computed in the gain computer's loop); per channel the gain
+** computer (vectorised), the smoother (the one serial step, alone in its loop) and the
+** dB-to-gain conversion (mg_dyn_gains_gr: vectorised, or once while the gain holds still); the
+** output stage.
 ** With a fully linked key and every channel's smoother in the same state the channels' gains
 ** are identical, so they are computed once.
 **
@@ -207,23 +211,28 @@ static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const fl
     double pmax[MG_DYN_CHUNK], p[MG_MAX_CHANNELS][MG_DYN_CHUNK];
     double lev[MG_MAX_CHANNELS][MG_DYN_CHUNK], gain[MG_MAX_CHANNELS][MG_DYN_CHUNK];
     const double *rows[MG_MAX_CHANNELS];
-    mg_dyn_detect(d, key, nk, n, k->detector, k->rms_b, pmax, k->link >= 1.0 ? NULL : p);
+    int linked = k->link >= 1.0;
+    mg_dyn_detect(d, key, nk, n, k->detector, k->rms_b, pmax, linked ? NULL : p);
     uint32_t quiet = 0;
     while (quiet < n && pmax[quiet] < k->p_skip)
         quiet++;
-    /* level rows: 0 when the whole chunk is quiet (not computed) */
-    int nl = quiet == n ? 0 : mg_dyn_link(d, pmax, p, nk, n, k->link, nc, lev);
+    /* level rows: 0 when the whole chunk is quiet (not computed); a fully linked key's one row
+       goes straight from the loudest power through the gain computer (below) */
+    int nl = quiet == n ? 0 : linked ? 1 : mg_dyn_link(d, pmax, p, nk, n, k->link, nc, lev);
     int ng = nl <= 1 && comp_in_step(s, nc) ? 1 : nc;
     if (nl == 0 && ng == 1 && s->gr[0] == 0.0) {
         double g = mg_dyn_amp(k->makeup);
         for (uint32_t i = 0; i < n; i++)
             gain[0][i] = g;
     } else {
-        double gr[MG_MAX_CHANNELS][MG_DYN_CHUNK], db[MG_MAX_CHANNELS][MG_DYN_CHUNK];
+        double gr[MG_MAX_CHANNELS][MG_DYN_CHUNK];
         for (int c = 0; c < ng; c++) {
             if (nl == 0) {
                 for (uint32_t i = 0; i < n; i++)
                     gr[c][i] = 0.0;
+            } else if (linked) { /* mg_dyn_link's row for link >= 1, fused (vectorised) */
+                for (uint32_t i = 0; i < n; i++)
+                    gr[c][i] = mg_dyn_comp_gr(mg_dyn_db(pmax[i]), k->t, k->s, k->w, k->h);
             } else {
                 const double *L = lev[nl == 1 ? 0 : c];
                 for (uint32_t i = 0; i < n; i++) /* vectorised */
@@ -232,11 +241,11 @@ static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const fl
         }
         int c = 0;
         for (; c + 1 < ng; c += 2)
-            comp_smooth(s, k, c, 2, gr, db, n);
+            comp_smooth(s, k, c, 2, gr, gr, n);
         if (c < ng)
-            comp_smooth(s, k, c, 1, gr, db, n);
+            comp_smooth(s, k, c, 1, gr, gr, n);
         for (c = 0; c < ng; c++)
-            mg_dyn_gains(d, db[c], gain[c], n);
+            mg_dyn_gains_gr(d, k->makeup, gr[c], gain[c], n);
     }
     for (int c = 0; c < nc; c++) {
         if (c >= ng)

@@ -94,7 +94,8 @@ static void biquad_run2(mg_biquad_state *s0, mg_biquad_state *s1, const mg_biqua
 
 /*
 ** One key filter (t) over frames i0..i0+n-1: x[k] -> buf[k] for each key channel, the cutoff
-** from parameter p (Hz, 0 = off: copy and keep the state clear). x[k] is repointed at buf[k].
+** from parameter p (Hz, 0 = off: copy and keep the state clear; a cutoff off for the whole
+** block is mg_dyn_key's, which skips the call). x[k] is repointed at buf[k].
 ** A ramping cutoff is designed and run frame by frame, so the result does not depend on how
 ** the block is cut.
 */
@@ -105,12 +106,7 @@ static void key_filter(mg_dyn *d, mg_filter_type t, const mg_pval *p, const floa
     mg_biquad_state *st = t == MG_FT_HIGHPASS ? d->hpf : d->lpf;
     mg_biquad *c = t == MG_FT_HIGHPASS ? &d->hpf_c : &d->lpf_c;
     float *hz = t == MG_FT_HIGHPASS ? &d->hpf_hz : &d->lpf_hz;
-    if (p->constant && !(p->v[0] > 0)) {
-        for (int k = 0; k < nk; k++) /* off: the key passes as it is, from a clear state */
-            mg_biquad_reset(&st[k]);
-        return;
-    }
-    if (p->constant) {
+    if (p->constant) { /* on (mg_dyn_key handles "off") */
         const mg_biquad *co = key_coef(c, hz, t, p->v[0], d->rate);
         int k = 0;
         for (; k + 1 < nk; k += 2)
@@ -136,6 +132,16 @@ static void key_filter(mg_dyn *d, mg_filter_type t, const mg_pval *p, const floa
         x[k] = buf[k];
 }
 
+/* 1 when a key filter's cutoff parameter is off (0) for the whole block. */
+static inline int key_off(const mg_pval *p) { return p->constant && !(p->v[0] > 0); }
+
+/* Clear the states of an unused key filter (inline: this runs for every chunk). */
+static inline void key_clear(mg_biquad_state *st, int nk)
+{
+    for (int k = 0; k < nk; k++)
+        st[k].s1 = st[k].s2 = 0;
+}
+
 int mg_dyn_key(mg_dyn *d, const mg_block *b, const mg_dyn_params *p, uint32_t i0, uint32_t n,
                const float *key[MG_MAX_CHANNELS], float buf[MG_MAX_CHANNELS][MG_DYN_CHUNK])
 {
@@ -143,9 +149,14 @@ int mg_dyn_key(mg_dyn *d, const mg_block *b, const mg_dyn_params *p, uint32_t i0
     int nk = src->channels;
     for (int k = 0; k < nk; k++)
         key[k] = src->ch[k] + i0;
-    if (p->key_hpf)
+    /* a filter that is off passes the key as it is, from a clear state */
+    if (p->key_hpf && key_off(p->key_hpf))
+        key_clear(d->hpf, nk);
+    else if (p->key_hpf)
         key_filter(d, MG_FT_HIGHPASS, p->key_hpf, key, buf, nk, i0, n);
-    if (p->key_lpf)
+    if (p->key_lpf && key_off(p->key_lpf))
+        key_clear(d->lpf, nk);
+    else if (p->key_lpf)
         key_filter(d, MG_FT_LOWPASS, p->key_lpf, key, buf, nk, i0, n);
     return nk;
 }
@@ -179,6 +190,18 @@ static MG_DYN_INLINE void detect_body(mg_dyn *d, const float *const *key, int nk
     if (detector == MG_DYN_PEAK && !p) {
         /* only the loudest: the largest square (a NaN never wins), clamped once; the clamp is
            monotonic, so this is the largest clamped power (vectorised) */
+        if (nk == 2) { /* the loops below fused for a stereo key: the same operations */
+            const float *x0 = key[0], *x1 = key[1];
+            for (uint32_t i = 0; i < n; i++) {
+                double v0 = x0[i], v1 = x1[i], m = 0.0;
+                v0 *= v0;
+                v1 *= v1;
+                m = v0 > m ? v0 : m;
+                m = v1 > m ? v1 : m;
+                pmax[i] = clamp_power(m);
+            }
+            return;
+        }
         for (uint32_t i = 0; i < n; i++)
             pmax[i] = 0.0;
         for (int k = 0; k < nk; k++) {
@@ -278,6 +301,13 @@ static MG_DYN_INLINE void gains_body(const double *db, double *g, uint32_t n)
         g[i] = mg_dyn_amp_of(db[i]);
 }
 
+static MG_DYN_INLINE void gains_gr_body(double makeup, const double *y, double *g, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) /* vectorised */
+        g[i] = mg_dyn_mute(makeup - y[i]);
+    gains_body(g, g, n); /* in place: each gain is read before it is written */
+}
+
 static MG_DYN_INLINE void apply_body(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0,
                                      uint32_t n, const double *const gain[MG_MAX_CHANNELS],
                                      double mix)
@@ -331,6 +361,10 @@ static MG_DYN_AVX2 void gains_avx2(const double *db, double *g, uint32_t n)
 {
     gains_body(db, g, n);
 }
+static MG_DYN_AVX2 void gains_gr_avx2(double makeup, const double *y, double *g, uint32_t n)
+{
+    gains_gr_body(makeup, y, g, n);
+}
 static MG_DYN_AVX2 void apply_avx2(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0,
                                    uint32_t n, const double *const gain[MG_MAX_CHANNELS],
                                    double mix)
@@ -366,6 +400,12 @@ void mg_dyn_gains(const mg_dyn *d, const double *db, double *g, uint32_t n)
 {
     DYN_DISPATCH(d, gains_avx2(db, g, n); return);
     gains_body(db, g, n);
+}
+
+void mg_dyn_gains_gr(const mg_dyn *d, double makeup, const double *y, double *g, uint32_t n)
+{
+    DYN_DISPATCH(d, gains_gr_avx2(makeup, y, g, n); return);
+    gains_gr_body(makeup, y, g, n);
 }
 
 void mg_dyn_apply(mg_dyn *d, const mg_buf *in, mg_buf *out, uint32_t f0, uint32_t n,

@@ -144,6 +144,11 @@ int mg_dyn_link(const mg_dyn *d, const double pmax[MG_DYN_CHUNK], double (*p)[MG
    converted once when they are all the same (a gain holding still). */
 void mg_dyn_gains(const mg_dyn *d, const double *db, double *g, uint32_t n);
 
+/* [rt] mg_dyn_gains of the gains in dB mg_dyn_mute(makeup - y[i]) of a smoothed gain
+   reduction y (the subtraction and the -144 dB rule done here, vectorised, instead of in the
+   caller's serial smoother loop); the same results. */
+void mg_dyn_gains_gr(const mg_dyn *d, double makeup, const double *y, double *g, uint32_t n);
+
 /*
 ** [rt] Output stage of block frames f0..f0+n-1 (n <= MG_DYN_CHUNK) on every main channel c:
 ** out = xd + mix xd (g - 1) with g = gain[c][i] (linear) and xd the input delayed by the
