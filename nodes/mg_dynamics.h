@@ -73,7 +73,7 @@ enum { MG_DYN_PEAK, MG_DYN_RMS };
 static inline int mg_dyn_has_avx2(void)
 {
 #if MG_DYN_X86
-    return __builtin_cpu_supports("avx2");
+    return mg_simd_level() >= MG_SIMD_AVX2;
 #else
     return 0;
 #endif
