@@ -244,6 +244,7 @@ typedef struct reverb_state {
     float x[2][GRID];                 /* the predelay output */
     float v[MAX_LINES][GRID];         /* diffuser channels */
     float y[MAX_LINES][GRID];         /* line outputs (interpolated and absorbed) */
+    float yt[GRID][MAX_LINES];        /* the same, frame-major (the AVX2 build) */
     float tx[2][GRID + FW_MAX][MAX_LINES]; /* samples under each tap, frame-major (rows
                                               past L + 1: don't care) */
     float wet[2][GRID];
@@ -606,6 +607,36 @@ static void step_begin(reverb_state *s, const mg_block *b, uint32_t i)
 
 /* ---- the chunk stages ([rt]; n is a constant in each specialisation of run) ---- */
 
+#if defined(__clang__)
+#define SHUF8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define SHUF8(a, b, ...) __builtin_shuffle(a, b, (i8){__VA_ARGS__})
+#endif
+
+/* [rt] In place: the 8 x 8 transpose of r (r[i][l] <-> r[l][i]), in three rounds of
+   shuffles (AVX2: unpack, shuffle, 128-bit permute). */
+STAGE void transpose8(f8 *r)
+{
+    f8 a[8], c[8];
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = SHUF8(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        a[i + 1] = SHUF8(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 8; i += 4) {
+        c[i] = SHUF8(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        c[i + 1] = SHUF8(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        c[i + 2] = SHUF8(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        c[i + 3] = SHUF8(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        r[i] = SHUF8(c[i], c[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[i + 4] = SHUF8(c[i], c[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+}
+
 /* The feed-forward stages (Hadamard rows, line writes) four frames wide (hadamard_rows4,
    lines_write4) and eight wide for the AVX2 build (hadamard_rows8, lines_write8). */
 #define FV f4
@@ -697,36 +728,6 @@ STAGE void gather(const reverb_state *s, const line_tap *tp, float (*tx)[MAX_LIN
         const float *x = mg_dline_span(&s->line[j], pos - tp->D[j] - 1);
         for (uint32_t t = 0; t <= L; t++)
             tx[t][j] = x[t];
-    }
-}
-
-#if defined(__clang__)
-#define SHUF8(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
-#else
-#define SHUF8(a, b, ...) __builtin_shuffle(a, b, (i8){__VA_ARGS__})
-#endif
-
-/* [rt] In place: the 8 x 8 transpose of r (r[i][l] <-> r[l][i]), in three rounds of
-   shuffles (AVX2: unpack, shuffle, 128-bit permute). */
-STAGE void transpose8(f8 *r)
-{
-    f8 a[8], c[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 8; i += 2) {
-        a[i] = SHUF8(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        a[i + 1] = SHUF8(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-#pragma GCC unroll 2
-    for (int i = 0; i < 8; i += 4) {
-        c[i] = SHUF8(a[i], a[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-        c[i + 1] = SHUF8(a[i], a[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        c[i + 2] = SHUF8(a[i + 1], a[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-        c[i + 3] = SHUF8(a[i + 1], a[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-    }
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        r[i] = SHUF8(c[i], c[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        r[i + 4] = SHUF8(c[i], c[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
     }
 }
 
@@ -825,8 +826,8 @@ STAGE void lines_read_steady(reverb_state *s, const line_tap *A,
 
 /*
 ** 4a, the common case in the AVX2 build: lines_read_steady's arithmetic, lane for lane, eight
-** lines per float vector and four per double vector, with the filter states and (while no
-** ramp runs) the coefficients held in registers across the chunk.
+** lines per float vector and four per double vector, with the recursive states held in
+** registers across the chunk.
 */
 STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
                               float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
@@ -835,7 +836,7 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
     absorb *ab = &s->ab;
     enum { NF = MAX_LINES / 8, ND = MAX_LINES / 4 };
     f8 y1[NF], e0[NF], de[NF];
-    d4 Z1[ND], Z2[ND], B0[ND], B1[ND], B2[ND], A1[ND], A2[ND];
+    d4 Z1[ND], Z2[ND];
 #pragma GCC unroll 4
     for (int q = 0; q < n / 8; q++) {
         memcpy(&y1[q], ya + 8 * q, sizeof y1[q]);
@@ -847,21 +848,9 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
         memcpy(&Z1[q], z1 + 4 * q, sizeof Z1[q]);
         memcpy(&Z2[q], z2 + 4 * q, sizeof Z2[q]);
     }
-#define LOAD_COEFS()                                                                           \
-    for (int q = 0; q < n / 4; q++) {                                                          \
-        memcpy(&B0[q], ab->b0 + 4 * q, sizeof B0[q]);                                          \
-        memcpy(&B1[q], ab->b1 + 4 * q, sizeof B1[q]);                                          \
-        memcpy(&B2[q], ab->b2 + 4 * q, sizeof B2[q]);                                          \
-        memcpy(&A1[q], ab->a1 + 4 * q, sizeof A1[q]);                                          \
-        memcpy(&A2[q], ab->a2 + 4 * q, sizeof A2[q]);                                          \
-    }
-    LOAD_COEFS();
     for (uint32_t t = 0; t < L; t++) {
         float kf = (float)(k0 + t);
-        if (ab->left) {
-            absorb_tick(ab, n);
-            LOAD_COEFS();
-        }
+        absorb_tick(ab, n);
 #pragma GCC unroll 4
         for (int q = 0; q < n / 8; q++) {
             f8 x1, x0;
@@ -870,25 +859,29 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
             f8 eta = e0[q] + kf * de[q];
             f8 r = eta * (x1 - y1[q]) + x0;
             y1[q] = r;
-            f4 rl = {r[0], r[1], r[2], r[3]}, rh = {r[4], r[5], r[6], r[7]};
+            f4 rl, rh; /* the halves of r */
+            memcpy(&rl, &r, sizeof rl);
+            memcpy(&rh, (const char *)&r + sizeof rl, sizeof rh);
             d4 xs[2] = {__builtin_convertvector(rl, d4), __builtin_convertvector(rh, d4)};
             f4 ys[2];
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const int m = 2 * q + h;
-                d4 y = B0[m] * xs[h] + Z1[m];
-                Z1[m] = B1[m] * xs[h] + Z2[m] - A1[m] * y;
-                Z2[m] = B2[m] * xs[h] - A2[m] * y;
+                d4 b0, b1, b2, a1, a2;
+                memcpy(&b0, ab->b0 + 4 * m, sizeof b0);
+                memcpy(&b1, ab->b1 + 4 * m, sizeof b1);
+                memcpy(&b2, ab->b2 + 4 * m, sizeof b2);
+                memcpy(&a1, ab->a1 + 4 * m, sizeof a1);
+                memcpy(&a2, ab->a2 + 4 * m, sizeof a2);
+                d4 y = b0 * xs[h] + Z1[m];
+                Z1[m] = b1 * xs[h] + Z2[m] - a1 * y;
+                Z2[m] = b2 * xs[h] - a2 * y;
                 ys[h] = __builtin_convertvector(y, f4);
             }
-#pragma GCC unroll 4
-            for (int l = 0; l < 4; l++) {
-                s->y[8 * q + l][t] = ys[0][l];
-                s->y[8 * q + 4 + l][t] = ys[1][l];
-            }
+            memcpy(s->yt[t] + 8 * q, &ys[0], sizeof ys[0]);
+            memcpy(s->yt[t] + 8 * q + 4, &ys[1], sizeof ys[1]);
         }
     }
-#undef LOAD_COEFS
 #pragma GCC unroll 4
     for (int q = 0; q < n / 8; q++)
         memcpy(ya + 8 * q, &y1[q], sizeof y1[q]);
@@ -959,8 +952,13 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
             }
         }
         absorb_tick(ab, n);
-        for (int j = 0; j < n; j++)
-            s->y[j][t] = absorb_step(ab, z1, z2, j, r[j]);
+        for (int j = 0; j < n; j++) {
+            float y = absorb_step(ab, z1, z2, j, r[j]);
+            if (wide)
+                s->yt[t][j] = y;
+            else
+                s->y[j][t] = y;
+        }
         if (s->size_fading && ++s->size_pos >= s->size_len) { /* the new lengths take over */
             s->size_cur = s->size_next;
             s->size_fading = 0;
