@@ -72,9 +72,9 @@ STAGE void FR(hadamard_rows)(float *const *dst, const float *const *src, const f
 }
 
 /*
-** 4b. Mix the line outputs (Hadamard), add the diffused input, write the lines, and project
-** the result on the two output directions (into s->wet). Feed-forward over the chunk, FW
-** frames at a time in registers.
+** 4b. Mix the line outputs (Hadamard; from s->y, or s->yt in the eight-wide build), add the
+** diffused input, write the lines, and project the result on the two output directions
+** (into s->wet). Feed-forward over the chunk, FW frames at a time in registers.
 */
 STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int n)
 {
@@ -83,9 +83,19 @@ STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int 
         o[j] = mg_dline_wspan(&s->line[j], pos);
     for (uint32_t t = 0; t < L; t += FW) {
         FV v[MAX_LINES], wl = {0}, wr = {0};
+#if FW == 8 /* the AVX2 build's line outputs are frame-major: transpose 8 x 8 blocks */
+#pragma GCC unroll 2
+        for (int j0 = 0; j0 < n; j0 += 8) {
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; l++)
+                FR(ldv)(&v[j0 + l], s->yt[t + l] + j0);
+            transpose8(v + j0);
+        }
+#else
 #pragma GCC unroll 16
         for (int j = 0; j < n; j++)
             FR(ldv)(&v[j], s->y[j] + t);
+#endif
         FR(hadamard)(v, n);
 #pragma GCC unroll 16
         for (int j = 0; j < n; j++) {
