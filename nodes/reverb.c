@@ -379,7 +379,7 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
     s->rate = fs;
     s->block = pr->block;
 #if REVERB_AVX2
-    s->avx2 = __builtin_cpu_supports("avx2");
+    s->avx2 = mg_simd_level() >= MG_SIMD_AVX2;
 #endif
     s->depth = p->mod_ms * 0.001 * fs;
     int ok = 1;
