@@ -138,6 +138,15 @@ static inline void mg_test_free_channels(float **x, int ch)
     free(x);
 }
 
+/* 1 when channels a[0..ch-1] and b[0..ch-1] hold the same n samples, bit for bit. */
+static inline int mg_test_same_channels(float *const *a, float *const *b, int ch, long n)
+{
+    int same = 1;
+    for (int c = 0; c < ch; c++)
+        same &= memcmp(a[c], b[c], (size_t)n * sizeof(float)) == 0;
+    return same;
+}
+
 /* RMS and peak of x[0..n-1]. */
 static inline double mg_test_rms(const float *x, long n)
 {

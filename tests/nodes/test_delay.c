@@ -570,9 +570,7 @@ static void test_block_size(void)
             ref = y;
             continue;
         }
-        int same = 1;
-        for (int c = 0; c < 2; c++)
-            same &= memcmp(ref[c], y[c], (size_t)n * sizeof(float)) == 0;
+        int same = mg_test_same_channels(ref, y, 2, n);
         CHECK(same, "block size %d: bit-identical to block size 1", blocks[b]);
         mg_test_free_channels(y, 2);
     }

@@ -224,8 +224,7 @@ static void test_block_independence(void)
                 ref = y;
                 continue;
             }
-            for (int c = 0; c < 2; c++)
-                same &= memcmp(ref[c], y[c], (size_t)n * sizeof(float)) == 0;
+            same &= mg_test_same_channels(ref, y, 2, n);
             mg_test_free_channels(y, 2);
         }
         CHECK(same, "%s: identical at block 1, 64, 4096", pink ? "pink" : "white");
