@@ -124,13 +124,19 @@ static void print_stats_line(FILE *f, const mg_live_stats *s, double rate, int c
         fputc('\n', f);
 }
 
+/* What --watch compares: modification time (ns) and size; ok = 0 when stat failed. */
+typedef struct file_sig {
+    long long sec, nsec, size;
+    int ok;
+} file_sig;
+
 typedef struct player {
     play_opts po;
     patch_opts o;
     mg_patch *patch;
     mg_live *lv;
-    time_t mtime;
-    long msize;
+    file_sig loaded;  /* the patch file as last run */
+    file_sig seen;    /* as the previous poll saw it */
 } player;
 
 /* [control] Compile what the edits changed; report a compile error. */
@@ -165,16 +171,33 @@ static void do_repl_line(player *pl, char *line)
     fflush(stdout);
 }
 
-static int file_changed(player *pl)
+static file_sig file_sig_of(const char *path)
 {
     struct stat st;
-    if (stat(pl->o.patch, &st) != 0)
-        return 0;
-    if (st.st_mtime == pl->mtime && st.st_size == pl->msize)
-        return 0;
-    pl->mtime = st.st_mtime;
-    pl->msize = (long)st.st_size;
-    return 1;
+    if (stat(path, &st) != 0)
+        return (file_sig){0};
+    return (file_sig){st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)st.st_size, 1};
+}
+
+static int file_sig_same(file_sig a, file_sig b)
+{
+    return a.ok == b.ok && a.sec == b.sec && a.nsec == b.nsec && a.size == b.size;
+}
+
+/*
+** [control] 1 when the patch file differs from the version last run and has settled: two
+** polls in a row saw it alike. An editor that truncates the file and then writes it would
+** otherwise be caught in between, and a half-written patch (or an empty one, which is valid
+** Lua) would replace the playing graph.
+*/
+static int file_settled(player *pl)
+{
+    file_sig now = file_sig_of(pl->o.patch);
+    int settled = now.ok && file_sig_same(now, pl->seen) && !file_sig_same(now, pl->loaded);
+    pl->seen = now;
+    if (settled)
+        pl->loaded = now;
+    return settled;
 }
 
 /* [control] Run the patch again into a fresh graph and move the playing one to its shape. */
@@ -254,7 +277,7 @@ int cmd_play(int argc, char **argv)
     if (pl.po.xfade >= 0)
         mg_graph_set_xfade(g, pl.po.xfade);
     double rate = mg_graph_rate(g);
-    file_changed(&pl);
+    pl.loaded = pl.seen = file_sig_of(pl.o.patch);
 
     /* how long: --duration, the patch's g.duration, its length, or until Ctrl-C */
     double dur = pl.o.duration > 0 ? pl.o.duration : mg_patch_duration(pl.patch);
@@ -336,8 +359,8 @@ int cmd_play(int argc, char **argv)
             gen_ok = advance(&pl);
         double t = now_s();
         if (pl.po.watch && t >= next_watch) {
-            next_watch = t + 0.25;
-            if (file_changed(&pl))
+            next_watch = t + 0.1;
+            if (file_settled(&pl))
                 reload(&pl);
         }
         if (display && t >= next_show) {

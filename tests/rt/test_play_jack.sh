@@ -154,9 +154,12 @@ check_watch() {
     (
         wait_playing "$T/play3.log"
         sleep 1.0
-        printf 'local g = ...\nlocal tone = g:osc{ freq = 997 }\nlocal x = = 1\n' >"$T/watch.lua"
+        # saved as editors do, whole (mixgraph also waits for a file to settle: see play.c)
+        printf 'local g = ...\nlocal tone = g:osc{ freq = 997 }\nlocal x = = 1\n' >"$T/w.tmp"
+        mv "$T/w.tmp" "$T/watch.lua"
         sleep 1.0
-        sed 's/name = "a" }/name = "a", gain = -3 }/' "$RT/edit.lua" >"$T/watch.lua"
+        sed 's/name = "a" }/name = "a", gain = -3 }/' "$RT/edit.lua" >"$T/w.tmp"
+        mv "$T/w.tmp" "$T/watch.lua"
     ) &
     capture 3 "$T/play3.log" "$T/watch.wav" "$T/stats3" -- "$T/watch.lua" --watch --duration 3.5
     rc=$?
