@@ -838,8 +838,8 @@ static void file_process(void *state, const mg_block *b)
             if (g->constant) {
                 float amp = mg_db_to_amp(g->v[0]);
                 if (nch == 2 && stride == 2) { /* stereo: both channels in one pass (vectorised) */
-                    float *y0 = out->ch[0] + j, *y1 = out->ch[1] + j;
-                    for (uint32_t i = 0; i < k; i++) {
+                    float *restrict y0 = out->ch[0] + j, *restrict y1 = out->ch[1] + j;
+                    for (size_t i = 0; i < k; i++) { /* size_t: 2 i cannot wrap */
                         y0[i] = p[2 * i] * amp;
                         y1[i] = p[2 * i + 1] * amp;
                     }
