@@ -4,6 +4,9 @@
 */
 #include <ctype.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -222,16 +225,48 @@ mg_status mg_audio_start(mg_audio *a, char *err, size_t errsz)
     return MG_OK;
 }
 
+/*
+** Debian builds PortAudio with assertions on, and its JACK host API asserts that
+** jack_deactivate() succeeds. It fails when the server has already dropped the client
+** (zombified it after a stall on a starved machine), so a session that played to its end then
+** aborts while closing (PortAudio issue #819, Debian bug 1036645). Closing catches that one
+** abort (a SIGABRT handler that does not return, which POSIX allows) and carries on: the
+** stream is dead by then, and PortAudio is not called again.
+*/
+static sigjmp_buf close_jmp;
+static volatile sig_atomic_t closing;
+
+static void abort_in_close(int sig)
+{
+    if (closing)
+        siglongjmp(close_jmp, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 void mg_audio_close(mg_audio *a)
 {
     if (!a)
         return;
-    if (a->stream) {
-        Pa_StopStream(a->stream);
-        Pa_CloseStream(a->stream);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = abort_in_close;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGABRT, &sa, &old);
+    if (sigsetjmp(close_jmp, 1) == 0) {
+        closing = 1;
+        if (a->stream) {
+            Pa_StopStream(a->stream);
+            Pa_CloseStream(a->stream);
+        }
+        pa_stop_lib();
+    } else {
+        fprintf(stderr, "mixgraph: audio: the audio server had dropped mixgraph's stream; "
+                        "PortAudio failed while closing it (ignored)\n");
+        pa_users = 0; /* PortAudio is left as it is: not called again */
     }
+    closing = 0;
+    sigaction(SIGABRT, &old, NULL);
     free(a);
-    pa_stop_lib();
 }
 
 const char *mg_audio_device_name(const mg_audio *a) { return a->name; }

@@ -113,7 +113,7 @@ check_pacing() {
     [ -e "$T/paced" ] && return 0
     capture 1 "$T/play1.log" "$T/cap.wav" "$T/stats1" -- "$RT/parity.lua" --block 256
     rc=$?
-    cat "$T/stats1"
+    cat "$T/play1.log" "$T/stats1"
     [ $rc -eq 0 ] && return 0
     inconclusive "$T/play1.log" "$T/stats1" && return 2
     return 1
