@@ -23,15 +23,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 MIXGRAPH=${MIXGRAPH:-$here/../build/mixgraph}
 RUNS=${RUNS:-3}
 DUR=${SECONDS_OF_AUDIO:-180}
-for t in sox ffmpeg taskset bc; do
-    command -v $t >/dev/null || { echo "bench_master: needs $t" >&2; exit 1; }
-done
-[ -x "$MIXGRAPH" ] || { echo "bench_master: $MIXGRAPH not built (run make)" >&2; exit 1; }
-tmp=$(mktemp -d /tmp/mg_bench_master.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
 . "$here/common.sh"
-echo "bench_master: generating 8 stereo stems of $DUR s ..."
-make_stems "$tmp" "$DUR"
+setup_stems bench_master "$DUR" sox ffmpeg taskset bc
 pin="taskset -c 0"
 
 # "I TP" of a file by ffmpeg's ebur128 (pinned too: sox's job includes one measurement), to

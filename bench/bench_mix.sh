@@ -14,14 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 MIXGRAPH=${MIXGRAPH:-$here/../build/mixgraph}
 RUNS=${RUNS:-3}
 DUR=${SECONDS_OF_AUDIO:-180}
-for t in sox taskset; do command -v $t >/dev/null || { echo "bench_mix: needs $t" >&2; exit 1; }; done
-[ -x "$MIXGRAPH" ] || { echo "bench_mix: $MIXGRAPH not built (run make)" >&2; exit 1; }
-tmp=$(mktemp -d /tmp/mg_bench_mix.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
-
 . "$here/common.sh"
-echo "bench_mix: generating 8 stereo stems of $DUR s ..."
-make_stems "$tmp" "$DUR"
+setup_stems bench_mix "$DUR" sox taskset
 pin="taskset -c 0"
 
 mg_run() { $pin "$MIXGRAPH" render "$here/mix8.lua" -o "$tmp/mg.wav" --set dir="$tmp" --quiet; }

@@ -1,6 +1,9 @@
 # common.sh: shared by the mix benchmarks (sourced): the eight test stems and timing.
 #   make_stems DIR SECONDS   eight stereo 48 kHz 24-bit stems DIR/stem1.wav .. stem8.wav
 #   best CMD...              best wall time of $RUNS runs of CMD, in seconds
+#   setup_stems NAME SECONDS TOOL...
+#                            check TOOLs and $MIXGRAPH, make $tmp (removed on exit) and the
+#                            stems in it
 make_stems() {
     local dir=$1 dur=$2
     for i in 1 2 3 4 5 6 7 8; do
@@ -37,4 +40,17 @@ compand 0.01,0.1 6:-100,-100,-18,-18,0,-13.5 0 -90 0 gain -9 remix 1v$l,2v$l 1v$
     done
     SOX_MIX_PIPES+=("|sox -m $dir/stem1.wav $dir/stem2.wav $dir/stem3.wav $dir/stem4.wav \
 $dir/stem5.wav $dir/stem6.wav $dir/stem7.wav $dir/stem8.wav -p gain -18 reverb -w")
+}
+
+setup_stems() {
+    local name=$1 dur=$2 t
+    shift 2
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "$name: needs $t" >&2; exit 1; }
+    done
+    [ -x "$MIXGRAPH" ] || { echo "$name: $MIXGRAPH not built (run make)" >&2; exit 1; }
+    tmp=$(mktemp -d "/tmp/mg_$name.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    echo "$name: generating 8 stereo stems of $dur s ..."
+    make_stems "$tmp" "$dur"
 }
