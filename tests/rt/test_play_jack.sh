@@ -120,6 +120,18 @@ check_pacing() {
 }
 attempt "the server's pacing within 1 % while mixgraph plays" check_pacing
 
+# no_steps RC LOG STATS WAV END: the capture ended well (RC 0) and the 997 Hz tone has no step
+# above -60 dBFS from 0.3 s (after its onset) to frame END: 0; else 2 when the machine lost
+# frames (see inconclusive), 1 otherwise
+no_steps() {
+    good=1
+    [ "$1" -eq 0 ] || good=0
+    "$CHK" sine -f 997 -o 4 -l -60 -a 14400 -b "$5" "$4" || good=0
+    [ $good -eq 1 ] && return 0
+    inconclusive "$2" "$3" && return 2
+    return 1
+}
+
 # 2. live edits from the REPL
 check_edits() {
     rm -f "$T/play2.log"
@@ -137,13 +149,7 @@ check_edits() {
     rc=$?
     cat "$T/play2.log" "$T/stats2"
     grep -q "edits [1-9]" "$T/play2.log" || { echo "the REPL edits did not reach the audio"; return 1; }
-    good=1
-    [ $rc -eq 0 ] || good=0
-    # from 0.3 s (after the tone's onset) to near the end
-    "$CHK" sine -f 997 -o 4 -l -60 -a 14400 -b 120000 "$T/edit.wav" || good=0
-    [ $good -eq 1 ] && return 0
-    inconclusive "$T/play2.log" "$T/stats2" && return 2
-    return 1
+    no_steps $rc "$T/play2.log" "$T/stats2" "$T/edit.wav" 120000
 }
 attempt "live edits: no step above -60 dBFS" check_edits
 
@@ -168,12 +174,7 @@ check_watch() {
     grep -q "watch.lua:3:" "$T/play3.log" || { echo "no watch.lua:3: message"; return 1; }
     grep -q "old graph keeps playing" "$T/play3.log" || { echo "no 'keeps playing'"; return 1; }
     grep -q "reloaded.*(1 change)" "$T/play3.log" || { echo "good reload not applied"; return 1; }
-    good=1
-    [ $rc -eq 0 ] || good=0
-    "$CHK" sine -f 997 -o 4 -l -60 -a 14400 -b 156000 "$T/watch.wav" || good=0
-    [ $good -eq 1 ] && return 0
-    inconclusive "$T/play3.log" "$T/stats3" && return 2
-    return 1
+    no_steps $rc "$T/play3.log" "$T/stats3" "$T/watch.wav" 156000
 }
 attempt "reloads: errors reported, audio on without a step above -60 dBFS" check_watch
 
