@@ -49,7 +49,7 @@ static char *dupstr(const char *s)
 
 mg_graph_config mg_graph_config_default(void)
 {
-    return (mg_graph_config){.rate = 48000, .block = 256, .channels = 2};
+    return (mg_graph_config){.rate = 48000, .block = MG_BLOCK_DEFAULT, .channels = 2};
 }
 
 static mg_status check_rate(mg_graph *g, double rate)

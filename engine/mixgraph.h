@@ -41,13 +41,18 @@ typedef struct mg_node_desc mg_node_desc;
 
 typedef struct mg_graph_config {
     double rate;   /* Hz, 22050..192000 (default 48000) */
-    int block;     /* frames per block, 1..8192 (default 256) */
+    int block;     /* frames per block, 1..8192 (default MG_BLOCK_DEFAULT) */
     int channels;  /* channels of the output node, 1..8 (default 2) */
 } mg_graph_config;
 
 #define MG_RATE_MIN 22050.0
 #define MG_RATE_MAX 192000.0
 #define MG_BLOCK_MAX 8192
+/* Default frames per block: offline renders take large blocks (fewer per-block costs, about
+   8 % faster than 256 on the benchmark mix); live playback takes short ones (its latency).
+   The output does not depend on the block size. */
+#define MG_BLOCK_DEFAULT 1024
+#define MG_BLOCK_LIVE 256
 
 mg_graph_config mg_graph_config_default(void);
 /* NULL on bad config or no memory; *err (if given) receives the reason. */

@@ -336,7 +336,7 @@ static int graph_new_with(lua_State *L, const mg_graph_config *cfg)
 
 void mg_lua_pushgraph(lua_State *L, const mg_graph_config *cfg) { graph_new_with(L, cfg); }
 
-/* mixgraph.graph{ rate = 48000, block = 256, channels = 2 } */
+/* mixgraph.graph{ rate = 48000, block = 1024, channels = 2 } */
 static int l_graph(lua_State *L)
 {
     mg_graph_config cfg = mg_graph_config_default();

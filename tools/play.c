@@ -270,6 +270,8 @@ int cmd_play(int argc, char **argv)
     }
     parse_patch_opts("play ", nrest, rest, &pl.o, 0);
     free(rest);
+    if (!pl.o.block_set)
+        pl.o.cfg.block = MG_BLOCK_LIVE;
     if (pl.o.bits)
         die_usage("play ", "--bits is for render%s", "");
     pl.patch = load_patch(&pl.o);
