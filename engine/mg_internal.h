@@ -118,6 +118,8 @@ typedef struct mg_step {
     int mix0, nmix; /* plan->mixops[mix0 .. mix0+nmix) run before fn */
     mg_pval *pv;    /* one per node param */
     int kind;       /* 0 normal, 1 feedback read, 2 feedback write */
+    int chain;      /* > 1: this step and the chain - 1 after it run as one process_chain */
+    int pbase;      /* first pscratch row of this step's parameters */
 } mg_step;
 
 /*
@@ -135,7 +137,10 @@ typedef struct mg_plan {
     mg_mixop *mixops;
     mg_buf *ports;   /* every port buffer of every step */
     mg_pval *pvals;
-    float *pscratch; /* per-sample parameter values: max params per node x block */
+    float *pscratch; /* per-sample parameter values: a row of `block` per parameter of a
+                        step, or of a chain of steps */
+    void **chain_state;            /* per step: its node state (process_chain's states) */
+    const mg_block **chain_blk;    /* per step: its block (process_chain's blocks) */
     float *dtmp;     /* MG_MAX_CHANNELS x stride: delayed signals of compensated edges */
     size_t stride;   /* floats between consecutive channel buffers */
     float *mem;      /* pool + zero + discard buffers, one allocation */

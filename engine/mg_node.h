@@ -132,6 +132,9 @@ typedef struct mg_prepare {
                         engine compensates it at sums and adds it to the render length */
 } mg_prepare;
 
+/* Longest run of steps given to one process_chain call. */
+#define MG_CHAIN_MAX 8
+
 /* Node flags. */
 #define MG_NODE_INPLACE 0x1u  /* out[0].ch[c] may alias in[0].ch[c]: sample-wise processing */
 #define MG_NODE_FEEDBACK 0x2u /* may close a cycle: has process_read/process_write (delay) */
@@ -168,6 +171,12 @@ typedef struct mg_node_desc {
        block's output from past input (no in), write consumes this block's input (no out). */
     void (*process_read)(void *state, const mg_block *b);
     void (*process_write)(void *state, const mg_block *b);
+    /* [rt] Optional: run n (2..MG_CHAIN_MAX) nodes of this type as one pass, with exactly the
+       output their `process` calls give one after the other. The plan calls it for runs of
+       consecutive steps where b[i + 1] reads b[i]'s output and works in place on it (one
+       input, same channels, no other reader in between, parameters not modulated by audio),
+       with every block's parameters already rendered. NULL: never chained. */
+    void (*process_chain)(void *const *states, const mg_block *const *b, int n);
     /* [stream] Refill prefetch rings (file sources). May be NULL. */
     void (*service)(void *state);
     /* [control] Frames of output after the input falls silent, from the current parameter

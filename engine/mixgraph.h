@@ -279,6 +279,7 @@ typedef struct mg_plan_stats {
     int steps;        /* process calls per block */
     int buffers;      /* pooled channel buffers (each one block long) */
     size_t bytes;     /* memory of the buffer pool */
+    int chains;       /* runs of steps processed as one pass (a track's filter and EQ) */
 } mg_plan_stats;
 mg_plan_stats mg_graph_plan_stats(const mg_graph *g);
 

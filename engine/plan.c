@@ -30,6 +30,8 @@ void mg_plan_free(mg_plan *p)
     free(p->pmods);
     free(p->stems);
     free(p->pscratch);
+    free(p->chain_state);
+    free(p->chain_blk);
     free(p->dtmp);
     free(p->mem);
     free(p->order);
@@ -155,34 +157,51 @@ static mg_status order_units(compiler *cc)
     free(seen);
     for (int i = 0; i < g->n_edges; i++)
         cc->units[cc->cons_of[node_index(g->edges[i].dst)]].indeg++;
-    /* Kahn's algorithm with a FIFO seeded in creation order: deterministic. */
-    int head = 0, tail = 0;
-    int *queue = stack;
+    /*
+    ** Kahn's algorithm with a LIFO: deterministic, and depth first: a node's consumer runs right
+    ** after it once it is ready, so a track's chain of nodes runs as consecutive steps (its
+    ** buffers stay in cache, and process_chain can take the run). Sources start in creation
+    ** order; a node's consumers in the order of its connections; the output comes last.
+    */
+    int top = 0;
+    int *ready = stack;
     mod_deps(cc, NULL, 0, NULL, NULL);
-    for (int u = 0; u < cc->n_units; u++)
+    for (int u = cc->n_units - 1; u >= 0; u--)
         if (cc->units[u].indeg == 0)
-            queue[tail++] = u;
-    int k = 0;
-    while (head < tail) {
-        int u = queue[head++];
+            ready[top++] = u;
+    int k = 0, sink = -1; /* the output runs last, once everything else has */
+    while (top > 0 || sink >= 0) {
+        int u = top > 0 ? ready[--top] : sink;
+        if (u == sink)
+            sink = -1;
+        else if (cc->units[u].node->d->flags & MG_NODE_SINK) {
+            sink = u;
+            continue;
+        }
         cc->units[u].step = k;
         cc->order[k++] = u;
         mg_node *n = cc->units[u].node;
+        int first = top;
         if (cc->units[u].kind == 1) { /* read half releases its write half */
             int w = cc->cons_of[node_index(n)];
             if (--cc->units[w].indeg == 0)
-                queue[tail++] = w;
+                ready[top++] = w;
         }
-        if (cc->units[u].kind == 2)
-            continue; /* the write half produces nothing */
-        mod_deps(cc, n, 1, queue, &tail);
-        for (int i = 0; i < g->n_edges; i++) {
-            mg_edge *e = &g->edges[i];
-            if (e->src != n)
-                continue;
-            int w = cc->cons_of[node_index(e->dst)];
-            if (--cc->units[w].indeg == 0)
-                queue[tail++] = w;
+        if (cc->units[u].kind != 2) { /* the write half produces nothing */
+            mod_deps(cc, n, 1, ready, &top);
+            for (int i = 0; i < g->n_edges; i++) {
+                mg_edge *e = &g->edges[i];
+                if (e->src != n)
+                    continue;
+                int w = cc->cons_of[node_index(e->dst)];
+                if (--cc->units[w].indeg == 0)
+                    ready[top++] = w;
+            }
+        }
+        for (int a = first, b = top - 1; a < b; a++, b--) { /* the first released on top */
+            int t = ready[a];
+            ready[a] = ready[b];
+            ready[b] = t;
         }
     }
     free(stack);
@@ -459,6 +478,63 @@ static mg_status link_taps(compiler *cc, mg_plan *pl, const int *out_off, int n_
     return MG_OK;
 }
 
+/* Whether step b can run in one process_chain call with step a, the step before it. */
+static int chains_on(const mg_plan *pl, const mg_step *a, const mg_step *b)
+{
+    void (*fn)(void *const *, const mg_block *const *, int) = a->node->d->process_chain;
+    if (a->kind || b->kind || !fn || b->node->d->process_chain != fn || b->nmix ||
+        b->node->n_in != 1 || a->node->n_out < 1)
+        return 0;
+    const mg_buf *ao = &a->blk.out[0], *bi = &b->blk.in[0], *bo = &b->blk.out[0];
+    if (!bi->connected || bi->channels < 1 || bi->channels != ao->channels ||
+        bo->channels != bi->channels)
+        return 0;
+    for (int c = 0; c < bi->channels; c++)
+        if (bi->ch[c] != ao->ch[c] || bo->ch[c] != bi->ch[c])
+            return 0;
+    for (int i = 0; i < b->node->n_params; i++)
+        if (pl->pmods[b->pv - pl->pvals + i])
+            return 0;
+    return 1;
+}
+
+/*
+** Runs of steps that one process_chain call takes (see mg_node_desc): each next step reads the
+** step before's output in place. The steps of a run render their parameters before the run
+** starts, so each gets its own pscratch rows (pscratch grows when a run needs more).
+*/
+static mg_status link_chains(mg_plan *pl, int max_params)
+{
+    int need = max_params;
+    for (int k = 0; k < pl->n_steps;) {
+        mg_step *s = &pl->steps[k];
+        int m = 1, np = s->node->n_params;
+        while (m < MG_CHAIN_MAX && k + m < pl->n_steps && chains_on(pl, &s[m - 1], &s[m])) {
+            s[m].pbase = np;
+            np += s[m].node->n_params;
+            m++;
+        }
+        s->chain = m;
+        need = np > need ? np : need;
+        k += m;
+    }
+    pl->chain_state = malloc(((size_t)pl->n_steps + 1) * sizeof *pl->chain_state);
+    pl->chain_blk = malloc(((size_t)pl->n_steps + 1) * sizeof *pl->chain_blk);
+    if (!pl->chain_state || !pl->chain_blk)
+        return MG_ERR_NOMEM;
+    for (int k = 0; k < pl->n_steps; k++) {
+        pl->chain_state[k] = pl->steps[k].state;
+        pl->chain_blk[k] = &pl->steps[k].blk;
+    }
+    if (need > max_params) {
+        free(pl->pscratch);
+        pl->pscratch = aligned_alloc(MG_ALIGN, pl->stride * sizeof(float) * (size_t)need);
+        if (!pl->pscratch)
+            return MG_ERR_NOMEM;
+    }
+    return MG_OK;
+}
+
 /*
 ** Buffer assignment. For each node port we record which pool buffer each channel lives in.
 ** An input with exactly one connection of the same width reads the producer's buffer
@@ -703,6 +779,8 @@ static mg_status build(compiler *cc, mg_plan *pl)
     pl->n_mixops = mi;
     pl->final = &pl->ports[out_off[node_index(g->output)]];
     st = link_taps(cc, pl, out_off, n_pv);
+    if (!st)
+        st = link_chains(pl, max_params);
 done:
     free(in_off);
     free(out_off);
@@ -872,25 +950,33 @@ static inline void prefetch_params(const mg_node *node)
 
 void mg_plan_run(mg_plan *p, uint64_t pos, uint32_t n, double tempo)
 {
-    for (int k = 0; k < p->n_steps; k++) {
+    for (int k = 0; k < p->n_steps;) {
         mg_step *s = &p->steps[k];
-        if (k + 1 < p->n_steps && p->steps[k + 1].kind != 2)
-            prefetch_params(p->steps[k + 1].node);
-        for (int m = 0; m < s->nmix; m++)
-            run_mixop(&p->mixops[s->mix0 + m], n, p->dtmp, p->stride, pos - p->t_start,
+        int m = s->chain > 1 ? s->chain : 1;
+        if (k + m < p->n_steps && p->steps[k + m].kind != 2)
+            prefetch_params(p->steps[k + m].node);
+        for (int j = 0; j < s->nmix; j++)
+            run_mixop(&p->mixops[s->mix0 + j], n, p->dtmp, p->stride, pos - p->t_start,
                       p->pscratch);
-        mg_node *node = s->node;
-        if (s->kind != 2)
-            for (int i = 0; i < node->n_params; i++) {
-                const mg_buf *mb = p->pmods[s->pv - p->pvals + i];
-                mg_param_render(&node->params[i], pos, n, p->pscratch + (size_t)i * p->block,
-                                &s->pv[i], mb ? mb->ch[0] : NULL,
-                                (float)node->params[i].mod_depth);
-            }
-        s->blk.n = n;
-        s->blk.pos = pos;
-        s->blk.tempo = tempo;
-        s->fn(s->state, &s->blk);
+        for (int j = 0; j < m; j++) { /* a chain's steps have no mix ops after the first */
+            mg_step *t = s + j;
+            mg_node *node = t->node;
+            if (t->kind != 2)
+                for (int i = 0; i < node->n_params; i++) {
+                    const mg_buf *mb = p->pmods[t->pv - p->pvals + i];
+                    mg_param_render(&node->params[i], pos, n,
+                                    p->pscratch + (size_t)(t->pbase + i) * p->block, &t->pv[i],
+                                    mb ? mb->ch[0] : NULL, (float)node->params[i].mod_depth);
+                }
+            t->blk.n = n;
+            t->blk.pos = pos;
+            t->blk.tempo = tempo;
+        }
+        if (m > 1)
+            s->node->d->process_chain(p->chain_state + k, p->chain_blk + k, m);
+        else
+            s->fn(s->state, &s->blk);
+        k += m;
     }
 }
 
@@ -944,6 +1030,8 @@ mg_plan_stats mg_graph_plan_stats(const mg_graph *g)
         s.steps = g->plan->n_steps;
         s.buffers = g->plan->n_pool;
         s.bytes = g->plan->bytes;
+        for (int k = 0; k < g->plan->n_steps; k++)
+            s.chains += g->plan->steps[k].chain > 1;
     }
     return s;
 }

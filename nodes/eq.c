@@ -79,6 +79,7 @@ const mg_node_desc mg_node_eq = {
     .create = eq_create,
     .reset = mg_filter_node_reset,
     .process = mg_filter_node_process,
+    .process_chain = mg_filter_node_chain,
     .tail = mg_filter_node_tail,
     .response = mg_filter_node_response,
 };

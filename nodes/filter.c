@@ -837,16 +837,17 @@ RUNNER void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n, c
 #endif
 }
 
-/* [rt] Bands k0..k1-1, all fusable, in passes of up to FUSE_MAX sections. */
-RUNNER void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float *const *io,
+/* [rt] The bands bl[0..nb-1] in series, all fusable (skip[k]: band k is the identity), in
+   passes of up to FUSE_MAX sections. */
+RUNNER void run_fused(mg_filter_band *const *bl, const int *skip, int nb, float *const *io,
                       int channels, uint32_t n, const int fma)
 {
-    int k = k0;
-    while (k < k1) {
+    int k = 0;
+    while (k < nb) {
         fuse_list f = {0};
-        for (; k < k1 && f.n + s->band[k].n <= FUSE_MAX; k++) {
-            mg_filter_band *b = &s->band[k];
-            if (skip[k - k0])
+        for (; k < nb && f.n + bl[k]->n <= FUSE_MAX; k++) {
+            mg_filter_band *b = bl[k];
+            if (skip[k])
                 continue;
             for (int j = 0; j < b->n; j++) {
                 f.sec[f.n] = &b->sec[j];
@@ -863,8 +864,18 @@ RUNNER void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float 
         if (c < channels)
             fused_one(&f, c, io[c], n, fma);
     }
-    for (k = k0; k < k1; k++)
-        band_clean(&s->band[k], channels);
+    for (k = 0; k < nb; k++)
+        band_clean(bl[k], channels);
+}
+
+/* [rt] out = in, channel by channel, unless the node works in place. */
+static void copy_through(const mg_block *b)
+{
+    const mg_buf *in = &b->in[0];
+    mg_buf *out = &b->out[0];
+    for (int c = 0; c < out->channels; c++)
+        if (out->ch[c] != in->ch[c])
+            memcpy(out->ch[c], in->ch[c], b->n * sizeof(float));
 }
 
 /*
@@ -874,33 +885,63 @@ RUNNER void run_fused(mg_filter_node *s, int k0, int k1, const int *skip, float 
 */
 RUNNER void node_process(mg_filter_node *s, const mg_block *b, const int fma)
 {
-    const mg_buf *in = &b->in[0];
-    mg_buf *out = &b->out[0];
-    int channels = out->channels;
-    for (int c = 0; c < channels; c++)
-        if (out->ch[c] != in->ch[c])
-            memcpy(out->ch[c], in->ch[c], b->n * sizeof(float));
+    int channels = b->out[0].channels;
+    float *const *io = b->out[0].ch;
+    copy_through(b);
     int skip[FUSE_BANDS];
+    mg_filter_band *bl[FUSE_BANDS];
     for (int k = 0; k < s->bands;) {
         int k1 = k;
         while (k1 < s->bands && k1 - k < FUSE_BANDS &&
                band_fusable(&s->band[k1], b->p + k1, s->bands, channels, b->rate, &skip[k1 - k]))
-            k1++;
+            bl[k1 - k] = &s->band[k1], k1++;
         if (k1 - k >= 2) {
-            run_fused(s, k, k1, skip, out->ch, channels, b->n, fma);
+            run_fused(bl, skip, k1 - k, io, channels, b->n, fma);
             k = k1;
         } else {
-            band_process(&s->band[k], b->p + k, s->bands, out->ch, channels, b->n, b->rate,
-                         fma);
+            band_process(&s->band[k], b->p + k, s->bands, io, channels, b->n, b->rate, fma);
             k++;
         }
     }
+}
+
+/*
+** [rt] A chain of filter nodes, each working in place on the one before's output (the plan's
+** guarantee, mg_node_desc.process_chain). When every band of every node has constant
+** parameters the whole chain is one fused pass: a track's high-pass and EQ then overlap their
+** serial chains. Otherwise the nodes run one after the other. The same bits either way.
+*/
+RUNNER void chain_process(void *const *states, const mg_block *const *b, int n, const int fma)
+{
+    int channels = b[0]->out[0].channels, nb = 0;
+    int skip[FUSE_BANDS];
+    mg_filter_band *bl[FUSE_BANDS];
+    for (int i = 0; i < n; i++) {
+        mg_filter_node *s = states[i];
+        for (int k = 0; k < s->bands; k++, nb++) {
+            if (nb == FUSE_BANDS || s->band[k].fma != fma ||
+                !band_fusable(&s->band[k], b[i]->p + k, s->bands, channels, b[i]->rate,
+                              &skip[nb])) {
+                for (i = 0; i < n; i++) /* each node in its own build */
+                    mg_filter_node_process(states[i], b[i]);
+                return;
+            }
+            bl[nb] = &s->band[k];
+        }
+    }
+    copy_through(b[0]);
+    run_fused(bl, skip, nb, b[0]->out[0].ch, channels, b[0]->n, fma);
 }
 
 #if FILTER_FMA
 static FMA_TARGET void node_process_fma(mg_filter_node *s, const mg_block *b)
 {
     node_process(s, b, 1);
+}
+
+static FMA_TARGET void chain_process_fma(void *const *states, const mg_block *const *b, int n)
+{
+    chain_process(states, b, n, 1);
 }
 #endif
 
@@ -914,6 +955,18 @@ void mg_filter_node_process(void *state, const mg_block *b)
     }
 #endif
     node_process(s, b, 0);
+}
+
+void mg_filter_node_chain(void *const *states, const mg_block *const *b, int n)
+{
+#if FILTER_FMA
+    const mg_filter_node *s = states[0];
+    if (s->bands && s->band[0].fma) {
+        chain_process_fma(states, b, n);
+        return;
+    }
+#endif
+    chain_process(states, b, n, 0);
 }
 
 double mg_filter_node_response(const void *state, const mg_node *node, double freq,

@@ -264,6 +264,8 @@ mg_status mg_filter_node_setup(mg_filter_node *s, mg_node *node, int first, int 
 /* Descriptor callbacks shared by the filter nodes. */
 void mg_filter_node_reset(void *state);                         /* [rt] */
 void mg_filter_node_process(void *state, const mg_block *b);    /* [rt] in place or not */
+void mg_filter_node_chain(void *const *states, const mg_block *const *b,
+                          int n);                               /* [rt] process_chain */
 double mg_filter_node_response(const void *state, const mg_node *node, double freq,
                                double rate);                    /* [control] sum of bands */
 int64_t mg_filter_node_tail(const void *state, const mg_node *node,
