@@ -5,6 +5,8 @@
 ** y = x * 10^(gain/20). A change of `gain` ramps linearly in dB over the smoothing time, so a
 ** step from 0 dB to silence is a smooth exponential fade, never a jump. -144 dB is silence.
 */
+#include <string.h>
+
 #include "mg_node.h"
 
 static const mg_port_desc gain_in[] = {{.name = "in", .channels = MG_CH_MAX, .doc = "signal"}};
@@ -43,6 +45,11 @@ static void gain_process(void *state, const mg_block *b)
         for (int c = 0; c < out->channels; c++) {
             const float *x = in->ch[c];
             float *y = out->ch[c];
+            if (k == 1.0f) { /* x * 1 is x: a mixer's 0 dB input trim or open mute */
+                if (y != x)
+                    memcpy(y, x, b->n * sizeof *y);
+                continue;
+            }
             for (uint32_t i = 0; i < b->n; i++)
                 y[i] = x[i] * k;
         }
