@@ -37,12 +37,16 @@ enum {
 typedef struct comp_state {
     mg_dyn dyn;                 /* first: mg_dyn_meter reads it */
     double lookahead_ms;        /* [immutable] option */
-    double gr[MG_MAX_CHANNELS]; /* [rt] smoothed gain reduction per channel, dB */
+    /* [rt] per channel, dB: the smoother's state (comp_smooth) is the last frame's static gain
+       reduction x and what is left of the distance to it, e = y - x; y = x + e is the smoothed
+       gain reduction */
+    double x[MG_MAX_CHANNELS], e[MG_MAX_CHANNELS];
 } comp_state;
 
 /* Values derived from the parameters at one frame. */
 typedef struct comp_coef {
     double t, s, w, a_att, a_rel, rms_b, makeup, link, mix; /* s = 1 - 1/ratio */
+    double snap_att, snap_rel; /* 1e-9 / a_att, 1e-9 / a_rel (inf for a = 0): see comp_smooth */
     double h; /* the knee's curvature, mg_dyn_knee_h(s, w) */
     double p_skip; /* key power safely below the knee: no gain reduction (see comp_run) */
     int detector;
@@ -110,7 +114,7 @@ static void comp_reset(void *state)
     comp_state *s = state;
     mg_dyn_reset(&s->dyn);
     for (int c = 0; c < MG_MAX_CHANNELS; c++)
-        s->gr[c] = 0;
+        s->x[c] = s->e[c] = 0;
 }
 
 /* [control] */
@@ -134,10 +138,14 @@ static void comp_coef_at(comp_coef *k, const mg_block *b, uint32_t i, int all)
     k->t = mg_dyn_pv(&p[P_THRESHOLD], i);
     k->s = 1.0 - 1.0 / mg_dyn_pv(&p[P_RATIO], i);
     k->w = mg_dyn_pv(&p[P_KNEE], i);
-    if (all || !p[P_ATTACK].constant)
+    if (all || !p[P_ATTACK].constant) {
         k->a_att = mg_dyn_coef(mg_dyn_pv(&p[P_ATTACK], i), b->rate);
-    if (all || !p[P_RELEASE].constant)
+        k->snap_att = k->a_att > 0 ? 1e-9 / k->a_att : INFINITY;
+    }
+    if (all || !p[P_RELEASE].constant) {
         k->a_rel = mg_dyn_coef(mg_dyn_pv(&p[P_RELEASE], i), b->rate);
+        k->snap_rel = k->a_rel > 0 ? 1e-9 / k->a_rel : INFINITY;
+    }
     if (all || !p[P_RMS_WINDOW].constant)
         k->rms_b = mg_dyn_coef(mg_dyn_pv(&p[P_RMS_WINDOW], i), b->rate);
     if (all || !p[P_THRESHOLD].constant || !p[P_KNEE].constant)
@@ -151,39 +159,69 @@ static void comp_coef_at(comp_coef *k, const mg_block *b, uint32_t i, int all)
     k->mix = mg_dyn_pv(&p[P_MIX], i) * 0.01;
 }
 
-/* 1 when every channel's smoothed gain reduction is the same (then a linked key keeps them
-   the same, and one channel's gains serve all). */
+/* 1 when every channel's smoother is in the same state (then a linked key keeps them the
+   same, and one channel's gains serve all). */
 static int comp_in_step(const comp_state *s, int nc)
 {
     for (int c = 1; c < nc; c++)
-        if (s->gr[c] != s->gr[0])
+        if (s->x[c] != s->x[0] || s->e[c] != s->e[0])
             return 0;
     return 1;
 }
 
 /*
-** [rt] The smoother over a chunk for channels c .. c+m-1 (m = 1 or 2, a constant where it is
-** called): gain reduction gr[c][i] in, smoothed gain reduction y[c][i] out (in place: y may
-** be gr). Two channels share a loop so that their serial chains overlap; nothing else is in
-** the loop (the wet gain in dB is mg_dyn_gains_gr's, vectorised).
+** [rt] One step of the smoother y[n] = x[n] + a (y[n-1] - x[n]) (mg_dyn_smooth's recursion:
+** attack coefficient when x[n] > y[n-1], and y[n] = x[n] exactly once |a (y[n-1] - x[n])| is
+** below 1e-9 dB), run on the distance e = y - x to the static gain reduction x:
+**   e[n] = a e[n-1] + a d[n],  d[n] = x[n-1] - x[n]
+** e is the state (returned), d the input. The serial dependency is then one multiply-add
+** (fused in the AVX2 build: `fused`, a constant where it is called), where y's form has a
+** subtraction, a multiplication and an addition. The direction (y[n-1] < x[n], i.e. e < -d)
+** and the snap (to e = 0 when -d - 1e-9/a_att < e < -d + 1e-9/a_rel: snap_att, snap_rel) are
+** compares on e, taken as branches: predicted, they stay off the chain (measured faster than
+** computing both results and selecting with bit masks, even on a peak key whose direction
+** changes often).
 */
-static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
-                               double gr[MG_MAX_CHANNELS][MG_DYN_CHUNK],
-                               double y[MG_MAX_CHANNELS][MG_DYN_CHUNK], uint32_t n)
+static MG_DYN_INLINE double comp_step(double e, double d, const comp_coef *k, int fused)
 {
-    double y0 = s->gr[c], y1 = m > 1 ? s->gr[c + 1] : 0.0;
-#pragma GCC unroll 4
+    double nd = -d;
+    if (__builtin_expect((e > nd - k->snap_att) & (e < nd + k->snap_rel), 0))
+        return 0.0;
+    if (e < nd)
+        return mg_dyn_madd(k->a_att, e, k->a_att * d, fused);
+    return mg_dyn_madd(k->a_rel, e, k->a_rel * d, fused);
+}
+
+/*
+** [rt] The smoother over n frames for channels c .. c+m-1 (m = 1 or 2, a constant where it is
+** called): gain reduction x0[i] (channel c) and x1[i] (channel c + 1) in, smoothed gain
+** reduction y0[i] = x0[i] + e, y1[i] out (in place: y0 may be x0). Two channels share a loop
+** so that their serial chains overlap.
+*/
+static MG_DYN_INLINE void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
+                                      const double *x0, const double *x1, double *y0,
+                                      double *y1, uint32_t n, int fused)
+{
+    double p0 = s->x[c], e0 = s->e[c];
+    double p1 = m > 1 ? s->x[c + 1] : 0.0, e1 = m > 1 ? s->e[c + 1] : 0.0;
     for (uint32_t i = 0; i < n; i++) {
-        y0 = mg_dyn_smooth(y0, gr[c][i], k->a_att, k->a_rel);
-        y[c][i] = y0;
+        double v0 = x0[i];
+        e0 = comp_step(e0, p0 - v0, k, fused);
+        p0 = v0;
+        y0[i] = v0 + e0;
         if (m > 1) {
-            y1 = mg_dyn_smooth(y1, gr[c + 1][i], k->a_att, k->a_rel);
-            y[c + 1][i] = y1;
+            double v1 = x1[i];
+            e1 = comp_step(e1, p1 - v1, k, fused);
+            p1 = v1;
+            y1[i] = v1 + e1;
         }
     }
-    s->gr[c] = y0;
-    if (m > 1)
-        s->gr[c + 1] = y1;
+    s->x[c] = p0;
+    s->e[c] = e0;
+    if (m > 1) {
+        s->x[c + 1] = p1;
+        s->e[c + 1] = e1;
+    }
 }
 
 /*
@@ -204,7 +242,8 @@ static inline void comp_smooth(comp_state *s, const comp_coef *k, int c, int m,
 ** Returns the last frame's largest key power (for the meter).
 */
 static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const float *const *key,
-                                     int nk, const mg_block *b, uint32_t f0, uint32_t n)
+                                     int nk, const mg_block *b, uint32_t f0, uint32_t n,
+                                     int fused)
 {
     mg_dyn *d = &s->dyn;
     int nc = b->out[0].channels;
@@ -220,7 +259,7 @@ static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const fl
        goes straight from the loudest power through the gain computer (below) */
     int nl = quiet == n ? 0 : linked ? 1 : mg_dyn_link(d, pmax, p, nk, n, k->link, nc, lev);
     int ng = nl <= 1 && comp_in_step(s, nc) ? 1 : nc;
-    if (nl == 0 && ng == 1 && s->gr[0] == 0.0) {
+    if (nl == 0 && ng == 1 && s->x[0] == 0.0 && s->e[0] == 0.0) {
         double g = mg_dyn_amp(k->makeup);
         for (uint32_t i = 0; i < n; i++)
             gain[0][i] = g;
@@ -230,7 +269,7 @@ static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const fl
             if (nl == 0) {
                 for (uint32_t i = 0; i < n; i++)
                     gr[c][i] = 0.0;
-            } else if (linked) { /* mg_dyn_link's row for link >= 1, fused (vectorised) */
+            } else if (linked) { /* mg_dyn_link's row for link >= 1, in this loop (vectorised) */
                 for (uint32_t i = 0; i < n; i++)
                     gr[c][i] = mg_dyn_comp_gr(mg_dyn_db(pmax[i]), k->t, k->s, k->w, k->h);
             } else {
@@ -241,15 +280,17 @@ static MG_DYN_INLINE double comp_run(comp_state *s, const comp_coef *k, const fl
         }
         int c = 0;
         for (; c + 1 < ng; c += 2)
-            comp_smooth(s, k, c, 2, gr, gr, n);
+            comp_smooth(s, k, c, 2, gr[c], gr[c + 1], gr[c], gr[c + 1], n, fused);
         if (c < ng)
-            comp_smooth(s, k, c, 1, gr, gr, n);
+            comp_smooth(s, k, c, 1, gr[c], gr[c], gr[c], gr[c], n, fused);
         for (c = 0; c < ng; c++)
             mg_dyn_gains_gr(d, k->makeup, gr[c], gain[c], n);
     }
     for (int c = 0; c < nc; c++) {
-        if (c >= ng)
-            s->gr[c] = s->gr[0];
+        if (c >= ng) {
+            s->x[c] = s->x[0];
+            s->e[c] = s->e[0];
+        }
         rows[c] = gain[c < ng ? c : 0];
     }
     mg_dyn_apply(d, &b->in[0], &b->out[0], f0, n, rows, k->mix);
@@ -270,12 +311,12 @@ static void comp_coef_cb(const void *s, void *k, const mg_block *b, uint32_t i, 
 }
 
 #if MG_DYN_X86
-/* comp_run's AVX2 build (same bits, see mg_dynamics.h) */
+/* comp_run's AVX2 build (the smoother's multiply-adds fused, see mg_dynamics.h) */
 static MG_DYN_AVX2 double comp_run_avx2(comp_state *s, const comp_coef *k,
                                         const float *const *key, int nk, const mg_block *b,
                                         uint32_t f0, uint32_t n)
 {
-    return comp_run(s, k, key, nk, b, f0, n);
+    return comp_run(s, k, key, nk, b, f0, n, 1);
 }
 #endif
 
@@ -286,7 +327,7 @@ static double comp_run_cb(void *s, const void *k, const float *const *key, int n
     if (((comp_state *)s)->dyn.avx2)
         return comp_run_avx2(s, k, key, nk, b, f0, n);
 #endif
-    return comp_run(s, k, key, nk, b, f0, n);
+    return comp_run(s, k, key, nk, b, f0, n, 0);
 }
 
 static void comp_process(void *state, const mg_block *b)
@@ -300,7 +341,7 @@ static void comp_process(void *state, const mg_block *b)
     double pmax = mg_dyn_drive(d, b, &dp, ramp, s, &k, comp_coef_cb, comp_run_cb);
     double gr = 0;
     for (int c = 0; c < nc; c++)
-        gr = s->gr[c] > gr ? s->gr[c] : gr;
+        gr = s->x[c] + s->e[c] > gr ? s->x[c] + s->e[c] : gr;
     mg_dyn_publish(d, gr, mg_dyn_db(pmax));
 }
 

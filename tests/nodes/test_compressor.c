@@ -519,6 +519,57 @@ static void test_quiet_chunks(void)
     free(x[1]);
 }
 
+/*
+** The smoother lands exactly on a steady gain (the 1e-9 dB snap of mg_dynamics.h, which the
+** quiet-chunk shortcut relies on): a square stepping -5 -> -10 -> -40 dBFS (GR 11.25, 7.5, 0 dB
+** at T -20, ratio 4, hard knee). After 1 s of attack and 2.5 s of each release (22 time
+** constants of 100 ms bring a 3.75 or 7.5 dB distance under 1e-9 dB), every output sample of
+** the last 0.2 s has the same magnitude, at the static curve's gain, and below the knee the
+** output is the input bit for bit (a gain of exactly 1) and the gain-reduction meter reads
+** exactly 0 (float output hides a leftover below 1e-9 dB; the meter does not).
+*/
+static void test_smoother_exact(void)
+{
+    const double lv[] = {-5, -10, -40}, gr[] = {11.25, 7.5, 0};
+    const long seg[] = {SEC, 5 * SEC / 2, 5 * SEC / 2};
+    const long n = seg[0] + seg[1] + seg[2];
+    float *x = malloc((size_t)n * sizeof *x);
+    long end[3];
+    for (long k = 0, i = 0; k < 3; k++) {
+        for (long j = 0; j < seg[k]; j++, i++)
+            x[i] = (float)(dyn_amp(lv[k]) * dyn_square(1000, RATE, i));
+        end[k] = i;
+    }
+    dyn_param ps[] = {{"threshold", -20}, {"ratio", 4}, {"knee", 0}, {"attack", 10},
+                      {"release", 100}, {NULL, 0}};
+    double meter = -1;
+    float **y = dyn_aligned("compressor", NULL, 0, RATE, 256, &x, 1, n, ps, NULL,
+                            "gain_reduction", &meter);
+    for (int k = 0; k < 3; k++) {
+        long a = end[k] - SEC / 5, differ = 0;
+        for (long i = a; i < end[k]; i++)
+            differ += fabsf(y[0][i]) != fabsf(y[0][end[k] - 1]);
+        double g = -dyn_gain_at(y[0], x, 0, end[k] - 1);
+        char what[96];
+        snprintf(what, sizeof what, "smoother settles exactly at %+.0f dBFS: GR (expected %.2f)",
+                 lv[k], gr[k]);
+        mg_test_report(what, g, "dB");
+        CHECK_NEAR(g, gr[k], 1e-5, what);
+        snprintf(what, sizeof what, "smoother at %+.0f dBFS: samples off the steady gain", lv[k]);
+        mg_test_report(what, (double)differ, "");
+        CHECK(differ == 0, "%s: %ld", what, differ);
+    }
+    long changed = 0;
+    for (long i = end[2] - SEC / 5; i < end[2]; i++)
+        changed += memcmp(&y[0][i], &x[i], sizeof(float)) != 0;
+    mg_test_report("smoother below the knee: samples not equal to the input", (double)changed, "");
+    CHECK(changed == 0, "below the knee, %ld samples differ from the input", changed);
+    mg_test_report("smoother below the knee: gain_reduction meter (expected 0)", meter, "dB");
+    CHECK(meter == 0.0, "gain_reduction meter reads %g dB, not exactly 0", meter);
+    mg_test_free_channels(y, 1);
+    free(x);
+}
+
 /* The gain-reduction meter (mg_dyn_meter, to become mg_node_desc.meter). */
 static void test_meter(void)
 {
@@ -557,6 +608,7 @@ int main(void)
     test_blocks();
     test_meter();
     test_quiet_chunks();
+    test_smoother_exact();
     test_conversions();
     dyn_tmp_close();
     return mg_test_done("test_compressor");
