@@ -105,11 +105,14 @@ static inline float *mg_dline_wspan(mg_dline *l, uint32_t pos) { return l->buf +
 static inline void mg_dline_wrote(mg_dline *l, uint32_t pos, uint32_t n)
 {
     uint32_t a = pos & l->mask;
-    if (a < l->guard) { /* a loop: compilers expand a memcpy of a few dozen floats badly */
-        uint32_t m = n < l->guard - a ? n : l->guard - a;
+    if (a < l->guard) { /* compilers expand a memcpy of a variable few dozen floats badly:
+                             fixed runs of eight (vector moves), then single samples */
+        uint32_t m = n < l->guard - a ? n : l->guard - a, i = 0;
         const float *src = l->buf + a;
         float *dst = l->buf + l->size + a;
-        for (uint32_t i = 0; i < m; i++)
+        for (; i + 8 <= m; i += 8)
+            memcpy(dst + i, src + i, 8 * sizeof *dst);
+        for (; i < m; i++)
             dst[i] = src[i];
     }
 }

@@ -525,17 +525,18 @@ static void design(reverb_state *s, float decay, float damping, float damp_freq,
 ** middle and the allpass coefficients at its two ends (see the file comment). The allpass
 ** states are kept.
 */
-static void tap_setup(const reverb_state *s, line_tap *tp, float size)
+STAGE void tap_setup(const reverb_state *s, line_tap *tp, float size, const int n)
 {
-    for (int j = 0; j < s->n; j++) {
+    double len = (double)s->step_len;
+    for (int j = 0; j < n; j++) { /* vectorised (D < 2^31: the int32 conversion is exact) */
         double m = s->base[j] * size;
         double d0 = m + s->mod0[j], d1 = m + s->mod1[j];
         double D = floor(0.5 * (d0 + d1) - 0.5);
         double f0 = d0 - D, f1 = d1 - D;
         double e0 = (1 - f0) / (1 + f0), e1 = (1 - f1) / (1 + f1);
-        tp->D[j] = (uint32_t)D;
+        tp->D[j] = (uint32_t)(int32_t)D;
         tp->eta0[j] = (float)e0;
-        tp->deta[j] = (float)((e1 - e0) / (double)s->step_len);
+        tp->deta[j] = (float)((e1 - e0) / len);
     }
 }
 
@@ -560,9 +561,9 @@ static inline float size_weight(const reverb_state *s)
 }
 
 /* [rt] Clean the recursive states (NaN, infinities, values decayed below 1e-30). */
-static void clean_states(reverb_state *s)
+STAGE void clean_states(reverb_state *s, const int n)
 {
-    for (int j = 0; j < s->n; j++) {
+    for (int j = 0; j < n; j++) {
         double z1 = s->ab.s1[j], z2 = s->ab.s2[j];
         if (!isfinite(z1 + z2) || fabs(z1) + fabs(z2) < 1e-30)
             s->ab.s1[j] = s->ab.s2[j] = 0;
@@ -577,21 +578,27 @@ static void clean_states(reverb_state *s)
 ** [rt] Start the grid step at frame i of the block: clean the states, advance the modulation
 ** phasors to the step's end, redesign, and fix the lines' reads for the step.
 */
-static void step_begin(reverb_state *s, const mg_block *b, uint32_t i)
+STAGE void step_begin(reverb_state *s, const mg_block *b, uint32_t i, const int n)
 {
     const mg_pval *P = b->p;
     uint64_t g = b->pos + i;
-    clean_states(s);
+    clean_states(s, n);
     if (!s->primed)
         s->size_cur = pv(&P[P_SIZE], i);
     s->step_at = g;
     s->step_len = GRID - (uint32_t)(g % GRID);
-    for (int j = 0; j < s->n; j++) {
-        double c = s->lfo_c[j], sn = s->lfo_s[j], cr = s->lfo_cr[j], sr = s->lfo_sr[j];
-        if (s->step_len != GRID) { /* the first step after a reset may be short */
-            cr = cos(s->lfo_w[j] * s->step_len);
-            sr = sin(s->lfo_w[j] * s->step_len);
+    double rc[MAX_LINES], rs[MAX_LINES]; /* the rotation over this step */
+    if (s->step_len != GRID) { /* the first step after a reset may be short */
+        for (int j = 0; j < n; j++) {
+            rc[j] = cos(s->lfo_w[j] * s->step_len);
+            rs[j] = sin(s->lfo_w[j] * s->step_len);
         }
+    } else {
+        memcpy(rc, s->lfo_cr, sizeof rc);
+        memcpy(rs, s->lfo_sr, sizeof rs);
+    }
+    for (int j = 0; j < n; j++) { /* vectorised */
+        double c = s->lfo_c[j], sn = s->lfo_s[j], cr = rc[j], sr = rs[j];
         double c2 = c * cr - sn * sr, s2 = sn * cr + c * sr;
         double norm = 1.5 - 0.5 * (c2 * c2 + s2 * s2); /* keep the rotation on the circle */
         s->mod0[j] = s->depth * sn;
@@ -603,9 +610,9 @@ static void step_begin(reverb_state *s, const mg_block *b, uint32_t i)
     design(s, pv(&P[P_DECAY], i), pv(&P[P_DAMPING], i), pv(&P[P_DAMP_FREQ], i),
            pv(&P[P_FREEZE], i), pv(&P[P_LOW_CUT], i),
            s->size_cur + a * (s->size_next - s->size_cur));
-    tap_setup(s, &s->tap[s->cur], s->size_cur);
+    tap_setup(s, &s->tap[s->cur], s->size_cur, n);
     if (s->size_fading)
-        tap_setup(s, &s->tap[!s->cur], s->size_next);
+        tap_setup(s, &s->tap[!s->cur], s->size_next, n);
     s->primed = 1;
 }
 
@@ -935,7 +942,7 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
             s->size_next = size;
             s->size_fading = 1;
             s->size_pos = 0;
-            tap_setup(s, B, size);
+            tap_setup(s, B, size, n);
             for (int j = 0; j < n; j++)
                 B->y1[j] = 0;
             gather(s, B, tb, L, pos, n);
@@ -985,6 +992,16 @@ done:
 }
 
 
+/* One output frame: width wd and mix mx (fractions) applied to s->wet[.][t]. */
+STAGE void mix_frame(const reverb_state *s, const float *xl, const float *xr, float *outl,
+                     float *outr, uint32_t t, float wd, float mx)
+{
+    float wl = s->wet[0][t], wr = s->wet[1][t];
+    float mid = 0.5f * (wl + wr), side = 0.5f * (wl - wr) * wd;
+    outl[t] = (1.0f - mx) * xl[t] + mx * (mid + side);
+    outr[t] = (1.0f - mx) * xr[t] + mx * (mid - side);
+}
+
 /* 5. Low-cut, width and mix into the block's output. */
 STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L)
 {
@@ -1005,13 +1022,15 @@ STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L)
     }
     const float *xl = b->in[0].ch[0] + i0, *xr = b->in[0].ch[1] + i0;
     float *outl = b->out[0].ch[0] + i0, *outr = b->out[0].ch[1] + i0;
-    for (uint32_t t = 0; t < L; t++) {
-        float wd = pv(&P[P_WIDTH], i0 + t) * 0.01f, mx = pv(&P[P_MIX], i0 + t) * 0.01f;
-        float wl = s->wet[0][t], wr = s->wet[1][t];
-        float mid = 0.5f * (wl + wr), side = 0.5f * (wl - wr) * wd;
-        outl[t] = (1.0f - mx) * xl[t] + mx * (mid + side);
-        outr[t] = (1.0f - mx) * xr[t] + mx * (mid - side);
+    if (P[P_WIDTH].constant && P[P_MIX].constant) { /* the same arithmetic, vectorised */
+        float wd = P[P_WIDTH].v[0] * 0.01f, mx = P[P_MIX].v[0] * 0.01f;
+        for (uint32_t t = 0; t < L; t++)
+            mix_frame(s, xl, xr, outl, outr, t, wd, mx);
+        return;
     }
+    for (uint32_t t = 0; t < L; t++)
+        mix_frame(s, xl, xr, outl, outr, t, pv(&P[P_WIDTH], i0 + t) * 0.01f,
+                  pv(&P[P_MIX], i0 + t) * 0.01f);
 }
 
 /* [rt] One block, cut into chunks at grid points; n (lines) and wide (eight frames per vector
@@ -1021,7 +1040,7 @@ STAGE void run(reverb_state *s, const mg_block *b, const int n, const int wide)
     for (uint32_t i = 0; i < b->n;) {
         uint64_t g = b->pos + i;
         if (!s->primed || g % GRID == 0)
-            step_begin(s, b, i);
+            step_begin(s, b, i, n);
         uint32_t L = GRID - (uint32_t)(g % GRID);
         if (L > b->n - i)
             L = b->n - i;

@@ -39,10 +39,12 @@ STAGE void FR(store_rows)(float *const *dst, const FV *v, const int n, uint32_t 
 #pragma GCC unroll 16
         for (int j = 0; j < n; j++)
             FR(stv)(dst[j] + t, &v[j]);
-    } else {
-        for (int j = 0; j < n; j++)
-            for (uint32_t l = 0; t + l < L; l++)
-                dst[j][t + l] = v[j][l];
+    } else { /* through memory, so that v stays in registers on the common path */
+        for (int j = 0; j < n; j++) {
+            float part[FW];
+            FR(stv)(part, &v[j]);
+            memcpy(dst[j] + t, part, (size_t)(L - t) * sizeof part[0]);
+        }
     }
 }
 
