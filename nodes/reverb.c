@@ -117,7 +117,7 @@ enum {
 #define STAGES 6
 #define GRID 32 /* control grid (frames of graph time) and the longest chunk */
 #define LANES 4 /* lines per vector in the lines' recursive stage (f4) */
-#define FW_MAX 8 /* frames per vector in the feed-forward stages: 4 (f4), 8 in the AVX2 build */
+#define FW_MAX 16 /* frames per vector in the feed-forward stages: 4 (f4), 8 (AVX2), 16 (AVX-512) */
 /* ring samples mirrored past the end for contiguous spans: a chunk's worth, plus the sinc
    kernel for the predelay's fractional tap, plus the second interpolation point for the
    lines' allpass taps */
@@ -149,6 +149,9 @@ typedef int32_t i4 __attribute__((vector_size(LANES * sizeof(int32_t)))); /* f4'
 typedef float f8 __attribute__((vector_size(8 * sizeof(float))));
 typedef int32_t i8 __attribute__((vector_size(8 * sizeof(int32_t))));
 typedef double d4 __attribute__((vector_size(4 * sizeof(double))));
+typedef float f16 __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t i16 __attribute__((vector_size(16 * sizeof(int32_t))));
+typedef double d8 __attribute__((vector_size(8 * sizeof(double))));
 
 static inline f4 ld4(const float *p)
 {
@@ -213,7 +216,7 @@ typedef struct reverb_state {
     /* [control] prepare */
     double rate;
     int block;
-    int avx2; /* run the AVX2 build of the chunk stages */
+    int simd; /* the build of the chunk stages: 0 baseline, 1 AVX2, 2 AVX-512 */
     mg_dline pre[2];
     mg_dline diff[STAGES][MAX_LINES];
     uint32_t diff_d[STAGES][MAX_LINES];
@@ -379,7 +382,7 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
     s->rate = fs;
     s->block = pr->block;
 #if REVERB_AVX2
-    s->avx2 = mg_simd_level() >= MG_SIMD_AVX2;
+    s->simd = mg_simd_level() >= MG_SIMD_AVX512 ? 2 : mg_simd_level() >= MG_SIMD_AVX2;
 #endif
     s->depth = p->mod_ms * 0.001 * fs;
     int ok = 1;
@@ -648,8 +651,26 @@ STAGE void transpose8(f8 *r)
     }
 }
 
+/* [rt] The 16 frames of lo then hi in one vector. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define CAT16(lo, hi) \
+    __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#else
+STAGE f16 cat16(f8 lo, f8 hi)
+{
+    float v[16];
+    memcpy(v, &lo, sizeof lo);
+    memcpy(v + 8, &hi, sizeof hi);
+    f16 r;
+    memcpy(&r, v, sizeof r);
+    return r;
+}
+#define CAT16(lo, hi) cat16(lo, hi)
+#endif
+
 /* The feed-forward stages (Hadamard rows, line writes) four frames wide (hadamard_rows4,
-   lines_write4) and eight wide for the AVX2 build (hadamard_rows8, lines_write8). */
+   lines_write4), eight wide for the AVX2 build (hadamard_rows8, lines_write8) and sixteen
+   for the AVX-512 one (hadamard_rows16, lines_write16). */
 #define FV f4
 #define FIV i4
 #define FW 4
@@ -663,6 +684,15 @@ STAGE void transpose8(f8 *r)
 #define FIV i8
 #define FW 8
 #define FR(name) name##8
+#include "reverb_frames.h"
+#undef FV
+#undef FIV
+#undef FW
+#undef FR
+#define FV f16
+#define FIV i16
+#define FW 16
+#define FR(name) name##16
 #include "reverb_frames.h"
 #undef FV
 #undef FIV
@@ -720,7 +750,9 @@ STAGE void diffuse(reverb_state *s, uint32_t L, uint32_t pos, const int n, const
             src[j] = mg_dline_span(&s->diff[k][j], pos - s->diff_d[k][j]);
             dst[j] = k + 1 < STAGES ? mg_dline_wspan(&s->diff[k + 1][j], pos) : s->v[j];
         }
-        if (wide)
+        if (wide == 2)
+            hadamard_rows16(dst, src, s->diff_g[k][0], n, L);
+        else if (wide)
             hadamard_rows8(dst, src, s->diff_g[k][0], n, L);
         else
             hadamard_rows4(dst, src, s->diff_g[k][0], n, L);
@@ -904,6 +936,58 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
 }
 
 /*
+** 4a, the common case in the AVX-512 build: lines_read_steady8 with the absorption filters of
+** eight lines in one double vector (the same arithmetic, lane for lane).
+*/
+STAGE void lines_read_steady16(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
+                               float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
+                               const int n)
+{
+    absorb *ab = &s->ab;
+    enum { NF = MAX_LINES / 8 };
+    f8 y1[NF], e0[NF], de[NF];
+    d8 Z1[NF], Z2[NF];
+#pragma GCC unroll 2
+    for (int q = 0; q < n / 8; q++) {
+        memcpy(&y1[q], ya + 8 * q, sizeof y1[q]);
+        memcpy(&e0[q], A->eta0 + 8 * q, sizeof e0[q]);
+        memcpy(&de[q], A->deta + 8 * q, sizeof de[q]);
+        memcpy(&Z1[q], z1 + 8 * q, sizeof Z1[q]);
+        memcpy(&Z2[q], z2 + 8 * q, sizeof Z2[q]);
+    }
+    for (uint32_t t = 0; t < L; t++) {
+        float kf = (float)(k0 + t);
+        absorb_tick(ab, n);
+#pragma GCC unroll 2
+        for (int q = 0; q < n / 8; q++) {
+            f8 x1, x0;
+            memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
+            memcpy(&x0, ta[t] + 8 * q, sizeof x0);
+            f8 eta = e0[q] + kf * de[q];
+            f8 r = eta * (x1 - y1[q]) + x0;
+            y1[q] = r;
+            d8 x = __builtin_convertvector(r, d8), b0, b1, b2, a1, a2;
+            memcpy(&b0, ab->b0 + 8 * q, sizeof b0);
+            memcpy(&b1, ab->b1 + 8 * q, sizeof b1);
+            memcpy(&b2, ab->b2 + 8 * q, sizeof b2);
+            memcpy(&a1, ab->a1 + 8 * q, sizeof a1);
+            memcpy(&a2, ab->a2 + 8 * q, sizeof a2);
+            d8 y = b0 * x + Z1[q];
+            Z1[q] = b1 * x + Z2[q] - a1 * y;
+            Z2[q] = b2 * x - a2 * y;
+            f8 ys = __builtin_convertvector(y, f8);
+            memcpy(s->yt[t] + 8 * q, &ys, sizeof ys);
+        }
+    }
+#pragma GCC unroll 2
+    for (int q = 0; q < n / 8; q++) {
+        memcpy(ya + 8 * q, &y1[q], sizeof y1[q]);
+        memcpy(z1 + 8 * q, &Z1[q], sizeof Z1[q]);
+        memcpy(z2 + 8 * q, &Z2[q], sizeof Z2[q]);
+    }
+}
+
+/*
 ** 4a. Read the lines (allpass interpolation, the size crossfade) and filter them (absorb):
 ** the recursive part, frame by frame, all lines at once. Line outputs go to s->y. The common
 ** case (no size change or fade in the chunk) has a loop of its own.
@@ -928,7 +1012,9 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
         gather(s, A, ta, L, pos, n);
     uint32_t k0 = (uint32_t)(b->pos + i0 - s->step_at); /* frames into the grid step */
     if (!s->size_fading && pv_all(&P[P_SIZE], i0, L, s->size_cur)) {
-        if (wide)
+        if (wide == 2)
+            lines_read_steady16(s, A, ta, ya, z1, z2, L, k0, n);
+        else if (wide)
             lines_read_steady8(s, A, ta, ya, z1, z2, L, k0, n);
         else
             lines_read_steady(s, A, ta, ya, z1, z2, L, k0, n);
@@ -1048,7 +1134,9 @@ STAGE void run(reverb_state *s, const mg_block *b, const int n, const int wide)
         predelay(s, b, i, L, pos);
         diffuse(s, L, pos, n, wide);
         lines_read(s, b, i, L, pos, n, wide);
-        if (wide)
+        if (wide == 2)
+            lines_write16(s, L, pos, n);
+        else if (wide)
             lines_write8(s, L, pos, n);
         else
             lines_write4(s, L, pos, n);
@@ -1066,6 +1154,11 @@ static void run16(reverb_state *s, const mg_block *b) { run(s, b, 16, 0); }
 #define AVX2_TARGET __attribute__((target("avx2")))
 static AVX2_TARGET void run8_avx2(reverb_state *s, const mg_block *b) { run(s, b, 8, 1); }
 static AVX2_TARGET void run16_avx2(reverb_state *s, const mg_block *b) { run(s, b, 16, 1); }
+/* and with AVX-512: sixteen frames per vector in the feed-forward stages, eight lines per
+   double vector in the recursive one (no FMA either) */
+#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2")))
+static AVX512_TARGET void run8_avx512(reverb_state *s, const mg_block *b) { run(s, b, 8, 2); }
+static AVX512_TARGET void run16_avx512(reverb_state *s, const mg_block *b) { run(s, b, 16, 2); }
 #endif
 
 /* [rt] */
@@ -1073,7 +1166,14 @@ static void reverb_process(void *state, const mg_block *b)
 {
     reverb_state *s = state;
 #if REVERB_AVX2
-    if (s->avx2) {
+    if (s->simd == 2) {
+        if (s->n == 16)
+            run16_avx512(s, b);
+        else
+            run8_avx512(s, b);
+        return;
+    }
+    if (s->simd) {
         if (s->n == 16)
             run16_avx2(s, b);
         else

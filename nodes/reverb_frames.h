@@ -10,11 +10,23 @@ static inline void FR(ldv)(FV *v, const float *p) { memcpy(v, p, sizeof *v); }
 static inline void FR(stv)(float *p, const FV *v) { memcpy(p, v, sizeof *v); }
 
 /* mg_dline_clean on each lane: NaN, infinities, |x| >= 1e30 and |x| <= 1e-30 become +0. */
+#if FW == 16
+/* The same by integer arithmetic on the magnitude's bits (ordered as the floats are; NaN above
+   infinity): GCC lowers a 16-lane float comparison lane by lane in an inlined function. */
+STAGE void FR(cleanv)(FV *v)
+{
+    FIV x = (FIV)*v, a = x & 0x7fffffff;
+    FIV above = (FIV)(0x0da24260 - a) >> 31; /* -1 where a > bits(1e-30f) */
+    FIV below = (FIV)(a - 0x7149f2ca) >> 31; /* -1 where a < bits(1e30f) */
+    *v = (FV)(x & above & below);
+}
+#else
 static inline void FR(cleanv)(FV *v)
 {
     FV x = *v, a = (FV)((FIV)x & 0x7fffffff);
     *v = (FV)((FIV)x & ((a > 1e-30f) & (a < 1e30f)));
 }
+#endif
 
 /* [rt] In place: the unnormalised Hadamard matrix (Sylvester order) as a butterfly network.
    The pragmas unroll it completely, so v stays in registers. */
@@ -92,6 +104,21 @@ STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int 
             for (int l = 0; l < 8; l++)
                 FR(ldv)(&v[j0 + l], s->yt[t + l] + j0);
             transpose8(v + j0);
+        }
+#elif FW == 16 /* the same, two 8 x 8 blocks of frames side by side */
+#pragma GCC unroll 2
+        for (int j0 = 0; j0 < n; j0 += 8) {
+            f8 lo[8], hi[8];
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; l++) {
+                memcpy(&lo[l], s->yt[t + l] + j0, sizeof lo[l]);
+                memcpy(&hi[l], s->yt[t + 8 + l] + j0, sizeof hi[l]);
+            }
+            transpose8(lo);
+            transpose8(hi);
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; l++)
+                v[j0 + l] = CAT16(lo[l], hi[l]);
         }
 #else
 #pragma GCC unroll 16
