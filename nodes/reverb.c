@@ -116,16 +116,18 @@ enum {
 #define MAX_LINES 16
 #define STAGES 6
 #define GRID 32 /* control grid (frames of graph time) and the longest chunk */
+#define SEG 256 /* the longest run of the feed-forward front end (predelay, diffuser): a
+                   multiple of GRID */
 #define LANES 4 /* lines per vector in the lines' recursive stage (f4) */
 #define FW_MAX 16 /* frames per vector in the feed-forward stages: 4 (f4), 8 (AVX2), 16 (AVX-512) */
 /* ring samples mirrored past the end for contiguous spans: a chunk's worth, plus the sinc
    kernel for the predelay's fractional tap, plus the second interpolation point for the
    lines' allpass taps */
-#define GUARD_PRE (GRID + MG_FD_TAPS)
-#define GUARD_DIFF (GRID + FW_MAX) /* the last group of a chunk may read past its end */
+#define GUARD_PRE (SEG + MG_FD_TAPS)
+#define GUARD_DIFF (SEG + FW_MAX) /* the last group of a run may read past its end */
 #define GUARD_LINE (GRID + FW_MAX) /* gather8 reads whole groups of eight frames */
-/* (a guard > GRID also makes every ring at least 2 GRID long: a chunk, which lies inside an
-   aligned window of GRID frames, never wraps one) */
+/* (a guard > GRID (SEG) also makes every ring at least 2 GRID (2 SEG) long: a chunk (a run),
+   which lies inside an aligned window of GRID (SEG) frames, never wraps one) */
 #define SIZE_MIN_X 0.25 /* smallest `size` */
 #define SIZE_MAX_X 2.0  /* largest `size` */
 #define PREDELAY_MAX_MS 500.0
@@ -247,9 +249,10 @@ typedef struct reverb_state {
     mg_biquad_state hp_z[2];
     /* inputs of the last design */
     float k_decay, k_damping, k_damp_freq, k_freeze, k_low_cut, k_size;
-    /* [rt] chunk scratch: rows of GRID frames */
-    float x[2][GRID];                 /* the predelay output */
-    float v[MAX_LINES][GRID];         /* diffuser channels */
+    /* [rt] scratch: rows of a run of the front end (SEG frames), of a chunk (GRID) */
+    float x[2][SEG];                  /* the predelay output */
+    float v[MAX_LINES][SEG + FW_MAX]; /* diffuser channels (a chunk's last group may read
+                                         past its end) */
     float y[MAX_LINES][GRID];         /* line outputs (interpolated and absorbed) */
     float yt[GRID][MAX_LINES];        /* the same, frame-major (the AVX2 build) */
     float tx[2][GRID + FW_MAX][MAX_LINES]; /* samples under each tap, frame-major (rows
@@ -386,7 +389,7 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
 #endif
     s->depth = p->mod_ms * 0.001 * fs;
     int ok = 1;
-    uint64_t pre_len = (uint64_t)ceil(PREDELAY_MAX_MS * 0.001 * fs) + MG_FD_TAPS + GRID + 4;
+    uint64_t pre_len = (uint64_t)ceil(PREDELAY_MAX_MS * 0.001 * fs) + MG_FD_TAPS + SEG + 4;
     for (int c = 0; c < 2 && ok; c++)
         ok = mg_dline_init_guard(&s->pre[c], pre_len, GUARD_PRE) == 0;
     uint32_t seed = 0x5eed0000u + (uint32_t)s->preset * 7919u + (uint32_t)n;
@@ -401,7 +404,7 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
             float g = (float)(rnd(&seed) < 0.5 ? -hk : hk);
             for (int l = 0; l < FW_MAX; l++)
                 s->diff_g[k][j][l] = g;
-            ok = mg_dline_init_guard(&s->diff[k][j], (uint64_t)s->diff_d[k][j] + GRID + 2,
+            ok = mg_dline_init_guard(&s->diff[k][j], (uint64_t)s->diff_d[k][j] + SEG + 2,
                                      GUARD_DIFF) == 0;
         }
     }
@@ -1119,29 +1122,41 @@ STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L)
                   pv(&P[P_MIX], i0 + t) * 0.01f);
 }
 
-/* [rt] One block, cut into chunks at grid points; n (lines) and wide (eight frames per vector
-   in the feed-forward stages) are constants in each specialisation. */
+/*
+** [rt] One block. The feed-forward front end (predelay, diffuser) runs over up to SEG frames
+** at a time (runs inside aligned windows of SEG frames: no run wraps a ring), then the runs are
+** cut into chunks at grid points for the lines and the output. n (lines) and wide (frames per
+** vector in the feed-forward stages: 4, 8 or 16 for wide = 0, 1, 2) are constants in each
+** specialisation. Nothing in the front end depends on the grid steps or the lines, so this
+** order computes what running every stage chunk by chunk would.
+*/
 STAGE void run(reverb_state *s, const mg_block *b, const int n, const int wide)
 {
     for (uint32_t i = 0; i < b->n;) {
-        uint64_t g = b->pos + i;
-        if (!s->primed || g % GRID == 0)
-            step_begin(s, b, i, n);
-        uint32_t L = GRID - (uint32_t)(g % GRID);
-        if (L > b->n - i)
-            L = b->n - i;
-        uint32_t pos = (uint32_t)g;
-        predelay(s, b, i, L, pos);
-        diffuse(s, L, pos, n, wide);
-        lines_read(s, b, i, L, pos, n, wide);
-        if (wide == 2)
-            lines_write16(s, L, pos, n);
-        else if (wide)
-            lines_write8(s, L, pos, n);
-        else
-            lines_write4(s, L, pos, n);
-        output(s, b, i, L);
-        i += L;
+        uint32_t S = SEG - (uint32_t)((b->pos + i) % SEG);
+        if (S > b->n - i)
+            S = b->n - i;
+        predelay(s, b, i, S, (uint32_t)(b->pos + i));
+        diffuse(s, S, (uint32_t)(b->pos + i), n, wide);
+        for (uint32_t c = 0; c < S;) {
+            uint64_t g = b->pos + i + c;
+            if (!s->primed || g % GRID == 0)
+                step_begin(s, b, i + c, n);
+            uint32_t L = GRID - (uint32_t)(g % GRID);
+            if (L > S - c)
+                L = S - c;
+            uint32_t pos = (uint32_t)g;
+            lines_read(s, b, i + c, L, pos, n, wide);
+            if (wide == 2)
+                lines_write16(s, L, pos, c, n);
+            else if (wide)
+                lines_write8(s, L, pos, c, n);
+            else
+                lines_write4(s, L, pos, c, n);
+            output(s, b, i + c, L);
+            c += L;
+        }
+        i += S;
     }
 }
 

@@ -66,36 +66,45 @@ STAGE void FR(store_rows)(float *const *dst, const FV *v, const int n, uint32_t 
 ** may read up to FW - 1 frames past the end of src (don't-care values) but writes only
 ** frames < L. dst may be src.
 */
+STAGE void FR(hadamard_group)(float *const *dst, const float *const *src, const float *g,
+                              const int n, uint32_t t, uint32_t L)
+{
+    FV v[MAX_LINES];
+#pragma GCC unroll 16
+    for (int j = 0; j < n; j++) {
+        FR(ldv)(&v[j], src[j] + t);
+        if (g) {
+            FV gj;
+            FR(ldv)(&gj, g + j * FW_MAX);
+            v[j] *= gj;
+        }
+    }
+    FR(hadamard)(v, n);
+    FR(store_rows)(dst, v, n, t, L);
+}
+
+/* (The whole groups and the partial last one are separate copies of the group, so the
+   vectors of the whole ones never go through memory.) */
 STAGE void FR(hadamard_rows)(float *const *dst, const float *const *src, const float *g,
                              const int n, uint32_t L)
 {
-    for (uint32_t t = 0; t < L; t += FW) {
-        FV v[MAX_LINES];
-#pragma GCC unroll 16
-        for (int j = 0; j < n; j++) {
-            FR(ldv)(&v[j], src[j] + t);
-            if (g) {
-                FV gj;
-                FR(ldv)(&gj, g + j * FW_MAX);
-                v[j] *= gj;
-            }
-        }
-        FR(hadamard)(v, n);
-        FR(store_rows)(dst, v, n, t, L);
-    }
+    uint32_t t = 0;
+    for (; t + FW <= L; t += FW)
+        FR(hadamard_group)(dst, src, g, n, t, t + FW);
+    if (t < L)
+        FR(hadamard_group)(dst, src, g, n, t, L);
 }
 
 /*
 ** 4b. Mix the line outputs (Hadamard; from s->y, or s->yt in the eight-wide build), add the
-** diffused input, write the lines, and project the result on the two output directions
-** (into s->wet). Feed-forward over the chunk, FW frames at a time in registers.
+** diffused input (s->v from frame c of the front end's run), write the lines, and project the
+** result on the two output directions (into s->wet). Feed-forward over the chunk, FW frames
+** at a time in registers.
 */
-STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int n)
+STAGE void FR(lines_group)(reverb_state *s, float *const *o, uint32_t t, uint32_t L,
+                           uint32_t c, const int n)
 {
-    float *o[MAX_LINES];
-    for (int j = 0; j < n; j++)
-        o[j] = mg_dline_wspan(&s->line[j], pos);
-    for (uint32_t t = 0; t < L; t += FW) {
+    {
         FV v[MAX_LINES], wl = {0}, wr = {0};
 #if FW == 8 /* the AVX2 build's line outputs are frame-major: transpose 8 x 8 blocks */
 #pragma GCC unroll 2
@@ -129,7 +138,7 @@ STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int 
 #pragma GCC unroll 16
         for (int j = 0; j < n; j++) {
             FV d;
-            FR(ldv)(&d, s->v[j] + t);
+            FR(ldv)(&d, s->v[j] + c + t);
             v[j] += d;
             FR(cleanv)(&v[j]);
             wl += s->cl[j] * v[j];
@@ -139,6 +148,18 @@ STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, const int 
         FR(stv)(s->wet[1] + t, &wr);
         FR(store_rows)(o, v, n, t, L);
     }
+}
+
+STAGE void FR(lines_write)(reverb_state *s, uint32_t L, uint32_t pos, uint32_t c, const int n)
+{
+    float *o[MAX_LINES];
+    for (int j = 0; j < n; j++)
+        o[j] = mg_dline_wspan(&s->line[j], pos);
+    uint32_t t = 0; /* whole groups, then the partial last one, as in hadamard_rows */
+    for (; t + FW <= L; t += FW)
+        FR(lines_group)(s, o, t, t + FW, c, n);
+    if (t < L)
+        FR(lines_group)(s, o, t, L, c, n);
     for (int j = 0; j < n; j++)
         mg_dline_wrote(&s->line[j], pos, L);
 }
