@@ -534,16 +534,23 @@ static void design(reverb_state *s, float decay, float damping, float damp_freq,
 STAGE void tap_setup(const reverb_state *s, line_tap *tp, float size, const int n)
 {
     double len = (double)s->step_len;
-    for (int j = 0; j < n; j++) { /* vectorised (D < 2^31: the int32 conversion is exact) */
+    int32_t Di[MAX_LINES];
+    float eta0[MAX_LINES], deta[MAX_LINES]; /* (locals: tp may alias s, and the loop then
+                                               stays scalar) */
+    for (int j = 0; j < n; j++) { /* vectorised */
         double m = s->base[j] * size;
         double d0 = m + s->mod0[j], d1 = m + s->mod1[j];
-        double D = floor(0.5 * (d0 + d1) - 0.5);
+        /* floor by truncation: the argument is positive (> GRID, checked in prepare) */
+        Di[j] = (int32_t)(0.5 * (d0 + d1) - 0.5);
+        double D = (double)Di[j];
         double f0 = d0 - D, f1 = d1 - D;
         double e0 = (1 - f0) / (1 + f0), e1 = (1 - f1) / (1 + f1);
-        tp->D[j] = (uint32_t)(int32_t)D;
-        tp->eta0[j] = (float)e0;
-        tp->deta[j] = (float)((e1 - e0) / len);
+        eta0[j] = (float)e0;
+        deta[j] = (float)((e1 - e0) / len);
     }
+    memcpy(tp->D, Di, (size_t)n * sizeof Di[0]);
+    memcpy(tp->eta0, eta0, (size_t)n * sizeof eta0[0]);
+    memcpy(tp->deta, deta, (size_t)n * sizeof deta[0]);
 }
 
 static inline float pv(const mg_pval *p, uint32_t i) { return p->constant ? p->v[0] : p->v[i]; }
@@ -569,10 +576,12 @@ static inline float size_weight(const reverb_state *s)
 /* [rt] Clean the recursive states (NaN, infinities, values decayed below 1e-30). */
 STAGE void clean_states(reverb_state *s, const int n)
 {
-    for (int j = 0; j < n; j++) {
-        double z1 = s->ab.s1[j], z2 = s->ab.s2[j];
-        if (!isfinite(z1 + z2) || fabs(z1) + fabs(z2) < 1e-30)
-            s->ab.s1[j] = s->ab.s2[j] = 0;
+    for (int j = 0; j < n; j++) { /* branch-free, so that it vectorises */
+        double z1 = s->ab.s1[j], z2 = s->ab.s2[j], sum = z1 + z2;
+        /* sum - sum is 0 exactly when sum is finite */
+        int keep = (sum - sum == 0) & (fabs(z1) + fabs(z2) >= 1e-30);
+        s->ab.s1[j] = keep ? z1 : 0;
+        s->ab.s2[j] = keep ? z2 : 0;
         s->tap[0].y1[j] = mg_dline_clean(s->tap[0].y1[j]);
         s->tap[1].y1[j] = mg_dline_clean(s->tap[1].y1[j]);
     }
