@@ -404,7 +404,9 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
             float g = (float)(rnd(&seed) < 0.5 ? -hk : hk);
             for (int l = 0; l < FW_MAX; l++)
                 s->diff_g[k][j][l] = g;
-            ok = mg_dline_init_guard(&s->diff[k][j], (uint64_t)s->diff_d[k][j] + SEG + 2,
+            /* at least 4 SEG: the guard's copy (SEG + FW_MAX samples per turn) stays small */
+            uint64_t len = (uint64_t)s->diff_d[k][j] + SEG + 2;
+            ok = mg_dline_init_guard(&s->diff[k][j], len < 4 * SEG ? 4 * SEG : len,
                                      GUARD_DIFF) == 0;
         }
     }
