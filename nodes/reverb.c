@@ -92,9 +92,21 @@
 #endif
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
 #define REVERB_AVX2 1
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+/* a * b + c rounded once, on vectors (only in functions built for AVX2 + FMA) */
+#define FMA_F8(a, b, c) ((f8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define FMA_D4(a, b, c) ((d4)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+#define FMA_D8(a, b, c) ((d8)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
 #else
 #define REVERB_AVX2 0
+#define AVX2_TARGET
+#define AVX512_TARGET
+#define FMA_F8(a, b, c) ((a) * (b) + (c))
+#define FMA_D4(a, b, c) ((a) * (b) + (c))
+#define FMA_D8(a, b, c) ((a) * (b) + (c))
 #endif
 /* the chunk stages: inlined into each build of run */
 #define STAGE static inline __attribute__((always_inline))
@@ -140,10 +152,12 @@ enum {
 ** The hot loops use the GCC/Clang vector extension: f4 is LANES floats, f8 eight (the
 ** feed-forward stages of the AVX2 build, see reverb_process), d2 two doubles, and the
 ** compiler maps them to SSE2, AVX2, NEON... or scalar code. The arithmetic is IEEE per element
-** and the build does not fuse a * b + c (GCC in ISO C mode; baseline x86-64 has no FMA), so
-** a lane computes exactly what scalar code would: the output is the same whichever way a
-** block is cut, whichever loop a frame goes through. Memory is reached through memcpy
-** (unaligned loads and stores), so nothing in the state needs more than malloc's alignment.
+** and the build does not fuse a * b + c (GCC in ISO C mode; baseline x86-64 has no FMA) except
+** where the code says so (FMA_*, fma(): the AVX2 and AVX-512 builds' recursive filters, the
+** same in every loop), so a lane computes exactly what scalar code would: the output is the
+** same whichever way a block is cut, whichever loop a frame goes through. Memory is reached
+** through memcpy (unaligned loads and stores), so nothing in the state needs more than
+** malloc's alignment (the delay lines are 64-byte aligned for speed only).
 */
 typedef float f4 __attribute__((vector_size(LANES * sizeof(float))));
 typedef double d2 __attribute__((vector_size(2 * sizeof(double))));
@@ -838,12 +852,25 @@ STAGE void absorb_tick(absorb *ab, const int n)
 ** mg_dl_biquad_step, but with the first state's update summed as (b1 x + s2) - a1 y, so the
 ** loop-carried path is one multiply and two adds (12 cycles, not 16, on current x86).
 */
-STAGE float absorb_step(absorb *ab, double *z1, double *z2, int j, float r)
+STAGE float absorb_step(absorb *ab, double *z1, double *z2, int j, float r, const int fused)
 {
-    double x = r, y = ab->b0[j] * x + z1[j];
+    double x = r, y;
+    if (fused) { /* the AVX2 and AVX-512 builds: fused multiply-adds, 8 cycles per frame */
+        y = fma(ab->b0[j], x, z1[j]);
+        z1[j] = fma(-ab->a1[j], y, fma(ab->b1[j], x, z2[j]));
+        z2[j] = fma(-ab->a2[j], y, ab->b2[j] * x);
+        return (float)y;
+    }
+    y = ab->b0[j] * x + z1[j];
     z1[j] = ab->b1[j] * x + z2[j] - ab->a1[j] * y;
     z2[j] = ab->b2[j] * x - ab->a2[j] * y;
     return (float)y;
+}
+
+/* One step of a line's allpass interpolator (see line_tap), fused as absorb_step. */
+STAGE float allpass_step(float eta, float x1, float y1, float x0, const int fused)
+{
+    return fused ? fmaf(eta, x1 - y1, x0) : eta * (x1 - y1) + x0;
 }
 
 /* One frame of the absorption filters of lines j, j + 1 (absorb_step, two lanes). */
@@ -882,11 +909,12 @@ STAGE void lines_read_steady(reverb_state *s, const line_tap *A,
 }
 
 /*
-** 4a, the common case in the AVX2 build: lines_read_steady's arithmetic, lane for lane, eight
-** lines per float vector and four per double vector, with the recursive states held in
-** registers across the chunk.
+** 4a, the common case in the AVX2 build: the general loop's arithmetic (with fused
+** multiply-adds, as that loop has in this build), lane for lane, eight lines per float vector
+** and four per double vector, with the recursive states held in registers across the chunk.
+** (Not forced inline: it is built for AVX2 + FMA only.)
 */
-STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
+static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
                               float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
                               const int n)
 {
@@ -914,7 +942,7 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
             memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
             memcpy(&x0, ta[t] + 8 * q, sizeof x0);
             f8 eta = e0[q] + kf * de[q];
-            f8 r = eta * (x1 - y1[q]) + x0;
+            f8 r = FMA_F8(eta, x1 - y1[q], x0);
             y1[q] = r;
             f4 rl, rh; /* the halves of r */
             memcpy(&rl, &r, sizeof rl);
@@ -930,9 +958,9 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
                 memcpy(&b2, ab->b2 + 4 * m, sizeof b2);
                 memcpy(&a1, ab->a1 + 4 * m, sizeof a1);
                 memcpy(&a2, ab->a2 + 4 * m, sizeof a2);
-                d4 y = b0 * xs[h] + Z1[m];
-                Z1[m] = b1 * xs[h] + Z2[m] - a1 * y;
-                Z2[m] = b2 * xs[h] - a2 * y;
+                d4 y = FMA_D4(b0, xs[h], Z1[m]);
+                Z1[m] = FMA_D4(-a1, y, FMA_D4(b1, xs[h], Z2[m]));
+                Z2[m] = FMA_D4(-a2, y, b2 * xs[h]);
                 ys[h] = __builtin_convertvector(y, f4);
             }
             memcpy(s->yt[t] + 8 * q, &ys[0], sizeof ys[0]);
@@ -953,7 +981,7 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
 ** 4a, the common case in the AVX-512 build: lines_read_steady8 with the absorption filters of
 ** eight lines in one double vector (the same arithmetic, lane for lane).
 */
-STAGE void lines_read_steady16(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
+static inline AVX512_TARGET void lines_read_steady16(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
                                float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
                                const int n)
 {
@@ -978,7 +1006,7 @@ STAGE void lines_read_steady16(reverb_state *s, const line_tap *A, float (*ta)[M
             memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
             memcpy(&x0, ta[t] + 8 * q, sizeof x0);
             f8 eta = e0[q] + kf * de[q];
-            f8 r = eta * (x1 - y1[q]) + x0;
+            f8 r = FMA_F8(eta, x1 - y1[q], x0);
             y1[q] = r;
             d8 x = __builtin_convertvector(r, d8), b0, b1, b2, a1, a2;
             memcpy(&b0, ab->b0 + 8 * q, sizeof b0);
@@ -986,9 +1014,9 @@ STAGE void lines_read_steady16(reverb_state *s, const line_tap *A, float (*ta)[M
             memcpy(&b2, ab->b2 + 8 * q, sizeof b2);
             memcpy(&a1, ab->a1 + 8 * q, sizeof a1);
             memcpy(&a2, ab->a2 + 8 * q, sizeof a2);
-            d8 y = b0 * x + Z1[q];
-            Z1[q] = b1 * x + Z2[q] - a1 * y;
-            Z2[q] = b2 * x - a2 * y;
+            d8 y = FMA_D8(b0, x, Z1[q]);
+            Z1[q] = FMA_D8(-a1, y, FMA_D8(b1, x, Z2[q]));
+            Z2[q] = FMA_D8(-a2, y, b2 * x);
             f8 ys = __builtin_convertvector(y, f8);
             memcpy(s->yt[t] + 8 * q, &ys, sizeof ys);
         }
@@ -1050,21 +1078,21 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
         float kf = (float)(k0 + t), r[MAX_LINES];
         for (int j = 0; j < n; j++) {
             float eta = A->eta0[j] + kf * A->deta[j];
-            ya[j] = eta * (ta[t + 1][j] - ya[j]) + ta[t][j];
+            ya[j] = allpass_step(eta, ta[t + 1][j], ya[j], ta[t][j], wide);
             r[j] = ya[j];
         }
         if (s->size_fading) {
             float a = size_weight(s);
             for (int j = 0; j < n; j++) {
                 float eta = B->eta0[j] + kf * B->deta[j];
-                float y = eta * (tb[t + 1][j] - B->y1[j]) + tb[t][j];
+                float y = allpass_step(eta, tb[t + 1][j], B->y1[j], tb[t][j], wide);
                 B->y1[j] = y;
                 r[j] += a * (y - r[j]);
             }
         }
         absorb_tick(ab, n);
         for (int j = 0; j < n; j++) {
-            float y = absorb_step(ab, z1, z2, j, r[j]);
+            float y = absorb_step(ab, z1, z2, j, r[j], wide);
             if (wide)
                 s->yt[t][j] = y;
             else
@@ -1103,10 +1131,27 @@ STAGE void mix_frame(const reverb_state *s, const float *xl, const float *xr, fl
 }
 
 /* 5. Low-cut, width and mix into the block's output. */
-STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L)
+STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L, const int fused)
 {
     const mg_pval *P = b->p;
-    if (s->k_low_cut > 0) { /* L and R together, summed as in absorb_step */
+    if (s->k_low_cut > 0 && fused) { /* L and R, fused as in absorb_step */
+        double z1l = s->hp_z[0].s1, z2l = s->hp_z[0].s2, z1r = s->hp_z[1].s1,
+               z2r = s->hp_z[1].s2;
+        for (uint32_t t = 0; t < L; t++) {
+            mg_bq_ramp_tick(&s->hp);
+            const mg_biquad *q = &s->hp.cur;
+            double xl = s->wet[0][t], xr = s->wet[1][t];
+            double yl = fma(q->b0, xl, z1l), yr = fma(q->b0, xr, z1r);
+            z1l = fma(-q->a1, yl, fma(q->b1, xl, z2l));
+            z1r = fma(-q->a1, yr, fma(q->b1, xr, z2r));
+            z2l = fma(-q->a2, yl, q->b2 * xl);
+            z2r = fma(-q->a2, yr, q->b2 * xr);
+            s->wet[0][t] = (float)yl;
+            s->wet[1][t] = (float)yr;
+        }
+        s->hp_z[0] = (mg_biquad_state){z1l, z2l};
+        s->hp_z[1] = (mg_biquad_state){z1r, z2r};
+    } else if (s->k_low_cut > 0) { /* L and R together, summed as in absorb_step */
         d2 z1 = {s->hp_z[0].s1, s->hp_z[1].s1}, z2 = {s->hp_z[0].s2, s->hp_z[1].s2};
         for (uint32_t t = 0; t < L; t++) {
             mg_bq_ramp_tick(&s->hp);
@@ -1164,7 +1209,7 @@ STAGE void run(reverb_state *s, const mg_block *b, const int n, const int wide)
                 lines_write8(s, L, pos, c, n);
             else
                 lines_write4(s, L, pos, c, n);
-            output(s, b, i + c, L);
+            output(s, b, i + c, L, wide);
             c += L;
         }
         i += S;
@@ -1175,14 +1220,15 @@ static void run8(reverb_state *s, const mg_block *b) { run(s, b, 8, 0); }
 static void run16(reverb_state *s, const mg_block *b) { run(s, b, 16, 0); }
 
 #if REVERB_AVX2
-/* The same code built with AVX2 enabled, eight frames per vector in the feed-forward stages
-   (no FMA: the same bits); prepare chooses it when the CPU has AVX2. */
-#define AVX2_TARGET __attribute__((target("avx2")))
+/* The same code built with AVX2 and FMA enabled, eight frames per vector in the feed-forward
+   stages; the recursive filters (lines' allpass and absorption, low-cut) fuse their
+   multiply-adds, in every loop alike (so the bits differ from the baseline build's by
+   rounding, and do not depend on the block partition); prepare chooses it when the CPU has
+   AVX2 and FMA. */
 static AVX2_TARGET void run8_avx2(reverb_state *s, const mg_block *b) { run(s, b, 8, 1); }
 static AVX2_TARGET void run16_avx2(reverb_state *s, const mg_block *b) { run(s, b, 16, 1); }
 /* and with AVX-512: sixteen frames per vector in the feed-forward stages, eight lines per
-   double vector in the recursive one (no FMA either) */
-#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2")))
+   double vector in the recursive one (the AVX2 build's arithmetic) */
 static AVX512_TARGET void run8_avx512(reverb_state *s, const mg_block *b) { run(s, b, 8, 2); }
 static AVX512_TARGET void run16_avx512(reverb_state *s, const mg_block *b) { run(s, b, 16, 2); }
 #endif
