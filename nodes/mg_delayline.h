@@ -45,7 +45,9 @@
 #define MG_FD_HALF 8  /* MG_FD_TAPS / 2: the kernel reads x[pos-D-8 .. pos-D+7] */
 
 typedef struct mg_dline {
-    float *buf;     /* [control] allocated by mg_dline_init: size + guard samples */
+    float *buf;     /* [control] allocated by mg_dline_init: size + guard samples, 64-byte
+                       aligned */
+    void *raw;      /* [control] the allocation holding buf */
     uint32_t size;  /* power of two */
     uint32_t mask;
     uint32_t guard; /* [control] samples mirrored past the end (0: none) */
