@@ -60,24 +60,29 @@
 ** -25 dB of splatter on a tone.) Everything is a function of graph time, so the output is the
 ** same for every block size.
 **
-** Processing order. A block is cut into chunks at grid points, so a chunk has at most 32
-** frames, and each stage runs over the whole chunk before the next (structure of arrays:
-** channel j's frames are contiguous, and the loops over frames are vectorised). This reorders
-** nothing that matters: the diffuser is feed-forward, and an FDN line is read at least D >= 32
-** frames back (checked in prepare), so every sample a chunk reads from a line was written by
-** an earlier chunk; the lines' recursive parts (allpass, absorption filter) run frame by frame
-** across all lines at once. Normalisations are folded into fixed gains (the diffuser's into
-** its signs, the FDN matrix's into the absorption filters), so each Hadamard is a bare
-** butterfly network. No latency (the predelay is the effect). Tail: predelay + diffuser +
-** longest line + decay (to -60 dB); 60 s when frozen. Cost: about 60 ns per stereo frame
-** with 8 lines (125 ns with 16) on the development machine (one core, the node alone, default
-** x86-64 SSE2 build), i.e. ~330x (~165x) real time at 48 kHz; the per-sample version this
-** replaced took 375 ns (800 ns). On a CPU with AVX2 the same stages run from a second build
-** (chosen in prepare; no FMA, so the same bits): feed-forward stages eight frames per vector,
-** the lines' recursive part eight lines per float vector and four per double vector with
-** its states in registers, taps gathered and line outputs handed over frame-major through
-** 8 x 8 register transposes: about 49 ns (99 ns with 16 lines) on a shared machine where
-** the AVX2 build without these measured 58 ns (115 ns).
+** Processing order. The feed-forward front end (predelay, spread, diffuser) runs over runs of
+** up to SEG (256) frames inside aligned windows of SEG frames; each run is then cut into
+** chunks at grid points, so a chunk has at most 32 frames, for the lines and the output. Each
+** stage runs over its whole run or chunk before the next (structure of arrays: channel j's
+** frames are contiguous, and the loops over frames are vectorised). This reorders nothing
+** that matters: the front end is feed-forward and depends on neither the grid steps nor the
+** lines, and an FDN line is read at least D >= 32 frames back (checked in prepare), so every
+** sample a chunk reads from a line was written by an earlier chunk; the lines' recursive
+** parts (allpass, absorption filter) run frame by frame across all lines at once.
+** Normalisations are folded into fixed gains (the diffuser's into its signs, the FDN
+** matrix's into the absorption filters), so each Hadamard is a bare butterfly network. No
+** latency (the predelay is the effect). Tail: predelay + diffuser + longest line + decay (to
+** -60 dB); 60 s when frozen.
+** Cost (one core, the node alone, bench_nodes, hall): the per-sample version took 375 ns per
+** stereo frame with 8 lines (800 ns with 16). Three builds of the chunk stages, chosen in
+** prepare: the baseline (SSE2: four frames per vector in the feed-forward stages, four lines
+** per vector in the recursive part), AVX2 + FMA (eight frames per vector; the lines'
+** recursive part eight lines per float vector and four per double vector with its states in
+** registers; taps gathered and line outputs handed over frame-major through 8 x 8 register
+** transposes; the recursive filters fused, see run8_avx2) and AVX-512 (sixteen frames per
+** vector, eight lines per double vector). On a shared AVX-512 machine, measured side by side
+** with the chunk-by-chunk AVX2 build of before (50-65 ns, 8 lines): about 0.55 x that with
+** AVX-512 (~30-36 ns; 16 lines ~0.5 x), 0.6 x with AVX2, 0.85 x for the baseline build.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -908,26 +913,62 @@ STAGE void lines_read_steady(reverb_state *s, const line_tap *A,
     }
 }
 
+/* The allpass states and coefficients of lines 8q .. 8q + 7 as vectors (the steady loops). */
+static inline __attribute__((always_inline)) AVX2_TARGET void
+allpass8_load(const float *ya, const line_tap *A, int q, f8 *y1, f8 *e0, f8 *de)
+{
+    memcpy(y1, ya + 8 * q, sizeof *y1);
+    memcpy(e0, A->eta0 + 8 * q, sizeof *e0);
+    memcpy(de, A->deta + 8 * q, sizeof *de);
+}
+
+/* One frame of the allpass interpolators of lines 8q .. 8q + 7 (allpass_step, fused), in
+   the AVX2 and AVX-512 builds: returns their outputs, which are also the new states y1. */
+static inline __attribute__((always_inline)) AVX2_TARGET f8
+allpass8(float (*ta)[MAX_LINES], uint32_t t, int q, f8 e0, f8 de, float kf, f8 *y1)
+{
+    f8 x1, x0;
+    memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
+    memcpy(&x0, ta[t] + 8 * q, sizeof x0);
+    f8 eta = e0 + kf * de;
+    *y1 = FMA_F8(eta, x1 - *y1, x0);
+    return *y1;
+}
+
+/* One frame of the absorption filters (absorb_step, fused) of the lines at i.. in the arrays
+   of ab, as many as the double vector type V holds, with FMA its fused multiply-add: input x,
+   states Z1 and Z2 (updated), output into y. */
+#define ABSORB_FUSED(V, FMA, ab, i, x, Z1, Z2, y)                                              \
+    do {                                                                                       \
+        V b0_, b1_, b2_, a1_, a2_;                                                             \
+        memcpy(&b0_, (ab)->b0 + (i), sizeof b0_);                                              \
+        memcpy(&b1_, (ab)->b1 + (i), sizeof b1_);                                              \
+        memcpy(&b2_, (ab)->b2 + (i), sizeof b2_);                                              \
+        memcpy(&a1_, (ab)->a1 + (i), sizeof a1_);                                              \
+        memcpy(&a2_, (ab)->a2 + (i), sizeof a2_);                                              \
+        (y) = FMA(b0_, x, Z1);                                                                 \
+        (Z1) = FMA(-a1_, y, FMA(b1_, x, Z2));                                                  \
+        (Z2) = FMA(-a2_, y, b2_ * (x));                                                        \
+    } while (0)
+
 /*
 ** 4a, the common case in the AVX2 build: the general loop's arithmetic (with fused
 ** multiply-adds, as that loop has in this build), lane for lane, eight lines per float vector
 ** and four per double vector, with the recursive states held in registers across the chunk.
 ** (Not forced inline: it is built for AVX2 + FMA only.)
 */
-static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
-                              float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
-                              const int n)
+static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_tap *A,
+                                                  float (*ta)[MAX_LINES], float *ya, double *z1,
+                                                  double *z2, uint32_t L, uint32_t k0,
+                                                  const int n)
 {
     absorb *ab = &s->ab;
     enum { NF = MAX_LINES / 8, ND = MAX_LINES / 4 };
     f8 y1[NF], e0[NF], de[NF];
     d4 Z1[ND], Z2[ND];
 #pragma GCC unroll 4
-    for (int q = 0; q < n / 8; q++) {
-        memcpy(&y1[q], ya + 8 * q, sizeof y1[q]);
-        memcpy(&e0[q], A->eta0 + 8 * q, sizeof e0[q]);
-        memcpy(&de[q], A->deta + 8 * q, sizeof de[q]);
-    }
+    for (int q = 0; q < n / 8; q++)
+        allpass8_load(ya, A, q, &y1[q], &e0[q], &de[q]);
 #pragma GCC unroll 4
     for (int q = 0; q < n / 4; q++) {
         memcpy(&Z1[q], z1 + 4 * q, sizeof Z1[q]);
@@ -938,12 +979,7 @@ static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_ta
         absorb_tick(ab, n);
 #pragma GCC unroll 4
         for (int q = 0; q < n / 8; q++) {
-            f8 x1, x0;
-            memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
-            memcpy(&x0, ta[t] + 8 * q, sizeof x0);
-            f8 eta = e0[q] + kf * de[q];
-            f8 r = FMA_F8(eta, x1 - y1[q], x0);
-            y1[q] = r;
+            f8 r = allpass8(ta, t, q, e0[q], de[q], kf, &y1[q]);
             f4 rl, rh; /* the halves of r */
             memcpy(&rl, &r, sizeof rl);
             memcpy(&rh, (const char *)&r + sizeof rl, sizeof rh);
@@ -952,15 +988,8 @@ static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_ta
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const int m = 2 * q + h;
-                d4 b0, b1, b2, a1, a2;
-                memcpy(&b0, ab->b0 + 4 * m, sizeof b0);
-                memcpy(&b1, ab->b1 + 4 * m, sizeof b1);
-                memcpy(&b2, ab->b2 + 4 * m, sizeof b2);
-                memcpy(&a1, ab->a1 + 4 * m, sizeof a1);
-                memcpy(&a2, ab->a2 + 4 * m, sizeof a2);
-                d4 y = FMA_D4(b0, xs[h], Z1[m]);
-                Z1[m] = FMA_D4(-a1, y, FMA_D4(b1, xs[h], Z2[m]));
-                Z2[m] = FMA_D4(-a2, y, b2 * xs[h]);
+                d4 y;
+                ABSORB_FUSED(d4, FMA_D4, ab, 4 * m, xs[h], Z1[m], Z2[m], y);
                 ys[h] = __builtin_convertvector(y, f4);
             }
             memcpy(s->yt[t] + 8 * q, &ys[0], sizeof ys[0]);
@@ -981,9 +1010,10 @@ static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_ta
 ** 4a, the common case in the AVX-512 build: lines_read_steady8 with the absorption filters of
 ** eight lines in one double vector (the same arithmetic, lane for lane).
 */
-static inline AVX512_TARGET void lines_read_steady16(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
-                               float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
-                               const int n)
+static inline AVX512_TARGET void lines_read_steady16(reverb_state *s, const line_tap *A,
+                                                     float (*ta)[MAX_LINES], float *ya,
+                                                     double *z1, double *z2, uint32_t L,
+                                                     uint32_t k0, const int n)
 {
     absorb *ab = &s->ab;
     enum { NF = MAX_LINES / 8 };
@@ -991,32 +1021,17 @@ static inline AVX512_TARGET void lines_read_steady16(reverb_state *s, const line
     d8 Z1[NF], Z2[NF];
 #pragma GCC unroll 2
     for (int q = 0; q < n / 8; q++) {
-        memcpy(&y1[q], ya + 8 * q, sizeof y1[q]);
-        memcpy(&e0[q], A->eta0 + 8 * q, sizeof e0[q]);
-        memcpy(&de[q], A->deta + 8 * q, sizeof de[q]);
+        allpass8_load(ya, A, q, &y1[q], &e0[q], &de[q]);
         memcpy(&Z1[q], z1 + 8 * q, sizeof Z1[q]);
         memcpy(&Z2[q], z2 + 8 * q, sizeof Z2[q]);
     }
     for (uint32_t t = 0; t < L; t++) {
-        float kf = (float)(k0 + t);
         absorb_tick(ab, n);
 #pragma GCC unroll 2
         for (int q = 0; q < n / 8; q++) {
-            f8 x1, x0;
-            memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
-            memcpy(&x0, ta[t] + 8 * q, sizeof x0);
-            f8 eta = e0[q] + kf * de[q];
-            f8 r = FMA_F8(eta, x1 - y1[q], x0);
-            y1[q] = r;
-            d8 x = __builtin_convertvector(r, d8), b0, b1, b2, a1, a2;
-            memcpy(&b0, ab->b0 + 8 * q, sizeof b0);
-            memcpy(&b1, ab->b1 + 8 * q, sizeof b1);
-            memcpy(&b2, ab->b2 + 8 * q, sizeof b2);
-            memcpy(&a1, ab->a1 + 8 * q, sizeof a1);
-            memcpy(&a2, ab->a2 + 8 * q, sizeof a2);
-            d8 y = FMA_D8(b0, x, Z1[q]);
-            Z1[q] = FMA_D8(-a1, y, FMA_D8(b1, x, Z2[q]));
-            Z2[q] = FMA_D8(-a2, y, b2 * x);
+            f8 r = allpass8(ta, t, q, e0[q], de[q], (float)(k0 + t), &y1[q]);
+            d8 x = __builtin_convertvector(r, d8), y;
+            ABSORB_FUSED(d8, FMA_D8, ab, 8 * q, x, Z1[q], Z2[q], y);
             f8 ys = __builtin_convertvector(y, f8);
             memcpy(s->yt[t] + 8 * q, &ys, sizeof ys);
         }
