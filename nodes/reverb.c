@@ -81,8 +81,9 @@
 ** registers; taps gathered and line outputs handed over frame-major through 8 x 8 register
 ** transposes; the recursive filters fused, see run8_avx2) and AVX-512 (sixteen frames per
 ** vector, eight lines per double vector). On a shared AVX-512 machine, measured side by side
-** with the chunk-by-chunk AVX2 build of before (50-65 ns, 8 lines): about 0.55 x that with
-** AVX-512 (~30-36 ns; 16 lines ~0.5 x), 0.6 x with AVX2, 0.85 x for the baseline build.
+** with the chunk-by-chunk builds of before (AVX2: 50-63 ns with 8 lines, 115-120 ns with 16):
+** AVX-512 about 0.6 x that (33-37 ns; 16 lines 0.58 x), AVX2 + FMA 0.67 x, and the baseline
+** build 0.7-0.8 x the baseline build of before.
 */
 #include <math.h>
 #include <stdlib.h>
