@@ -45,7 +45,9 @@
 #define MG_FD_HALF 8  /* MG_FD_TAPS / 2: the kernel reads x[pos-D-8 .. pos-D+7] */
 
 typedef struct mg_dline {
-    float *buf;     /* [control] allocated by mg_dline_init: size + guard samples */
+    float *buf;     /* [control] allocated by mg_dline_init: size + guard samples, 64-byte
+                       aligned */
+    void *raw;      /* [control] the allocation holding buf */
     uint32_t size;  /* power of two */
     uint32_t mask;
     uint32_t guard; /* [control] samples mirrored past the end (0: none) */
@@ -105,11 +107,14 @@ static inline float *mg_dline_wspan(mg_dline *l, uint32_t pos) { return l->buf +
 static inline void mg_dline_wrote(mg_dline *l, uint32_t pos, uint32_t n)
 {
     uint32_t a = pos & l->mask;
-    if (a < l->guard) { /* a loop: compilers expand a memcpy of a few dozen floats badly */
-        uint32_t m = n < l->guard - a ? n : l->guard - a;
+    if (a < l->guard) { /* compilers expand a memcpy of a variable few dozen floats badly:
+                             fixed runs of eight (vector moves), then single samples */
+        uint32_t m = n < l->guard - a ? n : l->guard - a, i = 0;
         const float *src = l->buf + a;
         float *dst = l->buf + l->size + a;
-        for (uint32_t i = 0; i < m; i++)
+        for (; i + 8 <= m; i += 8)
+            memcpy(dst + i, src + i, 8 * sizeof *dst);
+        for (; i < m; i++)
             dst[i] = src[i];
     }
 }

@@ -60,24 +60,30 @@
 ** -25 dB of splatter on a tone.) Everything is a function of graph time, so the output is the
 ** same for every block size.
 **
-** Processing order. A block is cut into chunks at grid points, so a chunk has at most 32
-** frames, and each stage runs over the whole chunk before the next (structure of arrays:
-** channel j's frames are contiguous, and the loops over frames are vectorised). This reorders
-** nothing that matters: the diffuser is feed-forward, and an FDN line is read at least D >= 32
-** frames back (checked in prepare), so every sample a chunk reads from a line was written by
-** an earlier chunk; the lines' recursive parts (allpass, absorption filter) run frame by frame
-** across all lines at once. Normalisations are folded into fixed gains (the diffuser's into
-** its signs, the FDN matrix's into the absorption filters), so each Hadamard is a bare
-** butterfly network. No latency (the predelay is the effect). Tail: predelay + diffuser +
-** longest line + decay (to -60 dB); 60 s when frozen. Cost: about 60 ns per stereo frame
-** with 8 lines (125 ns with 16) on the development machine (one core, the node alone, default
-** x86-64 SSE2 build), i.e. ~330x (~165x) real time at 48 kHz; the per-sample version this
-** replaced took 375 ns (800 ns). On a CPU with AVX2 the same stages run from a second build
-** (chosen in prepare; no FMA, so the same bits): feed-forward stages eight frames per vector,
-** the lines' recursive part eight lines per float vector and four per double vector with
-** its states in registers, taps gathered and line outputs handed over frame-major through
-** 8 x 8 register transposes: about 49 ns (99 ns with 16 lines) on a shared machine where
-** the AVX2 build without these measured 58 ns (115 ns).
+** Processing order. The feed-forward front end (predelay, spread, diffuser) runs over runs of
+** up to SEG (256) frames inside aligned windows of SEG frames; each run is then cut into
+** chunks at grid points, so a chunk has at most 32 frames, for the lines and the output. Each
+** stage runs over its whole run or chunk before the next (structure of arrays: channel j's
+** frames are contiguous, and the loops over frames are vectorised). This reorders nothing
+** that matters: the front end is feed-forward and depends on neither the grid steps nor the
+** lines, and an FDN line is read at least D >= 32 frames back (checked in prepare), so every
+** sample a chunk reads from a line was written by an earlier chunk; the lines' recursive
+** parts (allpass, absorption filter) run frame by frame across all lines at once.
+** Normalisations are folded into fixed gains (the diffuser's into its signs, the FDN
+** matrix's into the absorption filters), so each Hadamard is a bare butterfly network. No
+** latency (the predelay is the effect). Tail: predelay + diffuser + longest line + decay (to
+** -60 dB); 60 s when frozen.
+** Cost (one core, the node alone, bench_nodes, hall): the per-sample version took 375 ns per
+** stereo frame with 8 lines (800 ns with 16). Three builds of the chunk stages, chosen in
+** prepare: the baseline (SSE2: four frames per vector in the feed-forward stages, four lines
+** per vector in the recursive part), AVX2 + FMA (eight frames per vector; the lines'
+** recursive part eight lines per float vector and four per double vector with its states in
+** registers; taps gathered and line outputs handed over frame-major through 8 x 8 register
+** transposes; the recursive filters fused, see run8_avx2) and AVX-512 (sixteen frames per
+** vector, eight lines per double vector). On a shared AVX-512 machine, measured side by side
+** with the chunk-by-chunk builds of before (AVX2: 50-63 ns with 8 lines, 115-120 ns with 16):
+** AVX-512 about 0.6 x that (33-37 ns; 16 lines 0.58 x), AVX2 + FMA 0.67 x, and the baseline
+** build 0.7-0.8 x the baseline build of before.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -92,9 +98,21 @@
 #endif
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
 #define REVERB_AVX2 1
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+#define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+/* a * b + c rounded once, on vectors (only in functions built for AVX2 + FMA) */
+#define FMA_F8(a, b, c) ((f8)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#define FMA_D4(a, b, c) ((d4)_mm256_fmadd_pd((__m256d)(a), (__m256d)(b), (__m256d)(c)))
+#define FMA_D8(a, b, c) ((d8)_mm512_fmadd_pd((__m512d)(a), (__m512d)(b), (__m512d)(c)))
 #else
 #define REVERB_AVX2 0
+#define AVX2_TARGET
+#define AVX512_TARGET
+#define FMA_F8(a, b, c) ((a) * (b) + (c))
+#define FMA_D4(a, b, c) ((a) * (b) + (c))
+#define FMA_D8(a, b, c) ((a) * (b) + (c))
 #endif
 /* the chunk stages: inlined into each build of run */
 #define STAGE static inline __attribute__((always_inline))
@@ -116,16 +134,18 @@ enum {
 #define MAX_LINES 16
 #define STAGES 6
 #define GRID 32 /* control grid (frames of graph time) and the longest chunk */
+#define SEG 256 /* the longest run of the feed-forward front end (predelay, diffuser): a
+                   multiple of GRID */
 #define LANES 4 /* lines per vector in the lines' recursive stage (f4) */
-#define FW_MAX 8 /* frames per vector in the feed-forward stages: 4 (f4), 8 in the AVX2 build */
+#define FW_MAX 16 /* frames per vector in the feed-forward stages: 4 (f4), 8 (AVX2), 16 (AVX-512) */
 /* ring samples mirrored past the end for contiguous spans: a chunk's worth, plus the sinc
    kernel for the predelay's fractional tap, plus the second interpolation point for the
    lines' allpass taps */
-#define GUARD_PRE (GRID + MG_FD_TAPS)
-#define GUARD_DIFF (GRID + FW_MAX) /* the last group of a chunk may read past its end */
+#define GUARD_PRE (SEG + MG_FD_TAPS)
+#define GUARD_DIFF (SEG + FW_MAX) /* the last group of a run may read past its end */
 #define GUARD_LINE (GRID + FW_MAX) /* gather8 reads whole groups of eight frames */
-/* (a guard > GRID also makes every ring at least 2 GRID long: a chunk, which lies inside an
-   aligned window of GRID frames, never wraps one) */
+/* (a guard > GRID (SEG) also makes every ring at least 2 GRID (2 SEG) long: a chunk (a run),
+   which lies inside an aligned window of GRID (SEG) frames, never wraps one) */
 #define SIZE_MIN_X 0.25 /* smallest `size` */
 #define SIZE_MAX_X 2.0  /* largest `size` */
 #define PREDELAY_MAX_MS 500.0
@@ -138,10 +158,12 @@ enum {
 ** The hot loops use the GCC/Clang vector extension: f4 is LANES floats, f8 eight (the
 ** feed-forward stages of the AVX2 build, see reverb_process), d2 two doubles, and the
 ** compiler maps them to SSE2, AVX2, NEON... or scalar code. The arithmetic is IEEE per element
-** and the build does not fuse a * b + c (GCC in ISO C mode; baseline x86-64 has no FMA), so
-** a lane computes exactly what scalar code would: the output is the same whichever way a
-** block is cut, whichever loop a frame goes through. Memory is reached through memcpy
-** (unaligned loads and stores), so nothing in the state needs more than malloc's alignment.
+** and the build does not fuse a * b + c (GCC in ISO C mode; baseline x86-64 has no FMA) except
+** where the code says so (FMA_*, fma(): the AVX2 and AVX-512 builds' recursive filters, the
+** same in every loop), so a lane computes exactly what scalar code would: the output is the
+** same whichever way a block is cut, whichever loop a frame goes through. Memory is reached
+** through memcpy (unaligned loads and stores), so nothing in the state needs more than
+** malloc's alignment (the delay lines are 64-byte aligned for speed only).
 */
 typedef float f4 __attribute__((vector_size(LANES * sizeof(float))));
 typedef double d2 __attribute__((vector_size(2 * sizeof(double))));
@@ -149,6 +171,9 @@ typedef int32_t i4 __attribute__((vector_size(LANES * sizeof(int32_t)))); /* f4'
 typedef float f8 __attribute__((vector_size(8 * sizeof(float))));
 typedef int32_t i8 __attribute__((vector_size(8 * sizeof(int32_t))));
 typedef double d4 __attribute__((vector_size(4 * sizeof(double))));
+typedef float f16 __attribute__((vector_size(16 * sizeof(float))));
+typedef int32_t i16 __attribute__((vector_size(16 * sizeof(int32_t))));
+typedef double d8 __attribute__((vector_size(8 * sizeof(double))));
 
 static inline f4 ld4(const float *p)
 {
@@ -213,7 +238,7 @@ typedef struct reverb_state {
     /* [control] prepare */
     double rate;
     int block;
-    int avx2; /* run the AVX2 build of the chunk stages */
+    int simd; /* the build of the chunk stages: 0 baseline, 1 AVX2, 2 AVX-512 */
     mg_dline pre[2];
     mg_dline diff[STAGES][MAX_LINES];
     uint32_t diff_d[STAGES][MAX_LINES];
@@ -244,9 +269,10 @@ typedef struct reverb_state {
     mg_biquad_state hp_z[2];
     /* inputs of the last design */
     float k_decay, k_damping, k_damp_freq, k_freeze, k_low_cut, k_size;
-    /* [rt] chunk scratch: rows of GRID frames */
-    float x[2][GRID];                 /* the predelay output */
-    float v[MAX_LINES][GRID];         /* diffuser channels */
+    /* [rt] scratch: rows of a run of the front end (SEG frames), of a chunk (GRID) */
+    float x[2][SEG];                  /* the predelay output */
+    float v[MAX_LINES][SEG + FW_MAX]; /* diffuser channels (a chunk's last group may read
+                                         past its end) */
     float y[MAX_LINES][GRID];         /* line outputs (interpolated and absorbed) */
     float yt[GRID][MAX_LINES];        /* the same, frame-major (the AVX2 build) */
     float tx[2][GRID + FW_MAX][MAX_LINES]; /* samples under each tap, frame-major (rows
@@ -379,11 +405,11 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
     s->rate = fs;
     s->block = pr->block;
 #if REVERB_AVX2
-    s->avx2 = mg_simd_level() >= MG_SIMD_AVX2;
+    s->simd = mg_simd_level() >= MG_SIMD_AVX512 ? 2 : mg_simd_level() >= MG_SIMD_AVX2;
 #endif
     s->depth = p->mod_ms * 0.001 * fs;
     int ok = 1;
-    uint64_t pre_len = (uint64_t)ceil(PREDELAY_MAX_MS * 0.001 * fs) + MG_FD_TAPS + GRID + 4;
+    uint64_t pre_len = (uint64_t)ceil(PREDELAY_MAX_MS * 0.001 * fs) + MG_FD_TAPS + SEG + 4;
     for (int c = 0; c < 2 && ok; c++)
         ok = mg_dline_init_guard(&s->pre[c], pre_len, GUARD_PRE) == 0;
     uint32_t seed = 0x5eed0000u + (uint32_t)s->preset * 7919u + (uint32_t)n;
@@ -398,7 +424,9 @@ static mg_status reverb_prepare(void *state, mg_node *node, mg_prepare *pr)
             float g = (float)(rnd(&seed) < 0.5 ? -hk : hk);
             for (int l = 0; l < FW_MAX; l++)
                 s->diff_g[k][j][l] = g;
-            ok = mg_dline_init_guard(&s->diff[k][j], (uint64_t)s->diff_d[k][j] + GRID + 2,
+            /* at least 4 SEG: the guard's copy (SEG + FW_MAX samples per turn) stays small */
+            uint64_t len = (uint64_t)s->diff_d[k][j] + SEG + 2;
+            ok = mg_dline_init_guard(&s->diff[k][j], len < 4 * SEG ? 4 * SEG : len,
                                      GUARD_DIFF) == 0;
         }
     }
@@ -525,18 +553,26 @@ static void design(reverb_state *s, float decay, float damping, float damp_freq,
 ** middle and the allpass coefficients at its two ends (see the file comment). The allpass
 ** states are kept.
 */
-static void tap_setup(const reverb_state *s, line_tap *tp, float size)
+STAGE void tap_setup(const reverb_state *s, line_tap *tp, float size, const int n)
 {
-    for (int j = 0; j < s->n; j++) {
+    double len = (double)s->step_len;
+    int32_t Di[MAX_LINES];
+    float eta0[MAX_LINES], deta[MAX_LINES]; /* (locals: tp may alias s, and the loop then
+                                               stays scalar) */
+    for (int j = 0; j < n; j++) { /* vectorised */
         double m = s->base[j] * size;
         double d0 = m + s->mod0[j], d1 = m + s->mod1[j];
-        double D = floor(0.5 * (d0 + d1) - 0.5);
+        /* floor by truncation: the argument is positive (> GRID, checked in prepare) */
+        Di[j] = (int32_t)(0.5 * (d0 + d1) - 0.5);
+        double D = (double)Di[j];
         double f0 = d0 - D, f1 = d1 - D;
         double e0 = (1 - f0) / (1 + f0), e1 = (1 - f1) / (1 + f1);
-        tp->D[j] = (uint32_t)D;
-        tp->eta0[j] = (float)e0;
-        tp->deta[j] = (float)((e1 - e0) / (double)s->step_len);
+        eta0[j] = (float)e0;
+        deta[j] = (float)((e1 - e0) / len);
     }
+    memcpy(tp->D, Di, (size_t)n * sizeof Di[0]);
+    memcpy(tp->eta0, eta0, (size_t)n * sizeof eta0[0]);
+    memcpy(tp->deta, deta, (size_t)n * sizeof deta[0]);
 }
 
 static inline float pv(const mg_pval *p, uint32_t i) { return p->constant ? p->v[0] : p->v[i]; }
@@ -560,12 +596,14 @@ static inline float size_weight(const reverb_state *s)
 }
 
 /* [rt] Clean the recursive states (NaN, infinities, values decayed below 1e-30). */
-static void clean_states(reverb_state *s)
+STAGE void clean_states(reverb_state *s, const int n)
 {
-    for (int j = 0; j < s->n; j++) {
-        double z1 = s->ab.s1[j], z2 = s->ab.s2[j];
-        if (!isfinite(z1 + z2) || fabs(z1) + fabs(z2) < 1e-30)
-            s->ab.s1[j] = s->ab.s2[j] = 0;
+    for (int j = 0; j < n; j++) { /* branch-free, so that it vectorises */
+        double z1 = s->ab.s1[j], z2 = s->ab.s2[j], sum = z1 + z2;
+        /* sum - sum is 0 exactly when sum is finite */
+        int keep = (sum - sum == 0) & (fabs(z1) + fabs(z2) >= 1e-30);
+        s->ab.s1[j] = keep ? z1 : 0;
+        s->ab.s2[j] = keep ? z2 : 0;
         s->tap[0].y1[j] = mg_dline_clean(s->tap[0].y1[j]);
         s->tap[1].y1[j] = mg_dline_clean(s->tap[1].y1[j]);
     }
@@ -577,21 +615,27 @@ static void clean_states(reverb_state *s)
 ** [rt] Start the grid step at frame i of the block: clean the states, advance the modulation
 ** phasors to the step's end, redesign, and fix the lines' reads for the step.
 */
-static void step_begin(reverb_state *s, const mg_block *b, uint32_t i)
+STAGE void step_begin(reverb_state *s, const mg_block *b, uint32_t i, const int n)
 {
     const mg_pval *P = b->p;
     uint64_t g = b->pos + i;
-    clean_states(s);
+    clean_states(s, n);
     if (!s->primed)
         s->size_cur = pv(&P[P_SIZE], i);
     s->step_at = g;
     s->step_len = GRID - (uint32_t)(g % GRID);
-    for (int j = 0; j < s->n; j++) {
-        double c = s->lfo_c[j], sn = s->lfo_s[j], cr = s->lfo_cr[j], sr = s->lfo_sr[j];
-        if (s->step_len != GRID) { /* the first step after a reset may be short */
-            cr = cos(s->lfo_w[j] * s->step_len);
-            sr = sin(s->lfo_w[j] * s->step_len);
+    double rc[MAX_LINES], rs[MAX_LINES]; /* the rotation over this step */
+    if (s->step_len != GRID) { /* the first step after a reset may be short */
+        for (int j = 0; j < n; j++) {
+            rc[j] = cos(s->lfo_w[j] * s->step_len);
+            rs[j] = sin(s->lfo_w[j] * s->step_len);
         }
+    } else {
+        memcpy(rc, s->lfo_cr, sizeof rc);
+        memcpy(rs, s->lfo_sr, sizeof rs);
+    }
+    for (int j = 0; j < n; j++) { /* vectorised */
+        double c = s->lfo_c[j], sn = s->lfo_s[j], cr = rc[j], sr = rs[j];
         double c2 = c * cr - sn * sr, s2 = sn * cr + c * sr;
         double norm = 1.5 - 0.5 * (c2 * c2 + s2 * s2); /* keep the rotation on the circle */
         s->mod0[j] = s->depth * sn;
@@ -603,9 +647,9 @@ static void step_begin(reverb_state *s, const mg_block *b, uint32_t i)
     design(s, pv(&P[P_DECAY], i), pv(&P[P_DAMPING], i), pv(&P[P_DAMP_FREQ], i),
            pv(&P[P_FREEZE], i), pv(&P[P_LOW_CUT], i),
            s->size_cur + a * (s->size_next - s->size_cur));
-    tap_setup(s, &s->tap[s->cur], s->size_cur);
+    tap_setup(s, &s->tap[s->cur], s->size_cur, n);
     if (s->size_fading)
-        tap_setup(s, &s->tap[!s->cur], s->size_next);
+        tap_setup(s, &s->tap[!s->cur], s->size_next, n);
     s->primed = 1;
 }
 
@@ -641,8 +685,26 @@ STAGE void transpose8(f8 *r)
     }
 }
 
+/* [rt] The 16 frames of lo then hi in one vector. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define CAT16(lo, hi) \
+    __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#else
+STAGE f16 cat16(f8 lo, f8 hi)
+{
+    float v[16];
+    memcpy(v, &lo, sizeof lo);
+    memcpy(v + 8, &hi, sizeof hi);
+    f16 r;
+    memcpy(&r, v, sizeof r);
+    return r;
+}
+#define CAT16(lo, hi) cat16(lo, hi)
+#endif
+
 /* The feed-forward stages (Hadamard rows, line writes) four frames wide (hadamard_rows4,
-   lines_write4) and eight wide for the AVX2 build (hadamard_rows8, lines_write8). */
+   lines_write4), eight wide for the AVX2 build (hadamard_rows8, lines_write8) and sixteen
+   for the AVX-512 one (hadamard_rows16, lines_write16). */
 #define FV f4
 #define FIV i4
 #define FW 4
@@ -656,6 +718,15 @@ STAGE void transpose8(f8 *r)
 #define FIV i8
 #define FW 8
 #define FR(name) name##8
+#include "reverb_frames.h"
+#undef FV
+#undef FIV
+#undef FW
+#undef FR
+#define FV f16
+#define FIV i16
+#define FW 16
+#define FR(name) name##16
 #include "reverb_frames.h"
 #undef FV
 #undef FIV
@@ -713,7 +784,9 @@ STAGE void diffuse(reverb_state *s, uint32_t L, uint32_t pos, const int n, const
             src[j] = mg_dline_span(&s->diff[k][j], pos - s->diff_d[k][j]);
             dst[j] = k + 1 < STAGES ? mg_dline_wspan(&s->diff[k + 1][j], pos) : s->v[j];
         }
-        if (wide)
+        if (wide == 2)
+            hadamard_rows16(dst, src, s->diff_g[k][0], n, L);
+        else if (wide)
             hadamard_rows8(dst, src, s->diff_g[k][0], n, L);
         else
             hadamard_rows4(dst, src, s->diff_g[k][0], n, L);
@@ -785,12 +858,25 @@ STAGE void absorb_tick(absorb *ab, const int n)
 ** mg_dl_biquad_step, but with the first state's update summed as (b1 x + s2) - a1 y, so the
 ** loop-carried path is one multiply and two adds (12 cycles, not 16, on current x86).
 */
-STAGE float absorb_step(absorb *ab, double *z1, double *z2, int j, float r)
+STAGE float absorb_step(absorb *ab, double *z1, double *z2, int j, float r, const int fused)
 {
-    double x = r, y = ab->b0[j] * x + z1[j];
+    double x = r, y;
+    if (fused) { /* the AVX2 and AVX-512 builds: fused multiply-adds, 8 cycles per frame */
+        y = fma(ab->b0[j], x, z1[j]);
+        z1[j] = fma(-ab->a1[j], y, fma(ab->b1[j], x, z2[j]));
+        z2[j] = fma(-ab->a2[j], y, ab->b2[j] * x);
+        return (float)y;
+    }
+    y = ab->b0[j] * x + z1[j];
     z1[j] = ab->b1[j] * x + z2[j] - ab->a1[j] * y;
     z2[j] = ab->b2[j] * x - ab->a2[j] * y;
     return (float)y;
+}
+
+/* One step of a line's allpass interpolator (see line_tap), fused as absorb_step. */
+STAGE float allpass_step(float eta, float x1, float y1, float x0, const int fused)
+{
+    return fused ? fmaf(eta, x1 - y1, x0) : eta * (x1 - y1) + x0;
 }
 
 /* One frame of the absorption filters of lines j, j + 1 (absorb_step, two lanes). */
@@ -828,25 +914,62 @@ STAGE void lines_read_steady(reverb_state *s, const line_tap *A,
     }
 }
 
+/* The allpass states and coefficients of lines 8q .. 8q + 7 as vectors (the steady loops). */
+static inline __attribute__((always_inline)) AVX2_TARGET void
+allpass8_load(const float *ya, const line_tap *A, int q, f8 *y1, f8 *e0, f8 *de)
+{
+    memcpy(y1, ya + 8 * q, sizeof *y1);
+    memcpy(e0, A->eta0 + 8 * q, sizeof *e0);
+    memcpy(de, A->deta + 8 * q, sizeof *de);
+}
+
+/* One frame of the allpass interpolators of lines 8q .. 8q + 7 (allpass_step, fused), in
+   the AVX2 and AVX-512 builds: returns their outputs, which are also the new states y1. */
+static inline __attribute__((always_inline)) AVX2_TARGET f8
+allpass8(float (*ta)[MAX_LINES], uint32_t t, int q, f8 e0, f8 de, float kf, f8 *y1)
+{
+    f8 x1, x0;
+    memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
+    memcpy(&x0, ta[t] + 8 * q, sizeof x0);
+    f8 eta = e0 + kf * de;
+    *y1 = FMA_F8(eta, x1 - *y1, x0);
+    return *y1;
+}
+
+/* One frame of the absorption filters (absorb_step, fused) of the lines at i.. in the arrays
+   of ab, as many as the double vector type V holds, with FMA its fused multiply-add: input x,
+   states Z1 and Z2 (updated), output into y. */
+#define ABSORB_FUSED(V, FMA, ab, i, x, Z1, Z2, y)                                              \
+    do {                                                                                       \
+        V b0_, b1_, b2_, a1_, a2_;                                                             \
+        memcpy(&b0_, (ab)->b0 + (i), sizeof b0_);                                              \
+        memcpy(&b1_, (ab)->b1 + (i), sizeof b1_);                                              \
+        memcpy(&b2_, (ab)->b2 + (i), sizeof b2_);                                              \
+        memcpy(&a1_, (ab)->a1 + (i), sizeof a1_);                                              \
+        memcpy(&a2_, (ab)->a2 + (i), sizeof a2_);                                              \
+        (y) = FMA(b0_, x, Z1);                                                                 \
+        (Z1) = FMA(-a1_, y, FMA(b1_, x, Z2));                                                  \
+        (Z2) = FMA(-a2_, y, b2_ * (x));                                                        \
+    } while (0)
+
 /*
-** 4a, the common case in the AVX2 build: lines_read_steady's arithmetic, lane for lane, eight
-** lines per float vector and four per double vector, with the recursive states held in
-** registers across the chunk.
+** 4a, the common case in the AVX2 build: the general loop's arithmetic (with fused
+** multiply-adds, as that loop has in this build), lane for lane, eight lines per float vector
+** and four per double vector, with the recursive states held in registers across the chunk.
+** (Not forced inline: it is built for AVX2 + FMA only.)
 */
-STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MAX_LINES],
-                              float *ya, double *z1, double *z2, uint32_t L, uint32_t k0,
-                              const int n)
+static inline AVX2_TARGET void lines_read_steady8(reverb_state *s, const line_tap *A,
+                                                  float (*ta)[MAX_LINES], float *ya, double *z1,
+                                                  double *z2, uint32_t L, uint32_t k0,
+                                                  const int n)
 {
     absorb *ab = &s->ab;
     enum { NF = MAX_LINES / 8, ND = MAX_LINES / 4 };
     f8 y1[NF], e0[NF], de[NF];
     d4 Z1[ND], Z2[ND];
 #pragma GCC unroll 4
-    for (int q = 0; q < n / 8; q++) {
-        memcpy(&y1[q], ya + 8 * q, sizeof y1[q]);
-        memcpy(&e0[q], A->eta0 + 8 * q, sizeof e0[q]);
-        memcpy(&de[q], A->deta + 8 * q, sizeof de[q]);
-    }
+    for (int q = 0; q < n / 8; q++)
+        allpass8_load(ya, A, q, &y1[q], &e0[q], &de[q]);
 #pragma GCC unroll 4
     for (int q = 0; q < n / 4; q++) {
         memcpy(&Z1[q], z1 + 4 * q, sizeof Z1[q]);
@@ -857,12 +980,7 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
         absorb_tick(ab, n);
 #pragma GCC unroll 4
         for (int q = 0; q < n / 8; q++) {
-            f8 x1, x0;
-            memcpy(&x1, ta[t + 1] + 8 * q, sizeof x1);
-            memcpy(&x0, ta[t] + 8 * q, sizeof x0);
-            f8 eta = e0[q] + kf * de[q];
-            f8 r = eta * (x1 - y1[q]) + x0;
-            y1[q] = r;
+            f8 r = allpass8(ta, t, q, e0[q], de[q], kf, &y1[q]);
             f4 rl, rh; /* the halves of r */
             memcpy(&rl, &r, sizeof rl);
             memcpy(&rh, (const char *)&r + sizeof rl, sizeof rh);
@@ -871,15 +989,8 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
 #pragma GCC unroll 2
             for (int h = 0; h < 2; h++) {
                 const int m = 2 * q + h;
-                d4 b0, b1, b2, a1, a2;
-                memcpy(&b0, ab->b0 + 4 * m, sizeof b0);
-                memcpy(&b1, ab->b1 + 4 * m, sizeof b1);
-                memcpy(&b2, ab->b2 + 4 * m, sizeof b2);
-                memcpy(&a1, ab->a1 + 4 * m, sizeof a1);
-                memcpy(&a2, ab->a2 + 4 * m, sizeof a2);
-                d4 y = b0 * xs[h] + Z1[m];
-                Z1[m] = b1 * xs[h] + Z2[m] - a1 * y;
-                Z2[m] = b2 * xs[h] - a2 * y;
+                d4 y;
+                ABSORB_FUSED(d4, FMA_D4, ab, 4 * m, xs[h], Z1[m], Z2[m], y);
                 ys[h] = __builtin_convertvector(y, f4);
             }
             memcpy(s->yt[t] + 8 * q, &ys[0], sizeof ys[0]);
@@ -893,6 +1004,44 @@ STAGE void lines_read_steady8(reverb_state *s, const line_tap *A, float (*ta)[MA
     for (int q = 0; q < n / 4; q++) {
         memcpy(z1 + 4 * q, &Z1[q], sizeof Z1[q]);
         memcpy(z2 + 4 * q, &Z2[q], sizeof Z2[q]);
+    }
+}
+
+/*
+** 4a, the common case in the AVX-512 build: lines_read_steady8 with the absorption filters of
+** eight lines in one double vector (the same arithmetic, lane for lane).
+*/
+static inline AVX512_TARGET void lines_read_steady16(reverb_state *s, const line_tap *A,
+                                                     float (*ta)[MAX_LINES], float *ya,
+                                                     double *z1, double *z2, uint32_t L,
+                                                     uint32_t k0, const int n)
+{
+    absorb *ab = &s->ab;
+    enum { NF = MAX_LINES / 8 };
+    f8 y1[NF], e0[NF], de[NF];
+    d8 Z1[NF], Z2[NF];
+#pragma GCC unroll 2
+    for (int q = 0; q < n / 8; q++) {
+        allpass8_load(ya, A, q, &y1[q], &e0[q], &de[q]);
+        memcpy(&Z1[q], z1 + 8 * q, sizeof Z1[q]);
+        memcpy(&Z2[q], z2 + 8 * q, sizeof Z2[q]);
+    }
+    for (uint32_t t = 0; t < L; t++) {
+        absorb_tick(ab, n);
+#pragma GCC unroll 2
+        for (int q = 0; q < n / 8; q++) {
+            f8 r = allpass8(ta, t, q, e0[q], de[q], (float)(k0 + t), &y1[q]);
+            d8 x = __builtin_convertvector(r, d8), y;
+            ABSORB_FUSED(d8, FMA_D8, ab, 8 * q, x, Z1[q], Z2[q], y);
+            f8 ys = __builtin_convertvector(y, f8);
+            memcpy(s->yt[t] + 8 * q, &ys, sizeof ys);
+        }
+    }
+#pragma GCC unroll 2
+    for (int q = 0; q < n / 8; q++) {
+        memcpy(ya + 8 * q, &y1[q], sizeof y1[q]);
+        memcpy(z1 + 8 * q, &Z1[q], sizeof Z1[q]);
+        memcpy(z2 + 8 * q, &Z2[q], sizeof Z2[q]);
     }
 }
 
@@ -921,7 +1070,9 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
         gather(s, A, ta, L, pos, n);
     uint32_t k0 = (uint32_t)(b->pos + i0 - s->step_at); /* frames into the grid step */
     if (!s->size_fading && pv_all(&P[P_SIZE], i0, L, s->size_cur)) {
-        if (wide)
+        if (wide == 2)
+            lines_read_steady16(s, A, ta, ya, z1, z2, L, k0, n);
+        else if (wide)
             lines_read_steady8(s, A, ta, ya, z1, z2, L, k0, n);
         else
             lines_read_steady(s, A, ta, ya, z1, z2, L, k0, n);
@@ -935,7 +1086,7 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
             s->size_next = size;
             s->size_fading = 1;
             s->size_pos = 0;
-            tap_setup(s, B, size);
+            tap_setup(s, B, size, n);
             for (int j = 0; j < n; j++)
                 B->y1[j] = 0;
             gather(s, B, tb, L, pos, n);
@@ -943,21 +1094,21 @@ STAGE void lines_read(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t 
         float kf = (float)(k0 + t), r[MAX_LINES];
         for (int j = 0; j < n; j++) {
             float eta = A->eta0[j] + kf * A->deta[j];
-            ya[j] = eta * (ta[t + 1][j] - ya[j]) + ta[t][j];
+            ya[j] = allpass_step(eta, ta[t + 1][j], ya[j], ta[t][j], wide);
             r[j] = ya[j];
         }
         if (s->size_fading) {
             float a = size_weight(s);
             for (int j = 0; j < n; j++) {
                 float eta = B->eta0[j] + kf * B->deta[j];
-                float y = eta * (tb[t + 1][j] - B->y1[j]) + tb[t][j];
+                float y = allpass_step(eta, tb[t + 1][j], B->y1[j], tb[t][j], wide);
                 B->y1[j] = y;
                 r[j] += a * (y - r[j]);
             }
         }
         absorb_tick(ab, n);
         for (int j = 0; j < n; j++) {
-            float y = absorb_step(ab, z1, z2, j, r[j]);
+            float y = absorb_step(ab, z1, z2, j, r[j], wide);
             if (wide)
                 s->yt[t][j] = y;
             else
@@ -985,11 +1136,38 @@ done:
 }
 
 
+/* One output frame: width wd and mix mx (fractions) applied to s->wet[.][t]. */
+STAGE void mix_frame(const reverb_state *s, const float *xl, const float *xr, float *outl,
+                     float *outr, uint32_t t, float wd, float mx)
+{
+    float wl = s->wet[0][t], wr = s->wet[1][t];
+    float mid = 0.5f * (wl + wr), side = 0.5f * (wl - wr) * wd;
+    outl[t] = (1.0f - mx) * xl[t] + mx * (mid + side);
+    outr[t] = (1.0f - mx) * xr[t] + mx * (mid - side);
+}
+
 /* 5. Low-cut, width and mix into the block's output. */
-STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L)
+STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L, const int fused)
 {
     const mg_pval *P = b->p;
-    if (s->k_low_cut > 0) { /* L and R together, summed as in absorb_step */
+    if (s->k_low_cut > 0 && fused) { /* L and R, fused as in absorb_step */
+        double z1l = s->hp_z[0].s1, z2l = s->hp_z[0].s2, z1r = s->hp_z[1].s1,
+               z2r = s->hp_z[1].s2;
+        for (uint32_t t = 0; t < L; t++) {
+            mg_bq_ramp_tick(&s->hp);
+            const mg_biquad *q = &s->hp.cur;
+            double xl = s->wet[0][t], xr = s->wet[1][t];
+            double yl = fma(q->b0, xl, z1l), yr = fma(q->b0, xr, z1r);
+            z1l = fma(-q->a1, yl, fma(q->b1, xl, z2l));
+            z1r = fma(-q->a1, yr, fma(q->b1, xr, z2r));
+            z2l = fma(-q->a2, yl, q->b2 * xl);
+            z2r = fma(-q->a2, yr, q->b2 * xr);
+            s->wet[0][t] = (float)yl;
+            s->wet[1][t] = (float)yr;
+        }
+        s->hp_z[0] = (mg_biquad_state){z1l, z2l};
+        s->hp_z[1] = (mg_biquad_state){z1r, z2r};
+    } else if (s->k_low_cut > 0) { /* L and R together, summed as in absorb_step */
         d2 z1 = {s->hp_z[0].s1, s->hp_z[1].s1}, z2 = {s->hp_z[0].s2, s->hp_z[1].s2};
         for (uint32_t t = 0; t < L; t++) {
             mg_bq_ramp_tick(&s->hp);
@@ -1005,36 +1183,52 @@ STAGE void output(reverb_state *s, const mg_block *b, uint32_t i0, uint32_t L)
     }
     const float *xl = b->in[0].ch[0] + i0, *xr = b->in[0].ch[1] + i0;
     float *outl = b->out[0].ch[0] + i0, *outr = b->out[0].ch[1] + i0;
-    for (uint32_t t = 0; t < L; t++) {
-        float wd = pv(&P[P_WIDTH], i0 + t) * 0.01f, mx = pv(&P[P_MIX], i0 + t) * 0.01f;
-        float wl = s->wet[0][t], wr = s->wet[1][t];
-        float mid = 0.5f * (wl + wr), side = 0.5f * (wl - wr) * wd;
-        outl[t] = (1.0f - mx) * xl[t] + mx * (mid + side);
-        outr[t] = (1.0f - mx) * xr[t] + mx * (mid - side);
+    if (P[P_WIDTH].constant && P[P_MIX].constant) { /* the same arithmetic, vectorised */
+        float wd = P[P_WIDTH].v[0] * 0.01f, mx = P[P_MIX].v[0] * 0.01f;
+        for (uint32_t t = 0; t < L; t++)
+            mix_frame(s, xl, xr, outl, outr, t, wd, mx);
+        return;
     }
+    for (uint32_t t = 0; t < L; t++)
+        mix_frame(s, xl, xr, outl, outr, t, pv(&P[P_WIDTH], i0 + t) * 0.01f,
+                  pv(&P[P_MIX], i0 + t) * 0.01f);
 }
 
-/* [rt] One block, cut into chunks at grid points; n (lines) and wide (eight frames per vector
-   in the feed-forward stages) are constants in each specialisation. */
+/*
+** [rt] One block. The feed-forward front end (predelay, diffuser) runs over up to SEG frames
+** at a time (runs inside aligned windows of SEG frames: no run wraps a ring), then the runs are
+** cut into chunks at grid points for the lines and the output. n (lines) and wide (frames per
+** vector in the feed-forward stages: 4, 8 or 16 for wide = 0, 1, 2) are constants in each
+** specialisation. Nothing in the front end depends on the grid steps or the lines, so this
+** order computes what running every stage chunk by chunk would.
+*/
 STAGE void run(reverb_state *s, const mg_block *b, const int n, const int wide)
 {
     for (uint32_t i = 0; i < b->n;) {
-        uint64_t g = b->pos + i;
-        if (!s->primed || g % GRID == 0)
-            step_begin(s, b, i);
-        uint32_t L = GRID - (uint32_t)(g % GRID);
-        if (L > b->n - i)
-            L = b->n - i;
-        uint32_t pos = (uint32_t)g;
-        predelay(s, b, i, L, pos);
-        diffuse(s, L, pos, n, wide);
-        lines_read(s, b, i, L, pos, n, wide);
-        if (wide)
-            lines_write8(s, L, pos, n);
-        else
-            lines_write4(s, L, pos, n);
-        output(s, b, i, L);
-        i += L;
+        uint32_t S = SEG - (uint32_t)((b->pos + i) % SEG);
+        if (S > b->n - i)
+            S = b->n - i;
+        predelay(s, b, i, S, (uint32_t)(b->pos + i));
+        diffuse(s, S, (uint32_t)(b->pos + i), n, wide);
+        for (uint32_t c = 0; c < S;) {
+            uint64_t g = b->pos + i + c;
+            if (!s->primed || g % GRID == 0)
+                step_begin(s, b, i + c, n);
+            uint32_t L = GRID - (uint32_t)(g % GRID);
+            if (L > S - c)
+                L = S - c;
+            uint32_t pos = (uint32_t)g;
+            lines_read(s, b, i + c, L, pos, n, wide);
+            if (wide == 2)
+                lines_write16(s, L, pos, c, n);
+            else if (wide)
+                lines_write8(s, L, pos, c, n);
+            else
+                lines_write4(s, L, pos, c, n);
+            output(s, b, i + c, L, wide);
+            c += L;
+        }
+        i += S;
     }
 }
 
@@ -1042,11 +1236,17 @@ static void run8(reverb_state *s, const mg_block *b) { run(s, b, 8, 0); }
 static void run16(reverb_state *s, const mg_block *b) { run(s, b, 16, 0); }
 
 #if REVERB_AVX2
-/* The same code built with AVX2 enabled, eight frames per vector in the feed-forward stages
-   (no FMA: the same bits); prepare chooses it when the CPU has AVX2. */
-#define AVX2_TARGET __attribute__((target("avx2")))
+/* The same code built with AVX2 and FMA enabled, eight frames per vector in the feed-forward
+   stages; the recursive filters (lines' allpass and absorption, low-cut) fuse their
+   multiply-adds, in every loop alike (so the bits differ from the baseline build's by
+   rounding, and do not depend on the block partition); prepare chooses it when the CPU has
+   AVX2 and FMA. */
 static AVX2_TARGET void run8_avx2(reverb_state *s, const mg_block *b) { run(s, b, 8, 1); }
 static AVX2_TARGET void run16_avx2(reverb_state *s, const mg_block *b) { run(s, b, 16, 1); }
+/* and with AVX-512: sixteen frames per vector in the feed-forward stages, eight lines per
+   double vector in the recursive one (the AVX2 build's arithmetic) */
+static AVX512_TARGET void run8_avx512(reverb_state *s, const mg_block *b) { run(s, b, 8, 2); }
+static AVX512_TARGET void run16_avx512(reverb_state *s, const mg_block *b) { run(s, b, 16, 2); }
 #endif
 
 /* [rt] */
@@ -1054,7 +1254,14 @@ static void reverb_process(void *state, const mg_block *b)
 {
     reverb_state *s = state;
 #if REVERB_AVX2
-    if (s->avx2) {
+    if (s->simd == 2) {
+        if (s->n == 16)
+            run16_avx512(s, b);
+        else
+            run8_avx512(s, b);
+        return;
+    }
+    if (s->simd) {
         if (s->n == 16)
             run16_avx2(s, b);
         else

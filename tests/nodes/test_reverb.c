@@ -10,8 +10,8 @@
 ** holding energy for 30 s (REV-6), late density (REV-7), mixing time per preset (REV-8), the
 ** measures themselves on signals with known answers, click-free changes of every parameter
 ** (spectral splatter on a tone), the tail callback, preset defaults and overrides, and
-** block-size independence (bit-identical at 1, 37, 64 and 4096). Inputs are float WAV files
-** played by the `file` node.
+** block-size independence (bit-identical at 1, 37, 64, 300 and 4096). Inputs are float WAV
+** files played by the `file` node.
 */
 #include "dyn_signals.h"
 #include "mg_filter.h"
@@ -683,15 +683,16 @@ static void test_block_size(void)
         for (long i = 0; i < nin; i++)
             x[c][i] = (float)(sin(0.011 * (double)i * (c + 1)) * exp(-(double)i / 4000));
     }
-    /* 37: chunks that are no multiple of the vector widths; both line counts (each has its
-       own specialisation of the chunk stages) */
-    const int blocks[] = {1, 37, 64, 4096}, lines[] = {16, 8};
+    /* 37: chunks that are no multiple of the vector widths; 300: front-end runs (256 frames)
+       cut at both ends; both line counts (each has its own specialisation of the chunk
+       stages) */
+    const int blocks[] = {1, 37, 64, 300, 4096}, lines[] = {16, 8};
     event ev[] = {{3001, "predelay", 31.3}, {9007, "decay", 1.1},  {15013, "size", 1.3},
                   {22222, "damping", 0.3},  {30001, "width", 40},  {33333, "low_cut", 200},
                   {40009, "freeze", 1},     {50021, "mix", 70},    {60013, "freeze", 0}};
     for (int m = 0; m < 2; m++) {
         float **ref = NULL;
-        for (int b = 0; b < 4; b++) {
+        for (int b = 0; b < 5; b++) {
             setup su = {.preset = "plate", .lines = lines[m], .ps = (dyn_param[]){{NULL, 0}}};
             float **y = run_reverb(&su, x, 2, nin, n, blocks[b], ev, 9);
             if (!ref) {
@@ -705,7 +706,7 @@ static void test_block_size(void)
         }
         mg_test_free_channels(ref, 2);
     }
-    mg_test_report("block sizes 1, 37, 64, 4096, 8 and 16 lines, 9 parameter changes: "
+    mg_test_report("block sizes 1, 37, 64, 300, 4096, 8 and 16 lines, 9 parameter changes: "
                    "identical", 1, "");
     free(x[0]);
     free(x[1]);
