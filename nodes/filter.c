@@ -798,9 +798,94 @@ RUNNER void fused_one(const fuse_list *f, int ch, float *x, uint32_t n, const in
         f->band[j]->st[ch][f->index[j]] = s[j];
 }
 
+#if FILTER_FMA
+/* Frames section B runs behind section A in fused_pair_fma, and its ring of A's outputs. */
+#define PAIR_LAG 6
+#define PAIR_RING 8
+
+/*
+** [rt] Two sections A -> B on channels x0 and x1 (fused_two's case f->n == 2 in the FMA
+** build), as a wavefront: one 256-bit step computes A at frame t (lanes 0, 1) and B at frame
+** t - PAIR_LAG (lanes 2, 3), so both sections share every instruction. Each lane does
+** svf_step2_fma's operations in its order and A's output is rounded to float at a band's end,
+** as fused_two does: the same bits. B runs far enough behind that A's output reaches it after
+** A's own recursion has moved on (with B one frame behind, the shared registers would put the
+** path through A's output on the loop's critical path). The first PAIR_LAG frames go through
+** A alone and the last PAIR_LAG through B alone.
+*/
+static FMA_TARGET void fused_pair_fma(const fuse_list *f, int c, float *const *io, uint32_t n)
+{
+    mg_svf_state *a0 = &f->band[0]->st[c][f->index[0]];
+    mg_svf_state *a1 = &f->band[0]->st[c + 1][f->index[0]];
+    mg_svf_state *b0 = &f->band[1]->st[c][f->index[1]];
+    mg_svf_state *b1 = &f->band[1]->st[c + 1][f->index[1]];
+    const mg_svf *A = f->sec[0], *B = f->sec[1];
+    const __m256d p11 = _mm256_setr_pd(A->p11, A->p11, B->p11, B->p11);
+    const __m256d p12 = _mm256_setr_pd(A->p12, A->p12, B->p12, B->p12);
+    const __m256d p21 = _mm256_setr_pd(A->p21, A->p21, B->p21, B->p21);
+    const __m256d p22 = _mm256_setr_pd(A->p22, A->p22, B->p22, B->p22);
+    const __m256d q1 = _mm256_setr_pd(A->q1, A->q1, B->q1, B->q1);
+    const __m256d q2 = _mm256_setr_pd(A->q2, A->q2, B->q2, B->q2);
+    const __m256d r0 = _mm256_setr_pd(A->r0, A->r0, B->r0, B->r0);
+    const __m256d r1 = _mm256_setr_pd(A->r1, A->r1, B->r1, B->r1);
+    const __m256d r2 = _mm256_setr_pd(A->r2, A->r2, B->r2, B->r2);
+    const svf2 ka = svf2_of(A), kb = svf2_of(B);
+    __m128d ai1 = _mm_set_pd(a1->ic1, a0->ic1), ai2 = _mm_set_pd(a1->ic2, a0->ic2);
+    __m128d bi1 = _mm_set_pd(b1->ic1, b0->ic1), bi2 = _mm_set_pd(b1->ic2, b0->ic2);
+    float *restrict x0 = io[c], *restrict x1 = io[c + 1];
+    const int round_a = f->last[0];
+    __m128d ring[PAIR_RING]; /* A's output at frame t in ring[t % PAIR_RING] */
+    uint32_t t = 0;
+    for (; t < PAIR_LAG; t++) { /* A alone */
+        __m128d x = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(&x0[t]), _mm_load_ss(&x1[t])));
+        __m128d y = svf_step2_fma(&ai1, &ai2, &ka, x);
+        ring[t % PAIR_RING] = round_a ? _mm_cvtps_pd(_mm_cvtpd_ps(y)) : y;
+    }
+    __m256d i1 = _mm256_insertf128_pd(_mm256_castpd128_pd256(ai1), bi1, 1);
+    __m256d i2 = _mm256_insertf128_pd(_mm256_castpd128_pd256(ai2), bi2, 1);
+    for (; t < n; t++) { /* A at t, B at t - PAIR_LAG */
+        __m128d xa = _mm_cvtps_pd(_mm_unpacklo_ps(_mm_load_ss(&x0[t]), _mm_load_ss(&x1[t])));
+        __m256d x = _mm256_insertf128_pd(_mm256_castpd128_pd256(xa),
+                                         ring[(t - PAIR_LAG) % PAIR_RING], 1);
+        __m256d y = _mm256_fmadd_pd(r2, i2, _mm256_fmadd_pd(r1, i1, _mm256_mul_pd(r0, x)));
+        __m256d n1 = _mm256_fmadd_pd(p11, i1, _mm256_fmadd_pd(p12, i2, _mm256_mul_pd(q1, x)));
+        i2 = _mm256_fmadd_pd(p21, i1, _mm256_fmadd_pd(p22, i2, _mm256_mul_pd(q2, x)));
+        i1 = n1;
+        __m128d ya = _mm256_castpd256_pd128(y);
+        ring[t % PAIR_RING] = round_a ? _mm_cvtps_pd(_mm_cvtpd_ps(ya)) : ya;
+        __m128 yb = _mm_cvtpd_ps(_mm256_extractf128_pd(y, 1));
+        _mm_store_ss(&x0[t - PAIR_LAG], yb);
+        _mm_store_ss(&x1[t - PAIR_LAG], _mm_shuffle_ps(yb, yb, 1));
+    }
+    ai1 = _mm256_castpd256_pd128(i1);
+    ai2 = _mm256_castpd256_pd128(i2);
+    bi1 = _mm256_extractf128_pd(i1, 1);
+    bi2 = _mm256_extractf128_pd(i2, 1);
+    for (t = n - PAIR_LAG; t < n; t++) { /* B alone */
+        __m128 yb = _mm_cvtpd_ps(svf_step2_fma(&bi1, &bi2, &kb, ring[t % PAIR_RING]));
+        _mm_store_ss(&x0[t], yb);
+        _mm_store_ss(&x1[t], _mm_shuffle_ps(yb, yb, 1));
+    }
+    _mm_storel_pd(&a0->ic1, ai1);
+    _mm_storeh_pd(&a1->ic1, ai1);
+    _mm_storel_pd(&a0->ic2, ai2);
+    _mm_storeh_pd(&a1->ic2, ai2);
+    _mm_storel_pd(&b0->ic1, bi1);
+    _mm_storeh_pd(&b1->ic1, bi1);
+    _mm_storel_pd(&b0->ic2, bi2);
+    _mm_storeh_pd(&b1->ic2, bi2);
+}
+#endif
+
 /* [rt] Channels c and c + 1 through the listed sections (fused_one on two lanes). */
 RUNNER void fused_two(const fuse_list *f, int c, float *const *io, uint32_t n, const int fma)
 {
+#if FILTER_FMA
+    if (fma && f->n == 2 && n > PAIR_LAG) {
+        fused_pair_fma(f, c, io, n);
+        return;
+    }
+#endif
 #if defined(__SSE2__)
     svf2 k[FUSE_MAX];
     __m128d i1[FUSE_MAX], i2[FUSE_MAX];
