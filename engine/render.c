@@ -95,7 +95,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Temporary file beside `path`: DIR/.BASE.XXXXXX.part */
 /*
 ** The file is synced before it is renamed into place (a crash must not leave a renamed but
 ** empty file). Writing back 70 MB at that point stalls the end of a render for a fraction of a
@@ -112,6 +111,7 @@ static void sync_ahead(int fd)
 #endif
 }
 
+/* Temporary file beside `path`: DIR/.BASE.XXXXXX.part */
 static int make_temp(const char *path, char *tmp, size_t sz)
 {
     const char *slash = strrchr(path, '/');
